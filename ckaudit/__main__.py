@@ -1,0 +1,3 @@
+from ckaudit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,16 @@
+"""`ckaudit blame` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ckaudit.errors import CkauditError
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("blame", help="(not built yet)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise CkauditError("`ckaudit blame` is not built yet")

@@ -1,0 +1,25 @@
+"""Expected failures. Anything derived from CkauditError ends the command with exit status 2 and its message."""
+
+from __future__ import annotations
+
+
+class CkauditError(Exception):
+    """A usage, configuration or environment problem the user can fix; never a traceback."""
+
+
+class ConfigError(CkauditError):
+    """ckaudit.yaml is malformed; the message names the file and line."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+class GitError(CkauditError):
+    """A git command failed or the repository is not in the expected state."""
+
+
+class WorkerError(CkauditError):
+    """The model worker could not be started or spoke nonsense."""

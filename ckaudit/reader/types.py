@@ -1,0 +1,73 @@
+"""What the reader returns. Plain data, no torch: shapes, dtypes and where the bytes sit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ckaudit.findings import Rule
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    key: str  # dotted path inside the file: "model_state_dict.conv1.weight"
+    shape: tuple[int, ...]
+    dtype: str  # torch's name without the "torch." prefix: "float32", "bfloat16", "float8_e4m3fn", "qint8"
+    stride: tuple[int, ...] = ()
+    storage_offset: int = 0  # in elements
+    storage: str | None = None  # storage key (zip: the data/ member name; safetensors: None)
+    device: str = "cpu"  # the location the storage was saved from: "cpu", "cuda:0", "mps"
+    nbytes: int = 0  # bytes of the view: numel * itemsize
+    file: str | None = None  # for sharded checkpoints: the shard that holds it
+
+
+@dataclass(frozen=True)
+class StateDictCandidate:
+    """A mapping of tensors inside the file that could be what load_state_dict receives."""
+
+    key: str  # "" for the top-level object, else the dotted container key ("model_state_dict", "ema.model")
+    tensors: Mapping[str, TensorInfo]  # keys relative to the container
+    metadata: Mapping[str, Mapping[str, Any]] | None = None  # OrderedDict._metadata ({"": {"version": 1}, ...})
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    path: str
+    format: str  # one of FORMATS
+    size: int  # bytes on disk (sum of shards/members for directories and indexes)
+    tensors: tuple[TensorInfo, ...] = ()
+    candidates: tuple[StateDictCandidate, ...] = ()  # best first
+    globals: tuple[str, ...] = ()  # every "module.qualname" the pickle(s) reference, sorted, unique
+    details: Mapping[str, Any] = field(default_factory=dict)  # archive name, byteorder, version, storages, ...
+
+    @property
+    def parameter_count(self) -> int:
+        count = 0
+        for tensor in self.tensors:
+            numel = 1
+            for dim in tensor.shape:
+                numel *= dim
+            count += numel
+        return count
+
+
+FORMATS = (
+    "torch-zip",  # torch.save since 1.6
+    "torch-legacy",  # torch.save(_use_new_zipfile_serialization=False) / pre-1.6
+    "torchscript",  # torch.jit.save archive
+    "safetensors",
+    "safetensors-index",  # model.safetensors.index.json
+    "bin-index",  # pytorch_model.bin.index.json
+    "dcp",  # torch.distributed.checkpoint directory (.metadata)
+)
+
+
+class CheckpointReadError(Exception):
+    """The file is not a loadable checkpoint; `rule` says why (truncated, corrupt, not-a-checkpoint, lfs-pointer)."""
+
+    def __init__(self, rule: Rule, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.details = dict(details or {})

@@ -1,0 +1,54 @@
+"""SPEC's JSON shape: one object, version 1."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ckaudit import __version__
+from ckaudit.findings import CheckpointResult, Finding, Report
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    location = None
+    if finding.location is not None:
+        location = {"path": finding.location.path, "line": finding.location.line}
+    return {
+        "rule": finding.rule.value,
+        "cause": finding.cause.value,
+        "severity": finding.severity.value,
+        "checkpoint": finding.checkpoint,
+        "model": finding.model,
+        "message": finding.message,
+        "location": location,
+        "fix": finding.fix,
+        "details": dict(finding.details),
+    }
+
+
+def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
+    return {
+        "path": result.path,
+        "model": result.model,
+        "format": result.format,
+        "verdict": result.verdict.value,
+        "tensors": result.tensors,
+        "bytes": result.bytes,
+        "registered": result.registered,
+        "findings": [finding_dict(f) for f in result.findings],
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "tool": {"name": "ckaudit", "version": __version__, "command": report.command},
+        "root": report.root,
+        "checkpoints": [checkpoint_dict(c) for c in report.checkpoints],
+        "findings": [finding_dict(f) for f in report.findings],
+        "summary": report.summary(),
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(report_dict(report), indent=2, sort_keys=False, default=str) + "\n"
