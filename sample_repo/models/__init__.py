@@ -1,0 +1,1 @@
+"""Model definitions of a small image-classification project."""
