@@ -1,0 +1,256 @@
+"""Versions of a repository's files — a commit's tree, the index, the working tree — read-only.
+
+A `Tree` lists paths with their blob ids and reads contents in bulk. `materialise` writes the files a
+model needs (Python sources and small config/text files, never checkpoints or blobs over a size limit)
+into a temporary directory through `git cat-file --batch`: one process for all blobs, never one git
+object at a time. Nothing here writes the working tree, the index, refs, the stash or git config:
+every git call runs with `--no-optional-locks` so not even a stat refresh of the index is written.
+
+In a pre-commit hook git may point GIT_INDEX_FILE at a temporary index (`git commit -a`, `git commit
+FILE`). `proc.run` strips GIT_* from child environments, so the index is chosen deliberately here:
+`hook_index_env()` passes the hook's own GIT_INDEX_FILE on to the git calls that read the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ckaudit import proc
+from ckaudit.errors import GitError
+
+MAX_BLOB = 1_000_000
+MATERIAL_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt")
+_REGULAR_MODES = ("100644", "100755")
+
+
+def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
+    """Run a read-only git command in `repo` and return its stdout."""
+    try:
+        return proc.run(["git", "--no-optional-locks", "-C", str(repo), *args], env=env, input=input).stdout
+    except proc.CommandError as exc:
+        raise GitError(str(exc)) from None
+
+
+def blob_oid(data: bytes) -> str:
+    """Git's blob id of `data`, computed in Python (no `git hash-object` process)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def repo_root(start: Path) -> Path:
+    out = git(start, "rev-parse", "--show-toplevel").decode().strip()
+    return Path(out)
+
+
+def resolve_commit(repo: Path, rev: str) -> str | None:
+    """The commit id `rev` names, or None when it names nothing (an unborn HEAD)."""
+    result = proc.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False
+    )
+    if result.returncode != 0:
+        return None
+    return result.stdout.decode().strip() or None
+
+
+def hook_index_env(repo: Path) -> dict[str, str]:
+    """The index git gave this process (GIT_INDEX_FILE during `commit -a`), as an env for child git calls."""
+    index = os.environ.get("GIT_INDEX_FILE")
+    if not index:
+        return {}
+    path = Path(index)
+    return {"GIT_INDEX_FILE": str(path if path.is_absolute() else repo / path)}
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    oid: str
+    mode: str
+    size: int | None = None
+
+
+def wanted(entry: Entry) -> bool:
+    """Files a model may need: regular text/source files, small enough."""
+    if entry.mode not in _REGULAR_MODES or not entry.path.endswith(MATERIAL_SUFFIXES):
+        return False
+    return entry.size is None or entry.size <= MAX_BLOB
+
+
+def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
+    """Contents of many blobs in one `git cat-file --batch` process."""
+    unique = sorted(set(oids))
+    if not unique:
+        return {}
+    out = git(repo, "cat-file", "--batch", input="\n".join(unique).encode() + b"\n")
+    blobs: dict[str, bytes] = {}
+    pos = 0
+    for _ in unique:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].decode().split()
+        if len(header) != 3:
+            raise GitError(f"git cat-file: unexpected answer {out[pos:end]!r}")
+        size = int(header[2])
+        blobs[header[0]] = out[end + 1 : end + 1 + size]
+        pos = end + 1 + size + 1
+    return blobs
+
+
+def blob_sizes(repo: Path, oids: Iterable[str]) -> dict[str, int]:
+    unique = sorted(set(oids))
+    if not unique:
+        return {}
+    out = git(
+        repo,
+        "cat-file",
+        "--batch-check=%(objectname) %(objectsize)",
+        input="\n".join(unique).encode() + b"\n",
+    )
+    sizes = {}
+    for line in out.decode().splitlines():
+        oid, _, size = line.partition(" ")
+        if size.isdigit():
+            sizes[oid] = int(size)
+    return sizes
+
+
+@dataclass
+class Tree:
+    """One version of the repository's files: `entries` by path; contents read from git on demand."""
+
+    repo: Path
+    label: str
+    entries: Mapping[str, Entry]
+    commit: str | None = None  # None: the index or the working tree
+    _cache: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def oid(self, path: str) -> str | None:
+        entry = self.entries.get(path)
+        return entry.oid if entry else None
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes]:
+        """Contents of the given paths that exist (and are regular files), read in one batch."""
+        found = {
+            p: self.entries[p] for p in paths if p in self.entries and self.entries[p].mode in _REGULAR_MODES
+        }
+        missing = {e.oid for e in found.values() if e.oid not in self._cache}
+        self._cache.update(read_blobs(self.repo, missing))
+        return {p: self._cache[e.oid] for p, e in found.items()}
+
+    def materialise_to(self, target: Path) -> None:
+        selected = [e for e in self.entries.values() if wanted(e)]
+        unsized = [e.oid for e in selected if e.size is None]
+        if unsized:
+            sizes = blob_sizes(self.repo, unsized)
+            selected = [e for e in selected if e.size is not None or sizes.get(e.oid, 0) <= MAX_BLOB]
+        contents = self.read_many(e.path for e in selected)
+        write_files(target, contents)
+
+
+def write_files(target: Path, contents: Mapping[str, bytes]) -> None:
+    made: set[Path] = set()
+    for path, data in contents.items():
+        dest = target / path
+        if dest.parent not in made:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dest.parent)
+        dest.write_bytes(data)
+
+
+class WorkTree(Tree):
+    """The working tree as it is: files read from disk, blob ids computed in Python."""
+
+    def __init__(self, repo: Path, paths: Iterable[str]) -> None:
+        super().__init__(repo=repo, label="working tree", entries={})
+        self._paths = set(paths)
+
+    def oid(self, path: str) -> str | None:
+        data = self.read_many([path]).get(path)
+        return blob_oid(data) if data is not None else None
+
+    def read_many(self, paths: Iterable[str]) -> dict[str, bytes]:
+        result = {}
+        for path in paths:
+            if path not in self._cache:
+                file = self.repo / path
+                if not file.is_file() or file.is_symlink():
+                    continue
+                try:
+                    self._cache[path] = file.read_bytes()
+                except OSError:
+                    continue
+            result[path] = self._cache[path]
+        return result
+
+    def has(self, path: str) -> bool:
+        return path in self._paths or (self.repo / path).is_file()
+
+    def all_paths(self) -> set[str]:
+        return self._paths
+
+
+def tree_paths(tree: Tree) -> set[str]:
+    return tree.all_paths() if isinstance(tree, WorkTree) else set(tree.entries)
+
+
+def tree_has(tree: Tree, path: str) -> bool:
+    return tree.has(path) if isinstance(tree, WorkTree) else path in tree.entries
+
+
+def commit_tree(repo: Path, rev: str, label: str | None = None) -> Tree:
+    """The tree of commit `rev` (`git ls-tree -r -l -z`)."""
+    commit = resolve_commit(repo, rev)
+    if commit is None:
+        raise GitError(f"{rev!r} does not name a commit in {repo}")
+    out = git(repo, "ls-tree", "-r", "-l", "-z", commit)
+    entries = {}
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path_b = record.partition(b"\t")
+        mode, kind, oid, size = meta.decode().split()
+        if kind == "blob":
+            path = path_b.decode("utf-8", "surrogateescape")
+            entries[path] = Entry(path, oid, mode, int(size) if size.isdigit() else None)
+    return Tree(repo=repo, label=label or rev, entries=entries, commit=commit)
+
+
+def index_tree(repo: Path, env: Mapping[str, str] | None = None) -> Tree:
+    """The staged content (`git ls-files -s -z`), from the index `env` names (default: the repository's)."""
+    out = git(repo, "ls-files", "-s", "-z", env=env)
+    entries = {}
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path_b = record.partition(b"\t")
+        mode, oid, stage = meta.decode().split()
+        path = path_b.decode("utf-8", "surrogateescape")
+        if stage in ("0", "2") and path not in entries:  # a conflict: "ours" stands in
+            entries[path] = Entry(path, oid, mode)
+    return Tree(repo=repo, label="index", entries=entries)
+
+
+def work_tree(repo: Path) -> WorkTree:
+    """The working tree: tracked and untracked-but-not-ignored files, read from disk."""
+    out = git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    paths = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
+    return WorkTree(repo, paths)
+
+
+@contextmanager
+def materialise(tree: Tree) -> Iterator[Path]:
+    """A directory holding the tree's source and config files; the working tree is used in place."""
+    if isinstance(tree, WorkTree):
+        yield tree.repo
+        return
+    target = Path(tempfile.mkdtemp(prefix=f"ckaudit-{tree.label.replace('/', '_')[:20]}-"))
+    try:
+        tree.materialise_to(target)
+        yield target
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
