@@ -1,4 +1,7 @@
-"""SPEC's JSON shape: one object, version 1."""
+"""SPEC's JSON shape: one object, version 1, documented field by field in docs/json-format.md.
+
+Stability: fields are only ever added; a rename or removal would bump "version".
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from ckaudit.findings import CheckpointResult, Finding, Report
 def finding_dict(finding: Finding) -> dict[str, Any]:
     location = None
     if finding.location is not None:
-        location = {"path": finding.location.path, "line": finding.location.line}
+        loc = finding.location
+        location = {"path": loc.path, "line": loc.line, "snippet": loc.snippet}
     return {
         "rule": finding.rule.value,
         "cause": finding.cause.value,

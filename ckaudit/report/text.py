@@ -1,18 +1,159 @@
-"""Plain text for a terminal (placeholder until the reports issue builds the full one)."""
+"""Text for a terminal: grouped by checkpoint with its verdict, readable at 80 columns.
+
+Colour is decided by the caller (`color=`): the reporter stays a pure function of the report.
+"""
 
 from __future__ import annotations
 
-from ckaudit.findings import Report
+import textwrap
+from collections import Counter
+from collections.abc import Iterable
+
+from ckaudit.findings import CheckpointResult, Finding, Report, Severity, Verdict
+from ckaudit.report.details import DetailView, ShapeRow, view
+
+WIDTH = 80
+FINDING_INDENT = "  "
+DETAIL_INDENT = "      "
+
+_RESET = "\033[0m"
+_SEVERITY_STYLE = {Severity.ERROR: "\033[1;31m", Severity.WARNING: "\033[33m", Severity.NOTE: "\033[36m"}
+_VERDICT_STYLE = {Verdict.OK: "\033[32m"}
+_BAD_VERDICT_STYLE = "\033[1;31m"
+_BOLD = "\033[1m"
 
 
-def render(report: Report) -> str:
+def _paint(text: str, style: str, color: bool) -> str:
+    return f"{style}{text}{_RESET}" if color else text
+
+
+def wrap(text: str, first: str, rest: str, *, styled_first: str | None = None) -> list[str]:
+    """Wrap at WIDTH without breaking tokens (paths, keys); restyle the first prefix after measuring."""
+    lines = textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first.rstrip()]
+    if styled_first is not None:
+        lines[0] = styled_first + lines[0][len(first) :]
+    return lines
+
+
+def _shape_table(rows: tuple[ShapeRow, ...]) -> list[str]:
+    header = ShapeRow("key", "checkpoint", "model")
+    kw = max(len(r.key) for r in (header, *rows))
+    cw = max(len(r.checkpoint) for r in (header, *rows))
+    if len(DETAIL_INDENT) + kw + cw + max(len(r.model) for r in rows) + 6 <= WIDTH:
+        return [
+            f"{DETAIL_INDENT}{r.key:<{kw}}   {r.checkpoint:<{cw}}   {r.model}".rstrip()
+            for r in (header, *rows)
+        ]
     lines = []
+    for r in rows:  # too wide for a table: key, then the two shapes beneath it
+        lines.append(f"{DETAIL_INDENT}{r.key}")
+        lines.extend(
+            wrap(f"checkpoint {r.checkpoint}   model {r.model}", DETAIL_INDENT + "  ", DETAIL_INDENT + "  ")
+        )
+    return lines
+
+
+def _detail_lines(details: DetailView) -> list[str]:
+    lines = _shape_table(details.shapes) if details.shapes else []
+    for name, count, entries in details.lists:
+        lines.append(f"{DETAIL_INDENT}{name} ({count}):")
+        lines.extend(f"{DETAIL_INDENT}  {entry}" for entry in entries)
+    if details.renames:
+        lines.append(f"{DETAIL_INDENT}rename:")
+        for old, new in details.renames:
+            lines.extend(wrap(f"{old} -> {new}", DETAIL_INDENT + "  ", DETAIL_INDENT + "    "))
+    for name, text in details.extras:
+        lines.extend(wrap(text, f"{DETAIL_INDENT}{name}: ", DETAIL_INDENT + "  "))
+    return lines
+
+
+def _location_lines(finding: Finding) -> list[str]:
+    loc = finding.location
+    if loc is None:
+        return []
+    where = f"{loc.path}:{loc.line}" if loc.line else loc.path
+    snippet = (loc.snippet or "").strip()
+    line = f"{DETAIL_INDENT}{where}  {snippet}".rstrip()
+    if len(line) <= WIDTH or not snippet:
+        return [line]
+    room = WIDTH - len(DETAIL_INDENT) - 2
+    return [
+        f"{DETAIL_INDENT}{where}",
+        f"{DETAIL_INDENT}  {snippet if len(snippet) <= room else snippet[: room - 3] + '...'}",
+    ]
+
+
+def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: bool = False) -> list[str]:
+    head = f"{finding.severity.value} {finding.rule.value}:"
+    styled = (
+        _paint(finding.severity.value, _SEVERITY_STYLE[finding.severity], color) + f" {finding.rule.value}:"
+    )
+    message = finding.message
+    if show_checkpoint and finding.checkpoint:
+        message = f"{finding.checkpoint}: {message}"
+    lines = wrap(
+        message, f"{FINDING_INDENT}{head} ", DETAIL_INDENT, styled_first=f"{FINDING_INDENT}{styled} "
+    )
+    lines += _detail_lines(view(finding)) + _location_lines(finding)
+    if finding.fix:
+        lines += wrap(finding.fix, f"{DETAIL_INDENT}fix: ", DETAIL_INDENT + "     ")
+    return lines
+
+
+def _header(result: CheckpointResult, color: bool) -> list[str]:
+    verdict = result.verdict
+    label = f"[{verdict.value}]"
+    style = _VERDICT_STYLE.get(verdict, _BAD_VERDICT_STYLE)
+    tail = f"model {result.model}" if result.model else "no model"
+    if not result.registered:
+        tail = "not registered"
+    plain = f"{result.path}  {label}  {tail}"
+    styled = f"{_paint(result.path, _BOLD, color)}  {_paint(label, style, color)}  {tail}"
+    if len(plain) <= WIDTH:
+        return [styled]
+    return [_paint(result.path, _BOLD, color), f"    {_paint(label, style, color)}  {tail}"]
+
+
+def _checkpoint_block(result: CheckpointResult, color: bool) -> list[str]:
+    lines = _header(result, color)
+    for finding in result.findings:
+        lines += finding_lines(finding, color)
+    return [*lines, ""] if result.findings else lines
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(report: Report) -> str:
+    counts = report.summary()
+    verdicts = [f"{counts[v.value]} {v.value}" for v in Verdict if v is Verdict.OK or counts[v.value]]
+    severities = Counter(f.severity for f in report.all_findings())
+    found = [_plural(severities[s], s.value) for s in reversed(Severity) if severities[s]]
+    checkpoints = f"{_plural(counts['checkpoints'], 'checkpoint')}: {', '.join(verdicts)}"
+    return f"{checkpoints}; {', '.join(found) if found else 'no findings'}."
+
+
+def _other_block(findings: Iterable[Finding], color: bool) -> list[str]:
+    lines: list[str] = []
+    for finding in findings:
+        lines += finding_lines(finding, color, show_checkpoint=True)
+    return ["Other findings", *lines, ""] if lines else []
+
+
+def render(report: Report, color: bool = False) -> str:
+    lines: list[str] = []
     for result in report.checkpoints:
-        lines.append(f"{result.path}  [{result.verdict.value}]")
-        for f in result.findings:
-            lines.append(f"  {f.severity.value}: {f.rule.value}: {f.message}")
-    for f in report.findings:
-        lines.append(f"{f.severity.value}: {f.rule.value}: {f.message}")
-    summary = report.summary()
-    lines.append(", ".join(f"{v} {k}" for k, v in summary.items()))
+        lines += _checkpoint_block(result, color)
+    if lines and lines[-1] != "":
+        lines.append("")
+    lines += _other_block(report.findings, color)
+    lines += wrap(summary_line(report), "", "  ")
     return "\n".join(lines) + "\n"
