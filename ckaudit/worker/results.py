@@ -1,0 +1,94 @@
+"""What the worker answers, as frozen data for ckaudit's torch-free side (compat, hook, blame)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ckaudit.findings import Location
+
+ErrorKind = Literal["raised", "timeout", "crashed"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple[int, ...]
+    dtype: str  # torch's name without "torch.": "float32"
+    persistent: bool = True  # False: a buffer registered with persistent=False (never in a state dict)
+
+
+@dataclass(frozen=True)
+class ModelError:
+    message: str  # "ValueError: bad width" / "timed out after 3 s" / "the worker exited with status 3"
+    kind: ErrorKind
+    location: Location | None = None  # the last frame inside the repository
+    traceback: str = ""  # the tail of the traceback or of the worker's stderr
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    ok: bool
+    signature: Mapping[str, TensorSpec] = field(default_factory=dict)
+    locations: Mapping[str, Location] = field(default_factory=dict)  # module/param qualname -> defining line
+    sources: tuple[str, ...] = ()  # repository files imported while building, relative to the root
+    device: Literal["meta", "cpu"] = "meta"
+    error: ModelError | None = None
+    meta_error: str | None = None  # why the build fell back to CPU, when it did
+
+    def state_keys(self) -> list[str]:
+        """The keys a state dict of this model has (persistent entries), in the model's order."""
+        return [key for key, spec in self.signature.items() if spec.persistent]
+
+    def location_of(self, key: str) -> Location | None:
+        """The defining line of a key: its own, else the closest enclosing module's (`fc1.weight` -> `fc1`)."""
+        parts = key.split(".")
+        for cut in range(len(parts), 0, -1):
+            found = self.locations.get(".".join(parts[:cut]))
+            if found is not None:
+                return found
+        return None
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    loads: bool  # torch's own verdict for this strictness (before ckaudit's ignore globs)
+    build: ModelBuild
+    missing: tuple[str, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    size_mismatch: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = ()  # key, checkpoint, model
+    error_text: str | None = None  # torch's message, verbatim
+    other_errors: tuple[str, ...] = ()  # messages of custom load hooks that are none of the above
+
+
+def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
+    error = data.get("error")
+    return ModelBuild(
+        ok=bool(data.get("ok")),
+        signature={k: TensorSpec(tuple(v[0]), v[1], bool(v[2])) for k, v in (data.get("signature") or {}).items()},
+        locations={k: Location(v[0], v[1], v[2] or None) for k, v in (data.get("locations") or {}).items()},
+        sources=tuple(data.get("sources") or ()),
+        device="cpu" if data.get("device") == "cpu" else "meta",
+        error=error_from_wire(error) if error else None,
+        meta_error=data.get("meta_error"),
+    )
+
+
+def error_from_wire(data: Mapping[str, Any]) -> ModelError:
+    where = data.get("location")
+    location = Location(where[0], where[1], where[2] or None) if where else None
+    return ModelError(data["message"], data.get("kind", "raised"), location, data.get("traceback", ""))
+
+
+def outcome_from_wire(data: Mapping[str, Any] | None, build: ModelBuild) -> LoadOutcome:
+    if data is None:
+        return LoadOutcome(loads=False, build=build)
+    return LoadOutcome(
+        loads=data["error_text"] is None,
+        build=build,
+        missing=tuple(data["missing"]),
+        unexpected=tuple(data["unexpected"]),
+        size_mismatch=tuple((k, tuple(a), tuple(b)) for k, a, b in data["size_mismatch"]),
+        error_text=data["error_text"],
+        other_errors=tuple(data["other_errors"]),
+    )

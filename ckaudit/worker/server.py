@@ -1,0 +1,414 @@
+"""The model worker: run BY PATH under the project's interpreter, it imports only the standard library and torch.
+
+Protocol: one JSON object per line on stdin (a request) and on stdout (its answer). The model code's own
+output (print, C-level writes to fd 1) goes to stderr, so stdout carries nothing but answers.
+
+Requests (every one carries an "id" echoed back):
+  {"op": "build", "root", "factory"|"build", "kwargs"}          -> {"build": {...}}
+  {"op": "dry_run", <build fields>, "tensors": [[key, shape, dtype], ...], "metadata", "strict"}
+                                                               -> {"build": {...}, "outcome": {...}}
+  {"op": "resolve", "root", "globals": ["pkg.mod.Class", ...]} -> {"unresolved": [[name, reason], ...]}
+
+It builds on the meta device with weight initialisation disabled (initialising on meta is pointless, and the
+first random op on meta imports torch._dynamo and sympy: seconds). Modules imported from a root are purged
+before every build, so one process builds many versions of a model from many roots (HEAD, index, history).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import importlib
+import json
+import linecache
+import os
+import re
+import signal
+import sys
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
+_SKIP_GLOBAL_PREFIXES = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
+_RANDOM_TENSOR_METHODS = ("normal_", "uniform_", "random_", "bernoulli_", "exponential_", "log_normal_",
+                          "cauchy_", "geometric_")
+_SIZE_MISMATCH = re.compile(
+    r"size mismatch for (.+?): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from checkpoint, "
+    r"the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
+)
+
+
+def _isolate_stdout() -> None:
+    """Keep fd 1 for answers only: model code printing (even from C) lands on stderr."""
+    global _PROTOCOL_OUT
+    _PROTOCOL_OUT = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def _send(message: dict[str, Any]) -> None:
+    _PROTOCOL_OUT.write(json.dumps(message, default=str) + "\n")
+    _PROTOCOL_OUT.flush()
+
+
+class _Roots:
+    """Which roots modules were imported from, so that a new build starts from a clean slate."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.base_path = list(sys.path)
+
+    def enter(self, root: str) -> str:
+        root = os.path.realpath(root)
+        if root not in self.seen:
+            self.seen.append(root)
+        self.purge()
+        sys.path[:] = [root, *self.base_path]
+        importlib.invalidate_caches()
+        os.chdir(root)
+        return root
+
+    def purge(self) -> None:
+        for name, module in list(sys.modules.items()):
+            if any(_under(path, root) for path in _module_paths(module) for root in self.seen):
+                del sys.modules[name]
+
+
+def _module_paths(module: Any) -> list[str]:
+    paths = [getattr(module, "__file__", None) or ""]
+    with contextlib.suppress(Exception):
+        paths.extend(list(getattr(module, "__path__", None) or []))
+    return [os.path.realpath(p) for p in paths if p]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+class _Recorder:
+    """Records where (first frame inside the root) each submodule, parameter and buffer was assigned."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.sites: dict[int, dict[str, tuple[str, int]]] = {}
+        self.keep: list[Any] = []  # holds recorded owners so their ids are not reused during the build
+        self._inside: dict[str, bool] = {}
+
+    def site(self) -> tuple[str, int] | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            inside = self._inside.get(filename)
+            if inside is None:
+                inside = self._inside[filename] = _under(os.path.realpath(filename), self.root)
+            if inside:
+                return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def note(self, owner: Any, name: str) -> None:
+        site = self.site()
+        if site is not None:
+            self.sites.setdefault(id(owner), {})[name] = site
+            self.keep.append(owner)
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        import torch
+        from torch import nn
+
+        module_cls = nn.Module
+        originals = {n: getattr(module_cls, n) for n in ("__setattr__", "register_buffer", "register_parameter",
+                                                         "add_module", "register_module")}
+        recorder = self
+
+        def setattr_(this: Any, name: str, value: Any) -> None:
+            if isinstance(value, (nn.Module, torch.Tensor)):
+                recorder.note(this, name)
+            originals["__setattr__"](this, name, value)
+
+        def wrap(method: str) -> Callable[..., Any]:
+            def wrapper(this: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+                recorder.note(this, name)
+                return originals[method](this, name, *args, **kwargs)
+
+            return wrapper
+
+        module_cls.__setattr__ = setattr_  # type: ignore[method-assign,assignment]
+        for method in ("register_buffer", "register_parameter", "add_module", "register_module"):
+            setattr(module_cls, method, wrap(method))
+        try:
+            yield
+        finally:
+            for method, original in originals.items():
+                setattr(module_cls, method, original)
+
+    def locations(self, model: Any) -> dict[str, list[Any]]:
+        result: dict[str, list[Any]] = {}
+        for qualname, module in model.named_modules(remove_duplicate=False):
+            for name, (path, line) in self.sites.get(id(module), {}).items():
+                key = f"{qualname}.{name}" if qualname else name
+                result.setdefault(key, [path, line, _snippet(self.root, path, line)])
+        return result
+
+
+def _snippet(root: str, path: str, line: int) -> str:
+    return linecache.getline(os.path.join(root, path), line).strip()
+
+
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """nn.init functions and random Tensor fills become no-ops during the build."""
+    import torch
+
+    saved: list[tuple[Any, str, Any]] = []
+    for name in dir(torch.nn.init):
+        func = getattr(torch.nn.init, name)
+        if name.endswith("_") and not name.startswith("_") and callable(func):
+            saved.append((torch.nn.init, name, func))
+    for name in _RANDOM_TENSOR_METHODS:
+        saved.append((torch.Tensor, name, getattr(torch.Tensor, name)))
+
+    def identity(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        return tensor
+
+    for owner, name, _ in saved:
+        setattr(owner, name, identity)
+    try:
+        yield
+    finally:
+        for owner, name, func in saved:
+            setattr(owner, name, func)
+
+
+@contextlib.contextmanager
+def _traced_exit() -> Iterator[None]:
+    """os._exit from model code: print the stack to stderr first, so the client can name the frame."""
+    real_exit = os._exit
+
+    def exit_(status: int) -> None:
+        traceback.print_stack(sys._getframe(1), file=sys.stderr)
+        sys.stderr.flush()
+        real_exit(status)
+
+    os._exit = exit_  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.roots = _Roots()
+
+    def instantiate(self, request: dict[str, Any], device: str, recorder: _Recorder) -> Any:
+        import torch
+
+        with torch.device(device), _no_init(), recorder.patched(), _traced_exit():
+            if request.get("factory"):
+                module_name, _, attr = request["factory"].partition(":")
+                target: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    target = getattr(target, part)
+                model = target(**(request.get("kwargs") or {}))
+            else:
+                namespace: dict[str, Any] = {"__name__": "__ckaudit_build__"}
+                code = compile(request["build"], os.path.join(self.roots.seen[-1], "<ckaudit.yaml build>"), "exec")
+                exec(code, namespace)
+                if "model" not in namespace:
+                    raise NameError("the build code must leave the model in a variable named `model`")
+                model = namespace["model"]
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"the factory returned {type(model).__name__}, not a torch.nn.Module")
+        return model
+
+    def build(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        root = self.roots.enter(request["root"])
+        before = set(sys.modules)
+        model, device, fallback, error = None, "meta", None, None
+        recorder = _Recorder(root)
+        try:
+            model = self.instantiate(request, "meta", recorder)
+        except BaseException as exc:  # noqa: BLE001 - model code may raise anything, SystemExit included
+            fallback = _describe(exc, root)
+        if model is None and not _import_failed(fallback):
+            recorder = _Recorder(root)
+            try:
+                model, device = self.instantiate(request, "cpu", recorder), "cpu"
+            except BaseException as exc:  # noqa: BLE001
+                error = _describe(exc, root)
+        elif model is None:
+            error = fallback
+        sources = sorted(
+            os.path.relpath(path, root)
+            for name in set(sys.modules) - before
+            for path in _module_paths(sys.modules[name])[:1]
+            if _under(path, root) and os.path.isfile(path)
+        )
+        info: dict[str, Any] = {"ok": model is not None, "device": device, "sources": sources, "error": error}
+        if model is not None:
+            info["signature"] = _signature(model)
+            info["locations"] = recorder.locations(model)
+            info["meta_error"] = fallback["message"] if fallback else None
+        return model, info
+
+    def dry_run(self, request: dict[str, Any]) -> dict[str, Any]:
+        model, info = self.build(request)
+        if model is None:
+            return {"build": info, "outcome": None}
+        return {"build": info, "outcome": _load(model, request)}
+
+    def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.roots.enter(request["root"])
+        unresolved = []
+        for name in request["globals"]:
+            if name.startswith(_SKIP_GLOBAL_PREFIXES):
+                continue
+            reason = _resolve_one(name)
+            if reason is not None:
+                unresolved.append([name, reason])
+        return {"unresolved": unresolved}
+
+
+def _import_failed(description: dict[str, Any] | None) -> bool:
+    """An import error or SystemExit will not go away on CPU: do not run the factory twice."""
+    return description is not None and description["type"] in ("ModuleNotFoundError", "ImportError",
+                                                                 "SyntaxError", "SystemExit")
+
+
+def _resolve_one(name: str) -> str | None:
+    """How pickle's find_class would look `name` up: the longest importable module prefix, then getattr."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        try:
+            target: Any = importlib.import_module(module_name)
+        except ImportError as exc:
+            if cut == 1:
+                return f"No module named {module_name!r} ({exc})"
+            continue
+        except BaseException as exc:  # noqa: BLE001
+            return f"importing {module_name} raised {type(exc).__name__}: {exc}"
+        for attr in parts[cut:]:
+            if not hasattr(target, attr):
+                return f"Can't get attribute {attr!r} on module {module_name!r}"
+            target = getattr(target, attr)
+        return None
+    return "not a module-qualified name"
+
+
+def _describe(exc: BaseException, root: str) -> dict[str, Any]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if f.filename and _under(os.path.realpath(f.filename), root)]
+    last = inside[-1] if inside else None
+    location = None
+    if last is not None:
+        path = os.path.relpath(os.path.realpath(last.filename), root)
+        location = [path, last.lineno, (last.line or "").strip()]
+    if isinstance(exc, SyntaxError) and exc.filename and _under(os.path.realpath(exc.filename), root):
+        location = [os.path.relpath(os.path.realpath(exc.filename), root), exc.lineno, (exc.text or "").strip()]
+    tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:])
+    return {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}", "location": location,
+            "traceback": tail[-4000:], "kind": "raised"}
+
+
+def _signature(model: Any) -> dict[str, list[Any]]:
+    signature: dict[str, list[Any]] = {}
+    for key, value in model.state_dict(keep_vars=True).items():
+        if hasattr(value, "shape"):
+            signature[key] = [list(value.shape), str(value.dtype).removeprefix("torch."), True]
+    for key, buffer in model.named_buffers():
+        if key not in signature and buffer is not None:
+            signature[key] = [list(buffer.shape), str(buffer.dtype).removeprefix("torch."), False]
+    return signature
+
+
+def _meta_state_dict(request: dict[str, Any]) -> OrderedDict[str, Any]:
+    import torch
+
+    state: OrderedDict[str, Any] = OrderedDict()
+    for key, shape, dtype in request["tensors"]:
+        torch_dtype = getattr(torch, dtype, None)
+        try:
+            state[key] = torch.empty(shape, dtype=torch_dtype, device="meta")
+        except Exception:  # noqa: BLE001 - quantized and exotic dtypes: shape is what matters
+            state[key] = torch.empty(shape, dtype=torch.uint8, device="meta")
+    if request.get("metadata") is not None:
+        state._metadata = OrderedDict(request["metadata"])  # type: ignore[attr-defined]
+    return state
+
+
+def _load(model: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """The model's own load_state_dict on meta tensors; torch's message and key lists, verbatim."""
+    lists: dict[str, Any] = {}
+
+    def keep_lists(module: Any, incompatible: Any) -> None:
+        lists["missing"], lists["unexpected"] = incompatible.missing_keys, incompatible.unexpected_keys
+
+    model.register_load_state_dict_post_hook(keep_lists)
+    error_text = None
+    try:
+        model.load_state_dict(_meta_state_dict(request), strict=bool(request.get("strict", True)), assign=True)
+    except Exception as exc:  # noqa: BLE001 - custom load hooks may raise anything
+        error_text = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+    mismatches, others = _parse_errors(error_text)
+    return {"error_text": error_text, "missing": list(lists.get("missing", [])),
+            "unexpected": list(lists.get("unexpected", [])), "size_mismatch": mismatches, "other_errors": others}
+
+
+def _parse_errors(error_text: str | None) -> tuple[list[Any], list[str]]:
+    if error_text is None:
+        return [], []
+    if not error_text.startswith("Error(s) in loading state_dict"):
+        return [], [error_text]
+    mismatches, others = [], []
+    for message in error_text.split("\n\t")[1:]:
+        match = _SIZE_MISMATCH.match(message)
+        if match:
+            mismatches.append([match.group(1), _dims(match.group(2)), _dims(match.group(3))])
+        elif not message.startswith(("Missing key(s) in state_dict", "Unexpected key(s) in state_dict")):
+            others.append(message)
+    return mismatches, others
+
+
+def _dims(text: str) -> list[int]:
+    return [int(d) for d in text.replace(" ", "").split(",") if d]
+
+
+def _serve(worker: Worker) -> None:
+    handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "build": lambda r: {"build": worker.build(r)[1]},
+        "dry_run": worker.dry_run,
+        "resolve": worker.resolve,
+        "ping": lambda r: {},
+    }
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        try:
+            answer = handlers[request["op"]](request)
+        except Exception as exc:  # noqa: BLE001 - a worker bug answers, it does not die
+            answer = {"worker_error": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
+        _send({"id": request.get("id"), **answer})
+
+
+def main() -> None:
+    here = os.path.dirname(os.path.realpath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]  # our folder is no import root
+    _isolate_stdout()
+    sys.dont_write_bytecode = True  # never write __pycache__ into the user's repository
+    faulthandler.enable()
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=False)  # the client asks for a stack on timeout
+    import torch
+
+    _send({"id": None, "ready": True, "torch": torch.__version__, "python": sys.version.split()[0]})
+    _serve(Worker())
+
+
+if __name__ == "__main__":
+    main()
