@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from ckaudit.config import Config, find_config, load_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Report, Severity
-from ckaudit.report import OutputFormat, render
+from ckaudit.report import OutputFormat, render, summary
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -18,6 +21,8 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TEXT,
                         metavar="{text,json,sarif,github}", help="output format (default: text)")
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
+    parser.add_argument("--sarif-output", type=Path, metavar="FILE",
+                        help="also write the report as SARIF to FILE (for code scanning)")
     parser.add_argument("--fail-on", type=Severity, choices=list(Severity), default=Severity.ERROR,
                         metavar="{error,warning,note}", help="exit 1 when a finding at or above this severity "
                         "is found (default: error)")
@@ -39,13 +44,45 @@ def resolve_config(root: Path, explicit: Path | None) -> Config:
 
 
 def finish(report: Report, args: argparse.Namespace) -> int:
-    """Render, write to --output or stdout, and turn the findings into the exit status."""
-    output = render(report, args.format)
+    """Render, write to --output or stdout, and turn the findings into the exit status.
+
+    Also writes the SARIF copy (--sarif-output) and, under GitHub Actions ($GITHUB_STEP_SUMMARY set),
+    appends the Markdown job summary.
+    """
+    source_root = os.environ.get("GITHUB_WORKSPACE") or None
+    color = args.output is None and color_wanted(args.format, sys.stdout)
+    output = render(report, args.format, color=color, source_root=source_root)
     if args.output is not None:
-        try:
-            args.output.write_text(output, encoding="utf-8")
-        except OSError as exc:
-            raise CkauditError(f"cannot write {args.output}: {exc}") from None
+        _write(args.output, output)
     else:
         sys.stdout.write(output)
+    sarif_output = getattr(args, "sarif_output", None)
+    if sarif_output is not None:
+        _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
+    write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
+
+
+def _write(path: Path, text: str, mode: str = "w") -> None:
+    try:
+        with open(path, mode, encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CkauditError(f"cannot write {path}: {exc}") from None
+
+
+def color_wanted(fmt: OutputFormat, stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour for text on a terminal, unless NO_COLOR is set (https://no-color.org) or TERM is dumb."""
+    env = os.environ if environ is None else environ
+    if fmt is not OutputFormat.TEXT or env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def write_step_summary(report: Report, environ: Mapping[str, str] | None = None) -> None:
+    """Append the Markdown summary to $GITHUB_STEP_SUMMARY when GitHub Actions provides one."""
+    env = os.environ if environ is None else environ
+    target = env.get("GITHUB_STEP_SUMMARY")
+    if target:
+        _write(Path(target), summary.render(report), mode="a")
