@@ -145,8 +145,11 @@ def _exit_text(status: int) -> str:
 def last_repository_frame(text: str, root: Path) -> Location | None:
     """The innermost frame under `root` in a traceback or faulthandler dump (which lists innermost first)."""
     base = os.path.realpath(root)
-    frames = [(path, int(line)) for path, line in _FRAME.findall(text)
-              if os.path.realpath(path).startswith(base + os.sep)]
+    frames = [
+        (path, int(line))
+        for path, line in _FRAME.findall(text)
+        if os.path.realpath(path).startswith(base + os.sep)
+    ]
     if not frames:
         return None
     path, line = frames[0] if "most recent call first" in text else frames[-1]
@@ -166,7 +169,9 @@ def _line_of(path: Path, line: int) -> str | None:
 class ModelWorker:
     """`with ModelWorker(python) as worker:` builds and dry-runs many models in one torch process."""
 
-    def __init__(self, python: str, *, timeout: float = 120.0, startup_timeout: float = STARTUP_TIMEOUT) -> None:
+    def __init__(
+        self, python: str, *, timeout: float = 120.0, startup_timeout: float = STARTUP_TIMEOUT
+    ) -> None:
         self.python = python
         self.timeout = timeout
         self.startup_timeout = startup_timeout
@@ -178,7 +183,9 @@ class ModelWorker:
     def __enter__(self) -> ModelWorker:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @property
@@ -192,10 +199,17 @@ class ModelWorker:
             return _failed_build(failure, root)
         return build_from_wire(answer["build"])
 
-    def dry_run(self, spec: ModelSpec, root: Path, candidate: StateDictCandidate, *, strict: bool) -> LoadOutcome:
+    def dry_run(
+        self, spec: ModelSpec, root: Path, candidate: StateDictCandidate, *, strict: bool
+    ) -> LoadOutcome:
         tensors = [[key, list(t.shape), t.dtype] for key, t in candidate.tensors.items()]
-        request = {"op": "dry_run", **_spec_fields(spec, root), "tensors": tensors,
-                   "metadata": _json_metadata(candidate.metadata), "strict": strict}
+        request = {
+            "op": "dry_run",
+            **_spec_fields(spec, root),
+            "tensors": tensors,
+            "metadata": _json_metadata(candidate.metadata),
+            "strict": strict,
+        }
         try:
             answer = self._call(request)
         except _Failure as failure:
@@ -204,7 +218,7 @@ class ModelWorker:
         return outcome_from_wire(answer.get("outcome"), build)
 
     def resolve_globals(self, root: Path, names: Sequence[str]) -> dict[str, str]:
-        """Pickled globals that the code under `root` no longer provides: name -> why (as pickle would fail)."""
+        """Pickled globals the code under `root` no longer provides: name -> why (as pickle would fail)."""
         if not names:
             return {}
         try:
@@ -219,10 +233,8 @@ class ModelWorker:
             with contextlib.suppress(OSError, ValueError):
                 if process.popen.stdin is not None:
                     process.popen.stdin.close()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             process.kill()
 
     def _ready(self) -> dict[str, Any]:
@@ -237,7 +249,7 @@ class ModelWorker:
                 self._process = None
                 raise WorkerError(
                     f"the model worker did not start under {self.python} ({failure.message}); it needs torch "
-                    f"installed in that interpreter (set `python:` in ckaudit.yaml):\n{failure.stderr[-2000:]}"
+                    f"installed there (set `python:` in ckaudit.yaml):\n{failure.stderr[-2000:]}"
                 ) from None
         return process.ready
 
@@ -254,7 +266,9 @@ class ModelWorker:
             self._process = None  # the next request starts a fresh worker
             raise
         if "worker_error" in answer:
-            raise WorkerError(f"the model worker failed on a {request['op']} request:\n{answer['worker_error']}")
+            raise WorkerError(
+                f"the model worker failed on a {request['op']} request:\n{answer['worker_error']}"
+            )
         return answer
 
 

@@ -41,7 +41,7 @@ class ModelBuild:
         return [key for key, spec in self.signature.items() if spec.persistent]
 
     def location_of(self, key: str) -> Location | None:
-        """The defining line of a key: its own, else the closest enclosing module's (`fc1.weight` -> `fc1`)."""
+        """The defining line of a key: its own, else its closest module's (`fc1.weight` -> `fc1`)."""
         parts = key.split(".")
         for cut in range(len(parts), 0, -1):
             found = self.locations.get(".".join(parts[:cut]))
@@ -65,7 +65,9 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
     error = data.get("error")
     return ModelBuild(
         ok=bool(data.get("ok")),
-        signature={k: TensorSpec(tuple(v[0]), v[1], bool(v[2])) for k, v in (data.get("signature") or {}).items()},
+        signature={
+            k: TensorSpec(tuple(v[0]), v[1], bool(v[2])) for k, v in (data.get("signature") or {}).items()
+        },
         locations={k: Location(v[0], v[1], v[2] or None) for k, v in (data.get("locations") or {}).items()},
         sources=tuple(data.get("sources") or ()),
         device="cpu" if data.get("device") == "cpu" else "meta",

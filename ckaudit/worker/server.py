@@ -1,4 +1,4 @@
-"""The model worker: run BY PATH under the project's interpreter, it imports only the standard library and torch.
+"""The model worker: run BY PATH under the project's interpreter; imports only the standard library and torch.
 
 Protocol: one JSON object per line on stdin (a request) and on stdout (its answer). The model code's own
 output (print, C-level writes to fd 1) goes to stderr, so stdout carries nothing but answers.
@@ -31,9 +31,25 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
-_SKIP_GLOBAL_PREFIXES = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
-_RANDOM_TENSOR_METHODS = ("normal_", "uniform_", "random_", "bernoulli_", "exponential_", "log_normal_",
-                          "cauchy_", "geometric_")
+_SKIP_GLOBAL_PREFIXES = (
+    "torch.",
+    "builtins.",
+    "collections.",
+    "numpy.",
+    "_codecs.",
+    "copyreg.",
+    "__builtin__.",
+)
+_RANDOM_TENSOR_METHODS = (
+    "normal_",
+    "uniform_",
+    "random_",
+    "bernoulli_",
+    "exponential_",
+    "log_normal_",
+    "cauchy_",
+    "geometric_",
+)
 _SIZE_MISMATCH = re.compile(
     r"size mismatch for (.+?): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from checkpoint, "
     r"the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
@@ -120,8 +136,10 @@ class _Recorder:
         from torch import nn
 
         module_cls = nn.Module
-        originals = {n: getattr(module_cls, n) for n in ("__setattr__", "register_buffer", "register_parameter",
-                                                         "add_module", "register_module")}
+        originals = {
+            n: getattr(module_cls, n)
+            for n in ("__setattr__", "register_buffer", "register_parameter", "add_module", "register_module")
+        }
         recorder = self
 
         def setattr_(this: Any, name: str, value: Any) -> None:
@@ -216,7 +234,9 @@ class Worker:
                 model = target(**(request.get("kwargs") or {}))
             else:
                 namespace: dict[str, Any] = {"__name__": "__ckaudit_build__"}
-                code = compile(request["build"], os.path.join(self.roots.seen[-1], "<ckaudit.yaml build>"), "exec")
+                code = compile(
+                    request["build"], os.path.join(self.roots.seen[-1], "<ckaudit.yaml build>"), "exec"
+                )
                 exec(code, namespace)
                 if "model" not in namespace:
                     raise NameError("the build code must leave the model in a variable named `model`")
@@ -232,13 +252,13 @@ class Worker:
         recorder = _Recorder(root)
         try:
             model = self.instantiate(request, "meta", recorder)
-        except BaseException as exc:  # noqa: BLE001 - model code may raise anything, SystemExit included
+        except BaseException as exc:
             fallback = _describe(exc, root)
         if model is None and not _import_failed(fallback):
             recorder = _Recorder(root)
             try:
                 model, device = self.instantiate(request, "cpu", recorder), "cpu"
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 error = _describe(exc, root)
         elif model is None:
             error = fallback
@@ -275,8 +295,12 @@ class Worker:
 
 def _import_failed(description: dict[str, Any] | None) -> bool:
     """An import error or SystemExit will not go away on CPU: do not run the factory twice."""
-    return description is not None and description["type"] in ("ModuleNotFoundError", "ImportError",
-                                                                 "SyntaxError", "SystemExit")
+    return description is not None and description["type"] in (
+        "ModuleNotFoundError",
+        "ImportError",
+        "SyntaxError",
+        "SystemExit",
+    )
 
 
 def _resolve_one(name: str) -> str | None:
@@ -290,7 +314,7 @@ def _resolve_one(name: str) -> str | None:
             if cut == 1:
                 return f"No module named {module_name!r} ({exc})"
             continue
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return f"importing {module_name} raised {type(exc).__name__}: {exc}"
         for attr in parts[cut:]:
             if not hasattr(target, attr):
@@ -309,10 +333,19 @@ def _describe(exc: BaseException, root: str) -> dict[str, Any]:
         path = os.path.relpath(os.path.realpath(last.filename), root)
         location = [path, last.lineno, (last.line or "").strip()]
     if isinstance(exc, SyntaxError) and exc.filename and _under(os.path.realpath(exc.filename), root):
-        location = [os.path.relpath(os.path.realpath(exc.filename), root), exc.lineno, (exc.text or "").strip()]
+        location = [
+            os.path.relpath(os.path.realpath(exc.filename), root),
+            exc.lineno,
+            (exc.text or "").strip(),
+        ]
     tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:])
-    return {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}", "location": location,
-            "traceback": tail[-4000:], "kind": "raised"}
+    return {
+        "type": type(exc).__name__,
+        "message": f"{type(exc).__name__}: {exc}",
+        "location": location,
+        "traceback": tail[-4000:],
+        "kind": "raised",
+    }
 
 
 def _signature(model: Any) -> dict[str, list[Any]]:
@@ -334,7 +367,7 @@ def _meta_state_dict(request: dict[str, Any]) -> OrderedDict[str, Any]:
         torch_dtype = getattr(torch, dtype, None)
         try:
             state[key] = torch.empty(shape, dtype=torch_dtype, device="meta")
-        except Exception:  # noqa: BLE001 - quantized and exotic dtypes: shape is what matters
+        except Exception:
             state[key] = torch.empty(shape, dtype=torch.uint8, device="meta")
     if request.get("metadata") is not None:
         state._metadata = OrderedDict(request["metadata"])  # type: ignore[attr-defined]
@@ -351,12 +384,19 @@ def _load(model: Any, request: dict[str, Any]) -> dict[str, Any]:
     model.register_load_state_dict_post_hook(keep_lists)
     error_text = None
     try:
-        model.load_state_dict(_meta_state_dict(request), strict=bool(request.get("strict", True)), assign=True)
-    except Exception as exc:  # noqa: BLE001 - custom load hooks may raise anything
+        model.load_state_dict(
+            _meta_state_dict(request), strict=bool(request.get("strict", True)), assign=True
+        )
+    except Exception as exc:
         error_text = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
     mismatches, others = _parse_errors(error_text)
-    return {"error_text": error_text, "missing": list(lists.get("missing", [])),
-            "unexpected": list(lists.get("unexpected", [])), "size_mismatch": mismatches, "other_errors": others}
+    return {
+        "error_text": error_text,
+        "missing": list(lists.get("missing", [])),
+        "unexpected": list(lists.get("unexpected", [])),
+        "size_mismatch": mismatches,
+        "other_errors": others,
+    }
 
 
 def _parse_errors(error_text: str | None) -> tuple[list[Any], list[str]]:
@@ -391,7 +431,7 @@ def _serve(worker: Worker) -> None:
         request = json.loads(line)
         try:
             answer = handlers[request["op"]](request)
-        except Exception as exc:  # noqa: BLE001 - a worker bug answers, it does not die
+        except Exception as exc:
             answer = {"worker_error": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))}
         _send({"id": request.get("id"), **answer})
 
