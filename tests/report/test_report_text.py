@@ -1,0 +1,120 @@
+"""Text reporter: exact output on a hand-built report, 80 columns, colour only on request."""
+
+from __future__ import annotations
+
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
+from ckaudit.report.text import WIDTH, render
+
+EXPECTED = """\
+checkpoints/classifier_a.pth  [ok]  model classifier_a
+  warning dtype-change: head.weight is float16 in the checkpoint, float32 in the
+      model
+      key           checkpoint   model
+      head.weight   float16      float32
+
+checkpoints/classifier_a_for_b.pth  [code]  model classifier_b
+  error shape-mismatch: conv1.weight and fc1.weight have other shapes in the
+      checkpoint than in the model
+      key            checkpoint      model
+      conv1.weight   [16, 3, 3, 3]   [16, 1, 3, 3]
+      fc1.weight     [10, 10816]     [10, 2704]
+      models/classifier.py:25  self.conv1 = nn.Conv2d(1, 16, 3)
+      fix: Re-save the checkpoint from the current ModelB, or keep ModelA for
+           it: the input channels (3 -> 1) and fc1's input size (10816 -> 2704)
+           changed.
+
+checkpoints/tagger_dataparallel.pt  [code]  model tagger
+  error key-prefix: every checkpoint key starts with `module.` (saved from
+      nn.DataParallel/DDP)
+      keys (12):
+        module.encoder.{0..11}.weight
+      prefix: module.
+      fix: Strip the prefix before loading:
+           torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(state_dict,
+           'module.')
+
+checkpoints/tagger_v1.pt  [code]  model tagger
+  error missing-keys: the model expects 25 keys the checkpoint lacks
+      missing keys (25):
+        encoder.layers.{0..23}.attn.qkv.weight
+        head.weight
+      models/tagger.py:14  self.encoder = nn.Sequential(*blocks)
+  error renamed-keys: backbone/classifier were renamed encoder/head
+      rename:
+        backbone.0.weight -> encoder.0.weight
+        classifier.weight -> head.weight
+      fix: Rename the keys when loading: {k.replace('backbone.', 'encoder.', 1):
+           v for k, v in sd.items()}
+
+checkpoints/tagger_with_args.pt  [environment]  model tagger
+  error weights-only-blocked: torch.load(weights_only=True) refuses the global
+      argparse.Namespace
+      globals (1):
+        argparse.Namespace
+      fix: torch.serialization.add_safe_globals([argparse.Namespace])
+
+checkpoints/classifier_b_download.pth  [repository]  model classifier_b
+  error truncated: the file ends at byte 61,440 of 102,400 (60 %)
+      size: 61440
+      expected_size: 102400
+      fix: Download it again and compare its size and sha256.
+
+weights/extra.safetensors  [ok]  not registered
+
+Other findings
+  warning dangling-reference: train.py names checkpoints/classifier_best.pth,
+      which does not exist
+      train.py:21  state = torch.load("checkpoints/classifier_best.pth")
+
+7 checkpoints: 2 ok, 3 code, 1 repository, 1 environment; 6 errors, 2 warnings.
+"""
+
+
+def _fits(text: str) -> list[str]:
+    """Lines over WIDTH that could have been broken: anything but an indent and one unbreakable token."""
+    return [line for line in text.splitlines() if len(line) > WIDTH and " " in line.strip()]
+
+
+def test_snapshot(report: Report) -> None:
+    assert render(report) == EXPECTED
+
+
+def test_readable_at_80_columns(report: Report) -> None:
+    assert _fits(render(report)) == []
+
+
+def test_long_keys_and_snippets_still_fit() -> None:
+    key = "encoder.transformer.blocks.11.attention.query_key_value.weight"
+    finding = Finding(
+        Rule.SHAPE_MISMATCH,
+        Severity.ERROR,
+        "shape changed " * 12,
+        checkpoint="c.pt",
+        model="m",
+        location=Location("models/very/deep/package/transformer_blocks.py", 1234, "x = " + "y" * 120),
+        details={"key": key, "checkpoint_shape": [4096, 12288], "model_shape": [4096, 4096, 3]},
+    )
+    text = render(Report("/r", "scan", (CheckpointResult("c.pt", "m", "zip", 1, 10, (finding,)),)))
+    assert all(len(line) <= WIDTH for line in text.splitlines()), text
+    assert key in text and "[4096, 12288]" in text and "[4096, 4096, 3]" in text
+
+
+def test_long_key_lists_are_collapsed_and_capped() -> None:
+    keys = [f"blocks.{i}.mlp.fc{j}.weight" for i in range(48) for j in range(2)]
+    keys += [f"extra{i}.bias" for i in range(20)]
+    finding = Finding(Rule.UNEXPECTED_KEYS, Severity.ERROR, "116 unexpected keys", details={"keys": keys})
+    text = render(Report("/r", "scan", (CheckpointResult("c.pt", "m", "zip", 1, 10, (finding,)),)))
+    assert "unexpected keys (116):" in text
+    assert "blocks.{0..47}.mlp.fc1.weight" in text
+    assert "… and 15 more" in text
+
+
+def test_colour_only_on_request(report: Report) -> None:
+    assert "\033[" not in render(report)
+    coloured = render(report, color=True)
+    assert "\033[1;31merror\033[0m shape-mismatch" in coloured
+    assert "\033[32m[ok]\033[0m" in coloured
+
+
+def test_empty_report() -> None:
+    assert render(Report("/r", "scan")) == "0 checkpoints: 0 ok; no findings.\n"
