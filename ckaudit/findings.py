@@ -56,6 +56,7 @@ class Rule(str, enum.Enum):
     HASH_MISMATCH = "hash-mismatch"
     NOT_TRACKED = "not-tracked"
     DANGLING_REFERENCE = "dangling-reference"
+    LARGE_OUTSIDE_LFS = "large-outside-lfs"
     MISSING_KEYS = "missing-keys"
     UNEXPECTED_KEYS = "unexpected-keys"
     SHAPE_MISMATCH = "shape-mismatch"
@@ -108,6 +109,9 @@ RULES: Mapping[Rule, RuleInfo] = dict(
               "have it. Add it (with Git LFS for large files) or fetch it in CI."),
         _rule(Rule.DANGLING_REFERENCE, Cause.REPOSITORY, "Code names a checkpoint that does not exist",
               "A string literal in the code names a checkpoint path that does not exist in the repository."),
+        _rule(Rule.LARGE_OUTSIDE_LFS, Cause.REPOSITORY, "Large checkpoint committed outside Git LFS",
+              "A large checkpoint is about to be committed as a plain git blob: every clone downloads it "
+              "forever. Track it with Git LFS (`git lfs track`) before committing."),
         _rule(Rule.MISSING_KEYS, Cause.CODE, "Model expects keys the checkpoint lacks",
               "The model has parameters or buffers that the checkpoint does not contain; `load_state_dict` "
               "(strict) raises `Missing key(s) in state_dict`."),
