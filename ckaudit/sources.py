@@ -107,10 +107,13 @@ def _expand(modules: Iterable[str]) -> set[str]:
 
 
 def glob_paths(tree: Tree, patterns: Iterable[str]) -> set[str]:
+    patterns = list(patterns)
+    return glob_paths_of(tree_paths(tree), patterns) if patterns else set()
+
+
+def glob_paths_of(paths: Iterable[str], patterns: Iterable[str]) -> set[str]:
     regexes = [glob_regex(p) for p in patterns]
-    if not regexes:
-        return set()
-    return {p for p in tree_paths(tree) if any(r.match(p) for r in regexes)}
+    return {p for p in paths if any(r.match(p) for r in regexes)} if regexes else set()
 
 
 @lru_cache(maxsize=256)

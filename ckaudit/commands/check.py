@@ -1,16 +1,54 @@
-"""`ckaudit check` (not built yet)."""
+"""`ckaudit check --base REF [--head REF]`: the hook's comparison between two versions, for pull requests.
+
+Base is a commit; head is a commit or, by default, the working tree (read in place). The registry is
+today's (the working tree's, or --config) and applies to both sides; checkpoint files are read from the
+working tree. A checkpoint that loads at base and fails at head is an error; one failing on both sides
+is a warning (an error with --strict); one the change fixes is a note.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ckaudit.errors import CkauditError
+from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.snapshot import Tree, commit_tree, work_tree
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("check", help="(not built yet)")
+    parser = sub.add_parser(
+        "check",
+        help="compare two versions of the code: does a change break a checkpoint?",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--base", required=True, metavar="REF", help="the version before (e.g. origin/main)")
+    parser.add_argument("--head", metavar="REF", help="the version after (default: the working tree)")
+    parser.add_argument("--strict", action="store_true", help="checkpoints already failing at base fail too")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    add_report_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit check` is not built yet")
+    from ckaudit.compare import Evaluator, Labels, compare, relevant_models
+    from ckaudit.sigcache import SigCache
+
+    root = args.config.resolve().parent if args.config else Path.cwd()
+    config = resolve_config(root, args.config)
+    base = commit_tree(root, args.base, label=f"base {args.base}")
+    head = head_tree(root, args.head)
+    labels = Labels(before=f"base ({args.base} {(base.commit or '')[:8]})", after=_after_label(args, head))
+    with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
+        models = relevant_models(config, base, head, evaluator)
+        report = compare(config, base, head, models, evaluator, labels, "check", strict=args.strict)
+    return finish(report, args)
+
+
+def head_tree(root: Path, ref: str | None) -> Tree:
+    return work_tree(root) if ref is None else commit_tree(root, ref, label=f"head {ref}")
+
+
+def _after_label(args: argparse.Namespace, head: Tree) -> str:
+    if args.head is None:
+        return "the working tree"
+    return f"head ({args.head} {head.commit[:8] if head.commit else ''})"

@@ -1,16 +1,172 @@
-"""`ckaudit hook` (not built yet)."""
+"""`ckaudit hook [FILES...]`: the pre-commit check — will the registered checkpoints still load with the
+code about to be committed?
+
+The registry and the code come from the index (what will be committed), the "before" side from HEAD,
+checkpoint files from the working tree (under pre-commit, unstaged changes are stashed, so that is the
+staged content too). The registry must be staged as it is: an untracked `ckaudit.yaml`, or one with
+unstaged changes, is refused (exit 2) rather than silently checked in a form that will not be committed.
+
+Fast path: when no named file can concern a model (no Python file, no `sources:` match, no registry),
+the hook returns before importing the worker client, the reader or torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
+from ckaudit.commands.common import EXIT_OK, add_report_options, finish
+from ckaudit.config import CONFIG_NAME, Config, load_config, parse_config
 from ckaudit.errors import CkauditError
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
+from ckaudit.snapshot import (
+    Tree,
+    blob_oid,
+    commit_tree,
+    git,
+    hook_index_env,
+    index_tree,
+    repo_root,
+    resolve_commit,
+)
+
+DEFAULT_LARGE = 10 * 1024 * 1024
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("hook", help="(not built yet)")
+    parser = sub.add_parser(
+        "hook",
+        help="pre-commit hook: block staged code that breaks a registered checkpoint",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("files", nargs="*", help="staged files (pre-commit passes them); default: all staged")
+    parser.add_argument("--strict", action="store_true", help="checkpoints already failing at HEAD block too")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    parser.add_argument(
+        "--files-only",
+        action="store_true",
+        help="only the file checks on staged checkpoint files (no torch needed)",
+    )
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=DEFAULT_LARGE,
+        metavar="BYTES",
+        help="--files-only: a checkpoint this large committed outside Git LFS is an error "
+        f"(default: {DEFAULT_LARGE})",
+    )
+    add_report_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit hook` is not built yet")
+    repo = repo_root(Path.cwd())
+    if args.files_only:
+        return run_files(repo, args)
+    index = index_tree(repo, hook_index_env(repo))
+    config = staged_registry(repo, index, args.config)
+    named = set(args.files) if args.files else None
+    if config is None or not config.models or (named is not None and not may_concern(config, named)):
+        return EXIT_OK
+    return compare_head_index(repo, config, index, named, args)
+
+
+def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | None:
+    """The registry as staged; refuse one that is untracked or has unstaged changes."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise CkauditError(f"{explicit}: no such config file")
+        return load_config(explicit, repo)
+    on_disk = repo / CONFIG_NAME
+    staged = index.read_many([CONFIG_NAME]).get(CONFIG_NAME)
+    if staged is None:
+        if on_disk.is_file():
+            raise CkauditError(
+                f"{CONFIG_NAME} is not staged: the hook checks what will be committed. "
+                f"Run `git add {CONFIG_NAME}` first."
+            )
+        return None
+    if on_disk.is_file() and blob_oid(on_disk.read_bytes()) != index.oid(CONFIG_NAME):
+        raise CkauditError(
+            f"{CONFIG_NAME} has unstaged changes: stage them (`git add {CONFIG_NAME}`) or stash "
+            "them, so that the registry checked is the one committed."
+        )
+    return parse_config(staged.decode("utf-8", "replace"), f"{CONFIG_NAME} (staged)", repo)
+
+
+def may_concern(config: Config, named: set[str]) -> bool:
+    """Cheap pre-filter: can any named file be part of a model's definition?"""
+    if CONFIG_NAME in named or any(p.endswith((".py", ".pyi")) for p in named):
+        return True
+    from ckaudit.sources import glob_paths_of
+
+    patterns = [p for spec in config.models.values() for p in spec.sources]
+    return bool(glob_paths_of(named, patterns))
+
+
+def compare_head_index(
+    repo: Path, config: Config, index: Tree, named: set[str] | None, args: argparse.Namespace
+) -> int:
+    from ckaudit.compare import Evaluator, Labels, compare, relevant_models
+    from ckaudit.sigcache import SigCache
+
+    head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
+    labels = Labels(before="HEAD", after="the staged code")
+    with Evaluator(config, SigCache.for_repo(repo, enabled=not args.no_cache)) as evaluator:
+        models = relevant_models(config, head, index, evaluator, named)
+        if not models:
+            return EXIT_OK
+        report = compare(config, head, index, models, evaluator, labels, "hook", strict=args.strict)
+    return finish(report, args)
+
+
+def staged_paths(repo: Path) -> list[str]:
+    """Paths added or modified in the index relative to HEAD (every staged path before the first commit)."""
+    env = hook_index_env(repo)
+    if resolve_commit(repo, "HEAD") is None:
+        return sorted(index_tree(repo, env).entries)
+    out = git(repo, "diff-index", "--cached", "--name-only", "--diff-filter=ACMR", "-z", "HEAD", env=env)
+    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+
+def run_files(repo: Path, args: argparse.Namespace) -> int:
+    """`ckaudit-files`: the file checks on staged checkpoint files, plus large files outside LFS; no torch."""
+    from ckaudit.checks import engine
+    from ckaudit.commands.common import resolve_config
+
+    config = resolve_config(repo, args.config)
+    scope = engine.open_scope(config)
+    paths = list(args.files) if args.files else staged_paths(repo)
+    outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
+    results = tuple(with_lfs_check(repo, outcome.result, args.large) for outcome in outcomes)
+    return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
+
+
+def with_lfs_check(repo: Path, result: CheckpointResult, large: int) -> CheckpointResult:
+    extra = large_outside_lfs(repo, result.path, result.model, large)
+    return dataclasses.replace(result, findings=result.findings + tuple(extra)) if extra else result
+
+
+def large_outside_lfs(repo: Path, path: str, model: str | None, large: int) -> list[Finding]:
+    from ckaudit.git import find_repo, lfs_tracked
+
+    file = repo / path
+    size = file.stat().st_size if file.is_file() else 0
+    found = find_repo(repo) if size >= large else None
+    if found is None or lfs_tracked(found, path):
+        return []
+    message = f"{path} is {size / 1e6:.1f} MB and about to be committed outside Git LFS"
+    fix = f"Track it with Git LFS: `git lfs track '{path}'`, then `git add .gitattributes {path}`."
+    return [
+        Finding(
+            Rule.LARGE_OUTSIDE_LFS,
+            Severity.ERROR,
+            message,
+            checkpoint=path,
+            model=model,
+            location=Location(path),
+            fix=fix,
+            details={"bytes": size, "threshold": large},
+        )
+    ]
