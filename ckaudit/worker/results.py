@@ -43,8 +43,8 @@ class ModelBuild:
     def location_of(self, key: str) -> Location | None:
         """The defining line of a key: its own, else its closest module's (`fc1.weight` -> `fc1`)."""
         parts = key.split(".")
-        for cut in range(len(parts), 0, -1):
-            found = self.locations.get(".".join(parts[:cut]))
+        for cut in range(len(parts), -1, -1):
+            found = self.locations.get(".".join(parts[:cut]))  # cut 0: "", the model's class statement
             if found is not None:
                 return found
         return None

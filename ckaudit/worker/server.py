@@ -31,15 +31,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
-_SKIP_GLOBAL_PREFIXES = (
-    "torch.",
-    "builtins.",
-    "collections.",
-    "numpy.",
-    "_codecs.",
-    "copyreg.",
-    "__builtin__.",
-)
 _RANDOM_TENSOR_METHODS = (
     "normal_",
     "uniform_",
@@ -172,6 +163,21 @@ class _Recorder:
         return result
 
 
+def _class_location(model: Any, root: str) -> dict[str, list[Any]]:
+    """Under the key "": the model's class statement, for keys that belong to no submodule."""
+    import inspect
+
+    try:
+        source = os.path.realpath(inspect.getsourcefile(type(model)) or "")
+        line = inspect.getsourcelines(type(model))[1]
+    except (OSError, TypeError):
+        return {}
+    if not _under(source, root):
+        return {}
+    path = os.path.relpath(source, root)
+    return {"": [path, line, _snippet(root, path, line)]}
+
+
 def _snippet(root: str, path: str, line: int) -> str:
     return linecache.getline(os.path.join(root, path), line).strip()
 
@@ -271,7 +277,7 @@ class Worker:
         info: dict[str, Any] = {"ok": model is not None, "device": device, "sources": sources, "error": error}
         if model is not None:
             info["signature"] = _signature(model)
-            info["locations"] = recorder.locations(model)
+            info["locations"] = {**_class_location(model, root), **recorder.locations(model)}
             info["meta_error"] = fallback["message"] if fallback else None
         return model, info
 
@@ -285,8 +291,6 @@ class Worker:
         self.roots.enter(request["root"])
         unresolved = []
         for name in request["globals"]:
-            if name.startswith(_SKIP_GLOBAL_PREFIXES):
-                continue
             reason = _resolve_one(name)
             if reason is not None:
                 unresolved.append([name, reason])
