@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         print(f"::error title=ckaudit::{escape_data(str(exc))}")
         _set_outputs(env, {"exit-code": "2", "sarif-file": "", "category": "ckaudit", "command": "none"})
         return 0
-    code = execute(step)
+    try:
+        code = execute(step)
+    except Exception:  # a bug in ckaudit: show it, and still tell the fail step
+        traceback.print_exc()
+        print("::error title=ckaudit::ckaudit crashed; the traceback is in the log")
+        code = 3
     sarif = str(step.sarif_file) if step.sarif_file is not None and step.sarif_file.is_file() else ""
     _set_outputs(
         env, {"exit-code": str(code), "sarif-file": sarif, "category": step.category, "command": step.command}
