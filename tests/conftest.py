@@ -45,3 +45,49 @@ def git_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def run_git() -> Callable[..., str]:
     return git
+
+
+def repo_snapshot(repo: Path) -> dict[str, object]:
+    """Everything a read-only command must leave alone: work-tree files (bytes and mode), the index file,
+    every ref (loose and packed), HEAD and the stash list."""
+    files = {}
+    for path in sorted(repo.rglob("*")):
+        rel = path.relative_to(repo).as_posix()
+        if rel == ".git" or rel.startswith(".git/") or not path.is_file() or path.is_symlink():
+            continue
+        files[rel] = (path.read_bytes(), path.stat().st_mode)
+    git_dir = repo / ".git"
+    refs = {
+        p.relative_to(git_dir).as_posix(): p.read_bytes()
+        for p in sorted((git_dir / "refs").rglob("*"))
+        if p.is_file()
+    }
+    optional = {
+        name: (git_dir / name).read_bytes()
+        for name in ("index", "HEAD", "packed-refs")
+        if (git_dir / name).is_file()
+    }
+    return {
+        "files": files,
+        "symlinks": {
+            p.relative_to(repo).as_posix(): str(p.readlink()) for p in repo.rglob("*") if p.is_symlink()
+        },
+        "git": optional,
+        "refs": refs,
+        "stash": git(repo, "stash", "list"),
+        "status": git(
+            repo,
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--ignored",
+            "--untracked-files=all",
+        ),
+    }
+
+
+@pytest.fixture
+def snapshot_repo() -> Callable[[Path], dict[str, object]]:
+    """`snapshot_repo(repo)` before and after a command; the two must be equal."""
+    return repo_snapshot
