@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ckaudit.proc import CommandError, run
 
-_GIT = ("git", "--literal-pathspecs", "-c", "core.quotepath=off")
+_GIT = ("git", "-c", "core.quotepath=off")
+_LITERAL = "--literal-pathspecs"  # for commands taking pathspecs: a path with `*` or `:` is just a path
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def find_repo(root: Path) -> GitRepo | None:
 
 def tracked_files(repo: GitRepo) -> set[str]:
     """Paths in the index under the root (root-relative): what a clone would have."""
-    return set(_split_z(_git(repo.root, "ls-files", "-z", "--cached", "--", ".")))
+    return set(_split_z(_git(repo.root, _LITERAL, "ls-files", "-z", "--cached", "--", ".")))
 
 
 def ignored(repo: GitRepo, paths: Iterable[str]) -> set[str]:
@@ -90,7 +91,16 @@ def history_hint(repo: GitRepo, path: str) -> HistoryHint | None:
     """The most recent commit that removed `path` (deleted or renamed away), with the new name if renamed."""
     fmt = "%H%x00%s%x00%ad"
     log = _git(
-        repo.root, "log", "-1", "--diff-filter=D", "--date=short", f"--format={fmt}", "--", path, check=False
+        repo.root,
+        _LITERAL,
+        "log",
+        "-1",
+        "--diff-filter=D",
+        "--date=short",
+        f"--format={fmt}",
+        "--",
+        path,
+        check=False,
     )
     fields = log.decode("utf-8", errors="replace").strip("\n").split("\0")
     if len(fields) < 3 or not fields[0]:
