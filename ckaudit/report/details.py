@@ -15,10 +15,9 @@ from ckaudit.report._keyranges import collapse_keys
 from ckaudit.report.paths import shape_text
 
 MAX_KEYS = 8
-_SHAPE_FIELDS = ("key", "checkpoint_shape", "model_shape")
 _DTYPE_FIELDS = ("checkpoint_dtype", "model_dtype")
 _RENAME_FIELDS = ("renames", "rename_map")
-_LIST_FIELDS = ("keys", "missing", "unexpected", "globals")
+_LIST_FIELDS = ("keys", "missing", "unexpected", "globals", "unsafe", "blocked", "candidates")
 _SHORT_LIMIT = 60
 _KEY_LABELS = {Rule.MISSING_KEYS: "missing keys", Rule.UNEXPECTED_KEYS: "unexpected keys"}
 
@@ -38,22 +37,25 @@ class DetailView:
     extras: tuple[tuple[str, str], ...] = field(default=())  # other short scalar details
 
 
+def detail_key(details: Mapping[str, Any]) -> str | None:
+    """The one state-dict key a finding is about, whichever name the producer gave it."""
+    value = details.get("key", details.get("key_name"))
+    return None if value is None else str(value)
+
+
+def _row(entry: Mapping[str, Any]) -> ShapeRow | None:
+    key = detail_key(entry)
+    if key is not None and "checkpoint_shape" in entry and "model_shape" in entry:
+        return ShapeRow(key, shape_text(entry["checkpoint_shape"]), shape_text(entry["model_shape"]))
+    if all(k in entry for k in _DTYPE_FIELDS):
+        return ShapeRow(key or "dtype", str(entry["checkpoint_dtype"]), str(entry["model_dtype"]))
+    return None
+
+
 def _shape_rows(details: Mapping[str, Any]) -> list[ShapeRow]:
-    rows = []
     mismatches = details.get("mismatches")
     entries: list[Any] = mismatches if isinstance(mismatches, list) else [details]
-    for entry in entries:
-        if isinstance(entry, Mapping) and all(k in entry for k in _SHAPE_FIELDS):
-            rows.append(
-                ShapeRow(
-                    str(entry["key"]), shape_text(entry["checkpoint_shape"]), shape_text(entry["model_shape"])
-                )
-            )
-        elif isinstance(entry, Mapping) and "key" in entry and all(k in entry for k in _DTYPE_FIELDS):
-            rows.append(
-                ShapeRow(str(entry["key"]), str(entry["checkpoint_dtype"]), str(entry["model_dtype"]))
-            )
-    return rows
+    return [row for entry in entries if isinstance(entry, Mapping) and (row := _row(entry)) is not None]
 
 
 def _renames(details: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -83,8 +85,8 @@ def _short(value: Any) -> str | None:
 
 def _consumed(details: Mapping[str, Any]) -> set[str]:
     used = {"mismatches", *_RENAME_FIELDS, *_LIST_FIELDS}
-    if all(k in details for k in _SHAPE_FIELDS) or all(k in details for k in ("key", *_DTYPE_FIELDS)):
-        used |= {*_SHAPE_FIELDS, *_DTYPE_FIELDS}
+    if _row(details) is not None:
+        used |= {"key", "key_name", "checkpoint_shape", "model_shape", *_DTYPE_FIELDS}
     return used
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ckaudit import __version__
 from ckaudit.config import CONFIG_NAME
 from ckaudit.findings import RULES, Finding, Report, Rule, RuleInfo, Severity
+from ckaudit.report.details import detail_key
 from ckaudit.report.paths import primary_location, relative_path
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -52,8 +53,9 @@ def _rule_descriptor(rule: Rule, info: RuleInfo) -> dict[str, Any]:
 def _identity(finding: Finding, location_path: str) -> str:
     """What makes a finding the same finding tomorrow, on another machine."""
     details = finding.details
-    if "key" in details:
-        key = str(details["key"])
+    single = detail_key(details)
+    if single is not None:
+        key = single
     elif isinstance(details.get("keys"), (list, tuple)):
         key = "\n".join(sorted(str(k) for k in details["keys"]))
     else:

@@ -118,3 +118,35 @@ def test_colour_only_on_request(report: Report) -> None:
 
 def test_empty_report() -> None:
     assert render(Report("/r", "scan")) == "0 checkpoints: 0 ok; no findings.\n"
+
+
+def test_details_as_the_compatibility_engine_and_file_checks_write_them() -> None:
+    findings = (
+        Finding(
+            Rule.SHAPE_MISMATCH,
+            Severity.ERROR,
+            "fc1.weight: [10, 10816] vs [10, 2704]",
+            details={"key_name": "fc1.weight", "checkpoint_shape": [10, 10816], "model_shape": [10, 2704]},
+        ),
+        Finding(
+            Rule.DTYPE_CHANGE,
+            Severity.WARNING,
+            "2 keys saved as float16",
+            details={
+                "checkpoint_dtype": "float16",
+                "model_dtype": "float32",
+                "keys": ["layers.0.w", "layers.1.w"],
+            },
+        ),
+        Finding(
+            Rule.WEIGHTS_ONLY_BLOCKED,
+            Severity.ERROR,
+            "refuses argparse.Namespace",
+            details={"blocked": ["argparse.Namespace"]},
+        ),
+    )
+    text = render(Report("/r", "scan", (CheckpointResult("c.pt", "m", "zip", 1, 10, findings),)))
+    assert "      fc1.weight   [10, 10816]   [10, 2704]" in text
+    assert "key_name" not in text
+    assert "      dtype   float16      float32" in text and "layers.{0..1}.w" in text
+    assert "blocked (1):\n        argparse.Namespace" in text
