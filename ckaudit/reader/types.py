@@ -28,7 +28,9 @@ class StateDictCandidate:
 
     key: str  # "" for the top-level object, else the dotted container key ("model_state_dict", "ema.model")
     tensors: Mapping[str, TensorInfo]  # keys relative to the container
-    metadata: Mapping[str, Mapping[str, Any]] | None = None  # OrderedDict._metadata ({"": {"version": 1}, ...})
+    metadata: Mapping[str, Mapping[str, Any]] | None = (
+        None  # OrderedDict._metadata ({"": {"version": 1}, ...})
+    )
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,9 @@ class CheckpointInfo:
     tensors: tuple[TensorInfo, ...] = ()
     candidates: tuple[StateDictCandidate, ...] = ()  # best first
     globals: tuple[str, ...] = ()  # every "module.qualname" the pickle(s) reference, sorted, unique
-    details: Mapping[str, Any] = field(default_factory=dict)  # archive name, byteorder, version, storages, ...
+    details: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # archive name, byteorder, version, storages, ...
 
     @property
     def parameter_count(self) -> int:

@@ -1,0 +1,40 @@
+"""Structural checks shared by the pickle-based formats: every tensor view must fit inside its storage."""
+
+from __future__ import annotations
+
+from ckaudit.reader.dtypes import ITEMSIZE
+from ckaudit.reader.errors import corrupt
+from ckaudit.reader.types import TensorInfo
+
+
+def view_extent(tensor: TensorInfo) -> int:
+    """Bytes of storage the view reaches: (offset + last element index + 1) * itemsize; 0 for empty views."""
+    if any(dim == 0 for dim in tensor.shape):
+        return 0
+    last = tensor.storage_offset + sum(
+        (dim - 1) * step for dim, step in zip(tensor.shape, tensor.stride, strict=True)
+    )
+    return (last + 1) * ITEMSIZE.get(tensor.dtype, 1)
+
+
+def check_views(tensors: list[TensorInfo], storage_bytes: dict[str, int]) -> None:
+    """Raise `corrupt` when a tensor's storage is unknown or too small for the view the pickle describes."""
+    for tensor in tensors:
+        if tensor.storage is None:
+            continue
+        if len(tensor.stride) != len(tensor.shape) or any(
+            v < 0 for v in (*tensor.shape, *tensor.stride, tensor.storage_offset)
+        ):
+            raise corrupt(
+                f"tensor {tensor.key!r} has inconsistent shape {list(tensor.shape)} / stride "
+                f"{list(tensor.stride)}"
+            )
+        available = storage_bytes.get(tensor.storage)
+        if available is None:
+            raise corrupt(f"tensor {tensor.key!r} refers to storage {tensor.storage!r}, which the file lacks")
+        needed = view_extent(tensor)
+        if needed > available:
+            raise corrupt(
+                f"tensor {tensor.key!r} needs {needed} bytes of storage {tensor.storage!r}, which has "
+                f"{available}"
+            )

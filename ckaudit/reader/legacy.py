@@ -1,0 +1,102 @@
+"""torch's legacy (pre-1.6) format: five pickles, then each storage as an int64 element count and raw bytes.
+
+The pickles come first, so reading stops after them; storage headers are visited with seeks, never read whole.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ckaudit.reader.checks import check_views
+from ckaudit.reader.dtypes import ITEMSIZE
+from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
+from ckaudit.reader.pickle_walk import (
+    WEIGHTS_ONLY_OPCODES,
+    PickleError,
+    PickleResult,
+    StorageRef,
+    torch_storage,
+    walk_pickle,
+)
+from ckaudit.reader.tree import collect_tensors, find_candidates
+from ckaudit.reader.types import CheckpointInfo
+
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+PROTOCOL_VERSION = 1001
+
+
+def _walk(handle: BinaryIO, size: int, what: str, **kwargs: Any) -> PickleResult:
+    try:
+        return walk_pickle(handle, size, **kwargs)
+    except PickleError as exc:
+        raise from_pickle(exc, what) from None
+
+
+def _storage_sizes(handle: BinaryIO, size: int, keys: Any, storages: dict[str, StorageRef]) -> dict[str, int]:
+    """Seek over each storage record (int64 element count + bytes) in the order of the key list."""
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise corrupt("the storage key list is not a list of strings")
+    sizes = {}
+    position = handle.tell()
+    for key in keys:
+        storage = storages.get(key)
+        if storage is None:
+            raise corrupt(f"storage {key} is listed but no tensor refers to it")
+        handle.seek(position)
+        header = handle.read(8)
+        if len(header) < 8:
+            raise truncated(f"file ends before storage {key} (of {len(keys)})")
+        (count,) = struct.unpack("<q", header)
+        nbytes = count * ITEMSIZE[storage.dtype]
+        if nbytes != storage.nbytes:
+            raise corrupt(f"storage {key} holds {nbytes} bytes, the pickle says {storage.nbytes}")
+        position += 8 + nbytes
+        if position > size:
+            raise truncated(f"file ends inside storage {key} ({position - size} bytes missing)")
+        sizes[key] = nbytes
+    return sizes
+
+
+def read_legacy(path: Path, size: int) -> CheckpointInfo:
+    with path.open("rb") as handle:
+        magic = _walk(handle, size, "the first pickle")
+        if magic.root != MAGIC_NUMBER:
+            raise not_a_checkpoint(
+                "a plain pickle, not a torch checkpoint (torch.load: invalid magic number)",
+                globals=sorted(magic.globals),
+            )
+        protocol = _walk(handle, size, "the protocol pickle").root
+        if protocol != PROTOCOL_VERSION:
+            raise corrupt(f"unsupported legacy protocol version {protocol!r}")
+        sys_info = _walk(handle, size, "the sys_info pickle").root
+        storages: dict[str, StorageRef] = {}
+
+        def persistent_load(pid: Any) -> StorageRef:
+            ref = torch_storage(pid)
+            storages.setdefault(ref.key, ref)
+            return ref
+
+        main = _walk(handle, size, "the main pickle", persistent_load=persistent_load)
+        keys = _walk(handle, size, "the storage key list").root
+        tensors = collect_tensors(main.root)
+        check_views(tensors, _storage_sizes(handle, size, keys, storages))
+    little = sys_info.get("little_endian") if isinstance(sys_info, dict) else None
+    details = {
+        "protocol_version": protocol,
+        "byteorder": "little" if little in (True, None) else "big",
+        "storages": len(storages),
+        "storage_bytes": sum(s.nbytes for s in storages.values()),
+        "locations": sorted({s.location for s in storages.values()}),
+        "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
+    }
+    return CheckpointInfo(
+        path=str(path),
+        format="torch-legacy",
+        size=size,
+        tensors=tuple(tensors),
+        candidates=tuple(find_candidates(main.root)),
+        globals=tuple(sorted(main.globals | magic.globals)),
+        details=details,
+    )

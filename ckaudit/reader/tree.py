@@ -1,0 +1,122 @@
+"""From a walked object tree to the reader's answer: tensors with dotted keys, and state-dict candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ckaudit.reader.dtypes import ITEMSIZE, numel
+from ckaudit.reader.pickle_walk import Call, TensorRef
+from ckaudit.reader.types import StateDictCandidate, TensorInfo
+
+# Conventional container keys, best first (training checkpoints, Lightning, timm EMA, ...).
+CONVENTIONAL_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "module",
+    "net",
+    "network",
+    "params",
+    "state_dict_ema",
+    "model_ema",
+    "ema",
+)
+_NEARLY_ALL = 0.9
+
+
+def tensor_info(key: str, ref: TensorRef, file: str | None = None) -> TensorInfo:
+    return TensorInfo(
+        key=key,
+        shape=ref.shape,
+        dtype=ref.dtype,
+        stride=ref.stride,
+        storage_offset=ref.offset,
+        storage=ref.storage.key if ref.storage else None,
+        device=ref.device,
+        nbytes=numel(ref.shape) * ITEMSIZE.get(ref.dtype, 1),
+        file=file,
+    )
+
+
+def _join(prefix: str, key: Any) -> str:
+    part = str(key)
+    return f"{prefix}.{part}" if prefix else part
+
+
+def _children(obj: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(obj, dict):
+        yield from ((k, v) for k, v in obj.items() if isinstance(k, (str, int)))
+    elif isinstance(obj, (list, tuple)):
+        yield from enumerate(obj)
+    elif isinstance(obj, Call):
+        state = obj.state
+        if isinstance(state, tuple) and state and isinstance(state[0], dict):  # (dict, slots)
+            state = state[0]
+        if isinstance(state, dict):
+            yield from _children(state)
+        for i, item in enumerate(obj.items):
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (str, int)):
+                yield item
+            else:
+                yield i, item
+
+
+def walk_tree(root: Any) -> Iterator[tuple[str, Any]]:
+    """(dotted path, object) for every node, depth first in stream order; shared nodes visited once."""
+    seen: set[int] = set()
+    pending: list[tuple[str, Any]] = [("", root)]
+    while pending:
+        path, obj = pending.pop()
+        if isinstance(obj, (dict, list, tuple, Call)):
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+        yield path, obj
+        children = [(_join(path, k), v) for k, v in _children(obj)]
+        pending.extend(reversed(children))
+
+
+def collect_tensors(root: Any, file: str | None = None) -> list[TensorInfo]:
+    return [tensor_info(path, obj, file) for path, obj in walk_tree(root) if isinstance(obj, TensorRef)]
+
+
+def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
+    if not isinstance(value, dict):
+        return None
+    plain = {}
+    for key, entry in value.items():
+        if isinstance(key, str) and isinstance(entry, dict):
+            plain[key] = {
+                k: v for k, v in entry.items() if isinstance(v, (str, int, float, bool, type(None)))
+            }
+    return plain
+
+
+def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDictCandidate | None:
+    tensors = {k: tensor_info(k, v, file) for k, v in mapping.items() if isinstance(v, TensorRef)}
+    if not tensors or len(tensors) < _NEARLY_ALL * len(mapping):
+        return None
+    return StateDictCandidate(
+        key=path, tensors=tensors, metadata=_metadata(getattr(mapping, "metadata", None))
+    )
+
+
+def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
+    if candidate.key == "":
+        return (0, 0, 0)
+    last = candidate.key.rsplit(".", 1)[-1]
+    conventional = CONVENTIONAL_KEYS.index(last) if last in CONVENTIONAL_KEYS else len(CONVENTIONAL_KEYS)
+    optimizer = 1 if "optim" in candidate.key else 0
+    return (1 + optimizer, conventional, -len(candidate.tensors))
+
+
+def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandidate]:
+    """Every mapping whose values are (nearly) all tensors, best first."""
+    found = []
+    for path, obj in walk_tree(root):
+        if isinstance(obj, dict):
+            candidate = _candidate(path, obj, file)
+            if candidate is not None:
+                found.append(candidate)
+    return sorted(found, key=_rank)
