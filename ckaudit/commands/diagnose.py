@@ -1,16 +1,93 @@
-"""`ckaudit diagnose` (not built yet)."""
+"""`ckaudit diagnose FILE`: one checkpoint, one verdict, with the evidence and the fix. Needs no config.
+
+The root is the folder of --config when given, else the nearest folder above FILE holding a ckaudit.yaml
+(up to the git work tree's top), else the work tree's top, else FILE's folder. When FILE is registered
+there, its registry entry (model, key, sha256) applies.
+
+The file side is complete here; the code side (`--model`, `--kwargs`) plugs in at `code_findings`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from pathlib import Path
 
+from ckaudit import git
+from ckaudit.checks import FileOutcome, check_file, open_scope, report_of
+from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.commands.scan import add_verify_options
+from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config
 from ckaudit.errors import CkauditError
+from ckaudit.findings import Finding
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("diagnose", help="(not built yet)")
+    parser = sub.add_parser(
+        "diagnose",
+        help="one checkpoint, one verdict: ok, code, repository or environment",
+        description="Diagnose one checkpoint file: why it would not load, and the fix.",
+    )
+    parser.add_argument("file", type=Path, help="the checkpoint file (or sharded index / DCP folder)")
+    parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
+    parser.add_argument("--model", help="model NAME or module:callable (the code side; not built yet)")
+    add_verify_options(parser)
+    add_report_options(parser)
     parser.set_defaults(handler=run)
 
 
+def find_root(file: Path, explicit_config: Path | None) -> Path:
+    if explicit_config is not None:
+        return explicit_config.resolve().parent
+    folder = file.parent.resolve()
+    repo = git.find_repo(folder) if folder.is_dir() else None
+    top = repo.toplevel.resolve() if repo is not None else None
+    for candidate in (folder, *folder.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+        if candidate == top:
+            return top
+    return folder
+
+
+def relative_to_root(file: Path, root: Path) -> str:
+    """FILE relative to the root, without resolving FILE itself (it may be a dangling symlink)."""
+    absolute = file.parent.resolve() / file.name
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        raise CkauditError(f"{file}: outside the root {root} (given by --config)") from None
+
+
+def entry_for(config: Config, rel_path: str, key: str | None) -> CheckpointEntry | None:
+    entry = config.checkpoint(rel_path)
+    if key is not None and entry is not None:
+        return dataclasses.replace(entry, key=key)
+    return entry
+
+
+def code_findings(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> list[Finding]:
+    """The code side of the verdict (model compatibility) plugs in here; the file side passes `outcome`.
+
+    Until it is built, diagnose gives the file-side verdict and refuses `--model` with a clear message.
+    """
+    if args.model is not None:
+        raise CkauditError("diagnose --model: the code side is not built yet; run without --model")
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit diagnose` is not built yet")
+    file: Path = args.file
+    root = find_root(file, args.config)
+    config = resolve_config(root, args.config)
+    rel_path = relative_to_root(file, root)
+    entry = entry_for(config, rel_path, args.key)
+    scope = open_scope(config, verify=args.verify, use_cache=not args.no_cache)
+    result, info = check_file(scope, entry, rel_path)
+    outcome = FileOutcome(entry, result, info)
+    extra = code_findings(args, config, outcome)
+    if extra:
+        outcome = dataclasses.replace(
+            outcome, result=dataclasses.replace(result, findings=(*result.findings, *extra))
+        )
+    return finish(report_of(scope, "diagnose", [outcome]), args)

@@ -1,16 +1,58 @@
-"""`ckaudit scan` (not built yet)."""
+"""`ckaudit scan [PATH]`: file checks on registered and discovered checkpoints, and dangling references.
+
+PATH is the root (default: the current directory): the registry is PATH/ckaudit.yaml (or --config), and
+every path in the output is relative to it. PATH may be a subfolder of a git work tree (a monorepo's
+project folder): git answers for that subtree — its tracked files are the ones scanned.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ckaudit.checks import scan_files
+from ckaudit.commands.common import add_report_options, finish, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.shard import parse_shard
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("scan", help="(not built yet)")
+    parser = sub.add_parser(
+        "scan",
+        help="check every registered checkpoint and every checkpoint-like file in the repository",
+        description="File checks (missing, LFS pointer, truncated, corrupt, hash, tracking, pickle safety, "
+        "device, format version) for every registered checkpoint and every file the scan globs select, "
+        "and code that names a checkpoint that does not exist.",
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        help="the repository root; ckaudit.yaml is read from here (default: .)",
+    )
+    add_verify_options(parser)
+    parser.add_argument("--shard", metavar="K/N", help="check only shard K of N (CI matrix jobs)")
+    add_report_options(parser)
     parser.set_defaults(handler=run)
 
 
+def add_verify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="read tensor data: every zip member's CRC32, safetensors and shard sizes",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="ignore and do not update the verification cache"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit scan` is not built yet")
+    root: Path = args.path
+    if not root.is_dir():
+        raise CkauditError(f"{root}: not a directory (scan takes the repository root)")
+    config = resolve_config(root, args.config)
+    shard = parse_shard(args.shard) if args.shard else None
+    report = scan_files(config, verify=args.verify, use_cache=not args.no_cache, shard=shard)
+    return finish(report, args)

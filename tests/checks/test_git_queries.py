@@ -1,4 +1,4 @@
-"""ckaudit.git against real repositories: tracked, ignored, LFS attributes, where a path went, subfolder roots."""
+"""ckaudit.git against real repositories: tracked, ignored, LFS attributes, history, subfolders."""
 
 from __future__ import annotations
 
