@@ -8,7 +8,8 @@ the exclude globs are skipped, and so are absolute and `~` paths: they name a ma
 Outputs are not references: a literal passed to a call whose name says save/export/write/dump, the first
 argument of `open(..., "w")`, and a value bound to a name, keyword, dict key or command-line option that
 says out/save/export/dest/write/dump (`parser.add_argument("--output", default="model.pt")`). f-strings and
-docstrings are skipped. The code is parsed with `ast`, never imported.
+docstrings are skipped, and so are names joined to a folder computed at run time (`out_dir / "x.pt"`,
+`prefix + "x.pt"`, `os.path.join(folder, "x.pt")`). The code is parsed with `ast`, never imported.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ class _Literals(ast.NodeVisitor):
         self.visit(node.func)
         if _OUTPUT.search(_name_of(node.func)) or self._output_option(node):
             return
-        args = node.args[1:] if self._opened_for_writing(node) else node.args
+        args = node.args
+        if _name_of(node.func) in ("join", "joinpath"):  # os.path.join(base, "x.pt"), base.joinpath("x.pt")
+            args = node.args[:1] if _name_of(node.func) == "join" else []
+        elif self._opened_for_writing(node):
+            args = node.args[1:]
         for arg in args:
             self.visit(arg)
         for keyword in node.keywords:
@@ -84,6 +89,11 @@ class _Literals(ast.NodeVisitor):
             return False
         modes = [a for a in node.args[1:2]] + [k.value for k in node.keywords if k.arg == "mode"]
         return any(_is_str(m) and set(m.value) & set("wax+") for m in modes)  # type: ignore[attr-defined]
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        self.visit(node.left)
+        if not isinstance(node.op, (ast.Div, ast.Add)):  # `base / "x.pt"`, `base + "x.pt"`: base unknown
+            self.visit(node.right)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         if not any(_OUTPUT.search(_name_of(t)) for t in node.targets):

@@ -93,3 +93,16 @@ def test_hint_names_the_rename(git_repo: Path, run_git: Callable[..., str]) -> N
     assert "renamed to ck/final.pth" in finding.message
     assert finding.details["renamed_to"] == "ck/final.pth"
     assert "ck/final.pth" in finding.fix
+
+
+def test_names_joined_to_a_runtime_folder_are_not_references(tmp_path: Path) -> None:
+    code = (
+        "import os, torch\n"
+        'a = torch.load(OUT / "joined.pt")\n'
+        'b = torch.load(os.path.join(folder, "joined2.pt"))\n'
+        'c = torch.load(Path("ck").joinpath("joined3.pt"))\n'
+        'd = torch.load("ck/" + "plain.pt")\n'
+    )
+    (tmp_path / "m.py").write_text(code)
+    findings = find_dangling(tmp_path, ["m.py"], ScanSettings(), None)
+    assert findings == []
