@@ -6,6 +6,7 @@ prefix, rename map or container key) is `modelcheck`'s business; this module onl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -141,7 +142,8 @@ def plain(ctx: Context, problems: Problems, strict: bool) -> list[Finding]:
 
 
 def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity) -> Finding:
-    globs = sorted({pattern.replace("{", "*").split("*")[0] + "*" for pattern in collapse_keys(keys)})
+    modules = collapse_keys(dict.fromkeys(key.rpartition(".")[0] or key for key in keys))
+    globs = [re.sub(r"\{[^}]*\}", "*", module) + ".*" for module in modules]
     fix = (
         "The model defines these but the checkpoint lacks them. If the new layers may start from their "
         f"initial values, load with strict=False (registry: `ignore: {globs[:4]}`); otherwise re-save the "

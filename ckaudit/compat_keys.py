@@ -101,22 +101,27 @@ def pair_renames(
     model_shapes: Mapping[str, Shape],
     checkpoint_shapes: Mapping[str, Shape],
 ) -> dict[str, str] | None:
-    """Checkpoint key -> model key, when missing and unexpected pair 1:1 by shape, leaf name and order."""
-    if not missing or len(missing) != len(unexpected):
-        return None
+    """Checkpoint key -> model key, when missing and unexpected pair 1:1 by shape, leaf name and order.
+
+    Unexpected keys left over may only be ones that move with a renamed module (a BatchNorm's
+    `num_batches_tracked` that torch itself fills in for states saved without it).
+    """
     wanted = _by_signature(missing, model_shapes)
     offered = _by_signature(unexpected, checkpoint_shapes)
-    if (
-        wanted is None
-        or offered is None
-        or {k: len(v) for k, v in wanted.items()} != {k: len(v) for k, v in offered.items()}
-    ):
+    if not missing or wanted is None or offered is None:
         return None
-    return {
-        old: new
-        for signature, olds in offered.items()
-        for old, new in zip(olds, wanted[signature], strict=True)
-    }
+    if any(len(offered.get(signature, ())) != len(keys) for signature, keys in wanted.items()):
+        return None
+    renames = {old: new for sig, news in wanted.items() for old, new in zip(offered[sig], news, strict=True)}
+    modules = {old.rpartition(".")[0]: new.rpartition(".")[0] for old, new in renames.items()}
+    for key in unexpected:
+        module, _, leaf = key.rpartition(".")
+        if key in renames:
+            continue
+        if module not in modules:
+            return None
+        renames[key] = f"{modules[module]}.{leaf}" if modules[module] else leaf
+    return renames
 
 
 def _by_signature(
