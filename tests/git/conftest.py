@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, repo_snapshot
 
 NET = """\
 from torch import nn
@@ -89,33 +89,20 @@ def model_repo(git_repo: Path, checkpoint_bytes: bytes) -> Path:
     return git_repo
 
 
-def state(repo: Path) -> dict[str, object]:
-    """Everything the hook must leave byte-for-byte alone: work tree, index, refs, stash, config."""
-    files = {}
-    for path in sorted(repo.rglob("*")):
-        rel = path.relative_to(repo).as_posix()
-        if rel == ".git" or rel.startswith(".git/") or not path.is_file():
-            continue
-        files[rel] = path.read_bytes()
-    dot = repo / ".git"
-    index = dot / "index"
-    return {
-        "files": files,
-        "index": (index.read_bytes(), index.stat().st_mtime_ns) if index.exists() else None,
-        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
-        "head": (dot / "HEAD").read_text(),
-        "stash": git(repo, "stash", "list"),
-        "config": (dot / "config").read_bytes(),
-    }
-
-
 @contextlib.contextmanager
 def untouched(repo: Path) -> Iterator[None]:
-    before = state(repo)
+    """The shared `repo_snapshot` before and after, plus the index file's mtime and the git config."""
+    before = repo_snapshot(repo), _extra(repo)
     yield
-    after = state(repo)
-    for key in before:
-        assert before[key] == after[key], f"the hook changed the repository's {key}"
+    after = repo_snapshot(repo), _extra(repo)
+    for key in before[0]:
+        assert before[0][key] == after[0][key], f"the command changed the repository's {key}"
+    assert before[1] == after[1], "the command touched the index file or the git config"
+
+
+def _extra(repo: Path) -> tuple[int | None, bytes]:
+    index = repo / ".git" / "index"
+    return (index.stat().st_mtime_ns if index.exists() else None), (repo / ".git" / "config").read_bytes()
 
 
 def run_cli(repo: Path, *argv: str) -> tuple[int, str]:
