@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from ckaudit import verify_cache
+from ckaudit.checks import integrity
 from ckaudit.cli import main
 from tests.checks import factory
 from tests.conftest import requires_torch
@@ -172,17 +174,30 @@ def test_findings_carry_their_evidence(repo: Path, capsys: pytest.CaptureFixture
 
 
 def test_verify_catches_flipped_tensor_bytes_and_caches(
-    repo: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(verify_cache, "RACY_NS", 0)  # the files were written a moment ago
+    calls: list[str] = []
+    real = integrity.verify_checkpoint
+
+    def counting(path: Path, info: Any, *, sha256: bool) -> Any:
+        calls.append(path.name)
+        return real(path, info, sha256=sha256)
+
+    monkeypatch.setattr(integrity, "verify_checkpoint", counting)
     status, report = scan(repo, capsys, "--verify")
     assert status == 1
     assert rules_by_path(report)["ck/flipped.pt"] == {"corrupt"}
-    cache = repo / ".git" / "ckaudit" / "verify"
+    assert "flipped.pt" in calls and any((repo / ".git" / "ckaudit" / "verify").iterdir())
+    calls.clear()
     again = scan(repo, capsys, "--verify")[1]
     assert rules_by_path(again) == rules_by_path(report)
+    assert calls == []  # every answer came from the cache
+    factory.save_zip(repo / "ck" / "flipped.pt")  # changed: verified again, now clean
+    assert rules_by_path(scan(repo, capsys, "--verify")[1])["ck/flipped.pt"] == set()
+    assert calls == ["flipped.pt"]
     uncached = scan(repo, capsys, "--verify", "--no-cache")[1]
-    assert rules_by_path(uncached) == rules_by_path(report)
-    assert cache.is_dir() or True  # entries appear only for files older than the racy window
+    assert len(calls) > 1 and rules_by_path(uncached)["ck/bad_hash.pt"] == {"hash-mismatch"}
 
 
 def test_scan_leaves_the_repository_untouched(
