@@ -13,9 +13,10 @@ from tests.conftest import HAS_TORCH
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not HAS_TORCH:
         pytest.skip("torch is not installed")
-    from tests.reader import reader_fixtures as fx
     import torch
     from safetensors.torch import save_file
+
+    from tests.reader import reader_fixtures as fx
 
     root = tmp_path_factory.mktemp("checkpoints")
     out = {name: root / name for name in ("zip.pt", "legacy.pt", "train.pt", "small.pt", "small_legacy.pt")}
@@ -28,5 +29,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["small.safetensors"] = root / "small.safetensors"
     save_file(small, out["small.safetensors"], metadata={"format": "pt"})
     out["jit.pt"] = root / "jit.pt"
-    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())), out["jit.pt"])
+    torch.jit.save(
+        torch.jit.script(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())), out["jit.pt"]
+    )
     return out

@@ -9,10 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ALL_DTYPES = (
-    "float64 float32 float16 bfloat16 float8_e4m3fn float8_e4m3fnuz float8_e5m2 float8_e5m2fnuz "
-    "float8_e8m0fnu complex128 complex64 complex32 bool int64 int32 int16 int8 uint64 uint32 uint16 uint8"
-).split()
+ALL_DTYPES = ["float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu", "complex128", "complex64", "complex32", "bool", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"]
 
 
 def tricky_state() -> dict[str, Any]:
@@ -35,7 +32,9 @@ def tricky_state() -> dict[str, Any]:
     return state
 
 
-LEGACY_DTYPES = set("float64 float32 float16 bfloat16 complex128 complex64 bool int64 int32 int16 int8 uint8".split())
+LEGACY_DTYPES = set(
+    ["float64", "float32", "float16", "bfloat16", "complex128", "complex64", "bool", "int64", "int32", "int16", "int8", "uint8"]
+)
 
 
 def legacy_state() -> dict[str, Any]:
@@ -79,7 +78,9 @@ def stack_global_through_memo(module: str, name: str, arg: str) -> bytes:
     out.write(b"\x80\x04")
     for i, text in enumerate((module, name)):
         raw = text.encode()
-        out.write(b"\x8c" + bytes([len(raw)]) + raw + b"q" + bytes([i]) + b"0")  # SHORT_BINUNICODE, BINPUT, POP
+        out.write(
+            b"\x8c" + bytes([len(raw)]) + raw + b"q" + bytes([i]) + b"0"
+        )  # SHORT_BINUNICODE, BINPUT, POP
     out.write(b"h\x00h\x01\x93")  # BINGET 0, BINGET 1, STACK_GLOBAL
     raw = arg.encode()
     out.write(b"X" + struct.pack("<I", len(raw)) + raw + b"\x85R.")  # BINUNICODE, TUPLE1, REDUCE, STOP

@@ -136,7 +136,7 @@ def test_sharded_index(tmp_path: Path, kind: str) -> None:
         ("b.weight", (4,), "bfloat16"),
     ]
     assert info.tensors[1].file and info.tensors[1].file.startswith("model-00002")
-    assert verify_checkpoint(index, info, sha256=True) .problems == []
+    assert verify_checkpoint(index, info, sha256=True).problems == []
     shard = tmp_path / info.details["shards"][1]
     shard.unlink()
     with pytest.raises(Exception) as caught:
@@ -156,7 +156,10 @@ def test_distributed_checkpoint(tmp_path: Path) -> None:
         dcp.save(state, checkpoint_id=tmp_path / "ckpt")
     info = read_checkpoint(tmp_path / "ckpt")
     assert info.format == "dcp"
-    assert {(t.key, t.shape, t.dtype) for t in info.tensors} == {("w", (2, 3), "float32"), ("half", (5,), "float16")}
+    assert {(t.key, t.shape, t.dtype) for t in info.tensors} == {
+        ("w", (2, 3), "float32"),
+        ("half", (5,), "float16"),
+    }
     assert info.details["non_tensor_entries"] == 1
     for data_file in info.details["data_files"]:
         (tmp_path / "ckpt" / data_file).write_bytes(b"")
