@@ -9,7 +9,29 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ALL_DTYPES = ["float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu", "complex128", "complex64", "complex32", "bool", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"]
+ALL_DTYPES = [
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "float8_e4m3fn",
+    "float8_e4m3fnuz",
+    "float8_e5m2",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+    "complex128",
+    "complex64",
+    "complex32",
+    "bool",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint64",
+    "uint32",
+    "uint16",
+    "uint8",
+]
 
 
 def tricky_state() -> dict[str, Any]:
@@ -32,13 +54,14 @@ def tricky_state() -> dict[str, Any]:
     return state
 
 
-LEGACY_DTYPES = set(
-    ["float64", "float32", "float16", "bfloat16", "complex128", "complex64", "bool", "int64", "int32", "int16", "int8", "uint8"]
-)
+LEGACY_DTYPES = {
+    *("float64", "float32", "float16", "bfloat16", "complex128", "complex64", "bool"),
+    *("int64", "int32", "int16", "int8", "uint8"),
+}
 
 
 def legacy_state() -> dict[str, Any]:
-    """torch.load cannot read back legacy files holding dtypes without a typed storage (float8, uint16, ...)."""
+    """torch.load cannot read legacy files holding dtypes without a typed storage (float8, uint16, ...)."""
     return {k: v for k, v in tricky_state().items() if not k.startswith("dtype.") or k[6:] in LEGACY_DTYPES}
 
 

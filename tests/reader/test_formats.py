@@ -1,4 +1,4 @@
-"""The reader against torch itself: keys, shapes, dtypes, strides, offsets and shared storages match torch.load."""
+"""The reader against torch: keys, shapes, dtypes, strides, offsets and shared storages match torch.load."""
 
 from __future__ import annotations
 
