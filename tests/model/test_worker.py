@@ -1,0 +1,171 @@
+"""The worker against real model code: defining lines, sources, many roots, and model code that misbehaves."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ckaudit.config import ModelSpec
+from ckaudit.worker.client import SERVER, ModelWorker
+from tests.conftest import requires_torch
+from tests.model.conftest import write
+
+pytestmark = [requires_torch]
+
+NET = """import torch
+from torch import nn
+
+from models.blocks import Block
+
+
+class Net(nn.Module):
+    def __init__(self, width=16):
+        super().__init__()
+        print("model code printing to stdout")
+        self.conv1 = nn.Conv2d(1, width, 3)
+        self.blocks = nn.Sequential(Block(width), Block(width))
+        self.fc1 = nn.Linear(width, 10)
+        nn.init.normal_(self.fc1.weight)
+"""
+BLOCKS = """import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, bias=False)
+        self.register_buffer("scale", torch.ones(c), persistent=False)
+"""
+
+
+def make_repo(root: Path, width_default: int = 16) -> Path:
+    write(root, "models/__init__.py", "")
+    write(root, "models/blocks.py", BLOCKS)
+    write(root, "models/net.py", NET.replace("width=16", f"width={width_default}"))
+    write(root, "unrelated.py", "raise SystemExit('never imported')\n")
+    return root
+
+
+def test_build_records_signature_lines_and_sources(tmp_path: Path, worker: ModelWorker) -> None:
+    root = make_repo(tmp_path / "repo")
+    build = worker.build(ModelSpec("net", factory="models.net:Net", kwargs={"width": 8}), root)
+    assert build.ok and build.device == "meta"
+    assert build.signature["conv1.weight"].shape == (8, 1, 3, 3)
+    assert build.signature["blocks.0.scale"].persistent is False
+    assert "blocks.0.scale" not in build.state_keys()
+    where = build.location_of("fc1.weight")
+    assert where is not None and (where.path, where.line) == ("models/net.py", 13)
+    assert where.snippet == "self.fc1 = nn.Linear(width, 10)"
+    inner = build.location_of("blocks.1.conv.weight")
+    assert inner is not None and (inner.path, inner.line) == ("models/blocks.py", 8)
+    assert build.sources == ("models/__init__.py", "models/blocks.py", "models/net.py")
+    assert not list(root.rglob("__pycache__")), "the worker must not write into the repository"
+
+
+def test_one_worker_builds_versions_from_different_roots(tmp_path: Path, worker: ModelWorker) -> None:
+    old = make_repo(tmp_path / "old", width_default=4)
+    new = make_repo(tmp_path / "new", width_default=6)
+    spec = ModelSpec("net", factory="models.net:Net")
+    for root, width in ((old, 4), (new, 6), (old, 4)):
+        build = worker.build(spec, root)
+        assert build.signature["fc1.weight"].shape == (10, width)
+        assert build.sources  # re-imported each time, so each build knows its sources
+
+
+def test_build_code_instead_of_factory(tmp_path: Path, worker: ModelWorker) -> None:
+    root = make_repo(tmp_path / "repo")
+    build = worker.build(ModelSpec("net", build="from models.net import Net\nmodel = Net(width=2)\n"), root)
+    assert build.ok and build.signature["conv1.bias"].shape == (2,)
+
+
+def test_meta_failure_falls_back_to_cpu_and_says_so(tmp_path: Path, worker: ModelWorker) -> None:
+    write(
+        tmp_path / "repo",
+        "needs_cpu.py",
+        "import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(2, 2)\n"
+        "        assert self.fc.weight.sum().item() == self.fc.weight.sum().item()\n",
+    )
+    build = worker.build(ModelSpec("m", factory="needs_cpu:M"), tmp_path / "repo")
+    assert build.ok and build.device == "cpu" and build.meta_error
+
+
+@pytest.fixture(scope="module")
+def short() -> Iterator[ModelWorker]:
+    """A worker with a 3 s timeout, shared by the misbehaving factories (each failure restarts it)."""
+    with ModelWorker(sys.executable, timeout=3.0) as worker:
+        yield worker
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "line"),
+    [
+        ("import torch\n\n\ndef build():\n    raise ValueError('width must be even')\n", "raised", 5),
+        ("import missing_dependency_xyz\n\n\ndef build():\n    pass\n", "raised", 1),
+        ("import torch\n\n\ndef build():\n    while True:\n        pass\n", "timeout", (5, 6)),
+        ("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5),
+        ("import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5),
+    ],
+    ids=["raises", "import-error", "loops", "os-exit", "segfault"],
+)
+def test_misbehaving_factory_becomes_an_error_within_the_timeout(
+    tmp_path: Path, short: ModelWorker, source: str, kind: str, line: int | tuple[int, ...]
+) -> None:
+    root = tmp_path / "repo"
+    write(root, "bad.py", source)
+    write(root, "good.py", "from torch import nn\n\n\ndef build():\n    return nn.Linear(2, 3)\n")
+    short.build(ModelSpec("good", factory="good:build"), root)  # pays the torch import outside the clock
+    started = time.monotonic()
+    build = short.build(ModelSpec("bad", factory="bad:build"), root)
+    assert time.monotonic() - started < 8.0
+    assert not build.ok and build.error is not None
+    assert build.error.kind == kind
+    where = build.error.location
+    assert where is not None and where.path == "bad.py", build.error
+    assert where.line in (line if isinstance(line, tuple) else (line,)), build.error
+    after = short.build(ModelSpec("good", factory="good:build"), root)  # a fresh worker, transparently
+    assert after.ok and after.signature["weight"].shape == (3, 2)
+
+
+def test_server_runs_without_ckaudit_importable(tmp_path: Path) -> None:
+    """The project's interpreter may lack ckaudit: server.py copied alone, run without site, answers."""
+    import torch
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(SERVER, alone / "server.py")
+    root = make_repo(tmp_path / "repo")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(torch.__file__).parents[1])}  # torch, not ckaudit
+    probe = subprocess.run(
+        [sys.executable, "-S", "-c", "import ckaudit"], env=env, capture_output=True, cwd=alone
+    )
+    assert probe.returncode != 0, "ckaudit must not be importable in this interpreter"
+    request = f'{{"op": "build", "id": 1, "root": "{root}", "factory": "models.net:Net", "kwargs": {{}}}}\n'
+    result = subprocess.run(
+        [sys.executable, "-S", str(alone / "server.py")],
+        cwd=alone,
+        input=request,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2, result.stderr  # ready + one answer: the model's print went to stderr
+    assert '"ok": true' in lines[1] and "model code printing to stdout" in result.stderr
+
+
+def test_unresolvable_globals(tmp_path: Path, worker: ModelWorker) -> None:
+    root = make_repo(tmp_path / "repo")
+    missing = worker.resolve_globals(
+        root,
+        ["models.net.Net", "models.net.OldNet", "models.gone.Thing", "__main__.Config", "argparse.Namespace"],
+    )
+    assert set(missing) == {"models.net.OldNet", "models.gone.Thing", "__main__.Config"}
