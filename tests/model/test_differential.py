@@ -2,7 +2,7 @@
 
 Each case writes model A and model B as source files, saves A's state dict with torch.save (wrapped,
 compiled, halved, stripped of BatchNorm counters, nested in a training checkpoint), and compares what torch
-really does when B loads it with what ckaudit says, through ONE worker for all cases.
+really does when B loads it with what ckaudit says (the torch-free reader + ONE worker for all cases).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import pytest
 from ckaudit.config import CheckpointEntry, ModelSpec
 from ckaudit.findings import Rule, Severity
 from ckaudit.modelcheck import check_compat
+from ckaudit.reader import read_checkpoint
 from ckaudit.worker.client import ModelWorker
 from tests.conftest import requires_torch
-from tests.model.conftest import info_from_torch, write
+from tests.model.conftest import write
 from tests.model.gen import Case, make_case
 
 CASES = 330
@@ -120,7 +121,7 @@ def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) 
 
     entry = CheckpointEntry(path=checkpoint.relative_to(case_root).as_posix(), model="b", key=case.key)
     spec = ModelSpec(name="b", factory=f"cases.case{index}_b:build")
-    result = check_compat(entry, spec, info_from_torch(checkpoint), case_root, worker)
+    result = check_compat(entry, spec, read_checkpoint(checkpoint), case_root, worker)
 
     rules = {f.rule for f in result.findings if f.severity is Severity.ERROR}
     context = f"case {index} ({case.mutation}/{case.transform}): torch said {torch_text!r}, ckaudit {result}"
