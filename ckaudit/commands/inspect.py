@@ -1,16 +1,173 @@
-"""`ckaudit inspect` (not built yet)."""
+"""`ckaudit inspect FILE`: what a checkpoint holds, read without torch and without reading tensor data.
+
+Exit 0 for a readable checkpoint, 1 when the file is broken (its rule and message are printed), 2 when the
+path does not exist.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 from ckaudit.errors import CkauditError
+from ckaudit.keyranges import collapse_rows
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
+from ckaudit.reader.safety import classify_globals, safe_globals_fix
+
+EXIT_OK, EXIT_BROKEN = 0, 1
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("inspect", help="(not built yet)")
+    parser = sub.add_parser("inspect", help="show what a checkpoint holds (no torch, no tensor data read)")
+    parser.add_argument(
+        "file", type=Path, help="checkpoint file, *.index.json, or distributed checkpoint dir"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("--verify", action="store_true", help="also check every CRC32 and compute the sha256")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit inspect` is not built yet")
+    path: Path = args.file
+    if not path.exists() and not path.is_symlink():
+        raise CkauditError(f"{path}: no such file or directory")
+    try:
+        info = read_checkpoint(path)
+    except CheckpointReadError as exc:
+        sys.stdout.write(_error_json(path, exc) if args.format == "json" else _error_text(path, exc))
+        return EXIT_BROKEN
+    integrity = verify_checkpoint(path, info, sha256=True) if args.verify else None
+    problems = integrity.problems if integrity else []
+    data = describe(info)
+    if integrity is not None:
+        data["verify"] = {"sha256": integrity.sha256, "problems": [_problem(p) for p in problems]}
+    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.format == "json" else render_text(data))
+    return EXIT_BROKEN if problems else EXIT_OK
+
+
+def _problem(exc: CheckpointReadError) -> dict[str, Any]:
+    return {
+        "rule": exc.rule.value,
+        "cause": exc.rule.cause.value,
+        "message": exc.message,
+        "details": exc.details,
+    }
+
+
+def _error_text(path: Path, exc: CheckpointReadError) -> str:
+    return f"{path}: {exc.rule.value} ({exc.rule.cause.value}): {exc.message}\n"
+
+
+def _error_json(path: Path, exc: CheckpointReadError) -> str:
+    return json.dumps({"version": 1, "path": str(path), "error": _problem(exc)}, indent=2, default=str) + "\n"
+
+
+def describe(info: CheckpointInfo) -> dict[str, Any]:
+    """The inspect report as plain data (the JSON output; text renders the same)."""
+    verdict = classify_globals(info.globals)
+    return {
+        "version": 1,
+        "path": info.path,
+        "format": info.format,
+        "size": info.size,
+        "totals": {
+            "tensors": len(info.tensors),
+            "parameters": info.parameter_count,
+            "bytes": sum(t.nbytes for t in info.tensors),
+        },
+        "tensors": [
+            {
+                "key": t.key,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "stride": list(t.stride),
+                "storage_offset": t.storage_offset,
+                "storage": t.storage,
+                "device": t.device,
+                "bytes": t.nbytes,
+                "file": t.file,
+            }
+            for t in info.tensors
+        ],
+        "candidates": [
+            {"key": c.key, "tensors": len(c.tensors), "metadata": c.metadata is not None}
+            for c in info.candidates
+        ],
+        "globals": list(info.globals),
+        "safety": {
+            "blocked": list(verdict.blocked),
+            "unsafe": list(verdict.unsafe),
+            "fix": safe_globals_fix(verdict.fixable) if verdict.fixable else None,
+        },
+        "details": {k: v for k, v in info.details.items()},
+    }
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"  # pragma: no cover - unreachable
+
+
+def _tensor_lines(tensors: list[dict[str, Any]]) -> list[str]:
+    rows = collapse_rows((t["key"], (tuple(t["shape"]), t["dtype"], t["bytes"])) for t in tensors)
+    width = min(max((len(k) + len(f" ×{n}") for k, _v, n in rows), default=10), 70)
+    lines = []
+    for key, (shape, dtype, nbytes), count in rows:
+        label = f"{key} ×{count}" if count > 1 else key
+        each = " each" if count > 1 else ""
+        lines.append(f"  {label:<{width}}  {list(shape)!s:<16} {dtype:<14} {human_bytes(nbytes)}{each}")
+    return lines
+
+
+def _safety_line(safety: dict[str, Any]) -> str:
+    if safety["unsafe"]:
+        return "UNSAFE: can run code on a full load: " + ", ".join(safety["unsafe"])
+    if safety["blocked"]:
+        return "torch.load(weights_only=True) refuses: " + ", ".join(safety["blocked"])
+    return "loads with torch.load(weights_only=True)"
+
+
+def _detail_lines(details: dict[str, Any]) -> list[str]:
+    shown = {k: v for k, v in details.items() if v not in (None, [], {}, "")}
+    return [
+        f"  {key}: {value if not isinstance(value, list) else ', '.join(map(str, value))}"
+        for key, value in shown.items()
+    ]
+
+
+def render_text(data: dict[str, Any]) -> str:
+    totals = data["totals"]
+    candidates = ", ".join(
+        f"{c['key'] or '(top level)'} ({c['tensors']} tensors)" for c in data["candidates"]
+    )
+    lines = [
+        f"{data['path']}",
+        f"  format:      {data['format']}, {human_bytes(data['size'])} on disk",
+        f"  tensors:     {totals['tensors']} ({totals['parameters']:,} parameters, "
+        f"{human_bytes(totals['bytes'])})",
+        f"  state dicts: {candidates or 'none found'}",
+        f"  globals:     {', '.join(data['globals']) or 'none'}",
+        f"  safety:      {_safety_line(data['safety'])}",
+    ]
+    if data["safety"]["fix"]:
+        lines += ["  allow with:  " + data["safety"]["fix"].replace("\n", "\n               ")]
+    if "verify" in data:
+        verify = data["verify"]
+        lines.append(f"  sha256:      {verify['sha256'] or '(not computed for this format)'}")
+        lines += [f"  PROBLEM:     {p['rule']}: {p['message']}" for p in verify["problems"]]
+    lines += [
+        "",
+        "serialization:",
+        *_detail_lines(data["details"]),
+        "",
+        "tensors:",
+        *_tensor_lines(data["tensors"]),
+    ]
+    return "\n".join(lines) + "\n"

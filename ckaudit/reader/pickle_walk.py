@@ -194,6 +194,11 @@ class _Machine:
 
     def call(self, func: Any, args: Any) -> Any:
         name = func.name if isinstance(func, Global) else None
+        if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
+            # BUILD then checks the type of the dtype object, a class the stream never names (numpy >= 1.25)
+            implied = numpy_dtype_class(args[0])
+            if implied:
+                self.globals.add(implied)
         if name is not None:
             built = _call_known(name, args)
             if built is not None:
@@ -469,6 +474,34 @@ _PUSH_ARG = frozenset(
     }
 )
 _IGNORED = frozenset({"PROTO", "FRAME", "READONLY_BUFFER"})
+
+
+_NUMPY_DTYPE_CLASSES = {
+    "f": "Float",
+    "i": "Int",
+    "u": "UInt",
+    "c": "Complex",
+    "b": "Bool",
+    "O": "Object",
+    "U": "Str",
+    "S": "Bytes",
+    "M": "DateTime",
+    "m": "TimeDelta",
+    "V": "Void",
+}
+
+
+def numpy_dtype_class(code: str) -> str | None:
+    """'f8' -> 'numpy.dtypes.Float64DType' (the class numpy.dtype('f8') has)."""
+    kind, digits = code[:1], code[1:]
+    base = _NUMPY_DTYPE_CLASSES.get(kind)
+    if base is None:
+        return None
+    if kind in "fiuc" and digits.isdigit():
+        return f"numpy.dtypes.{base}{int(digits) * 8}DType"
+    if kind in "bOUSV":
+        return f"numpy.dtypes.{base}DType"
+    return f"numpy.dtypes.{base}64DType"
 
 
 # -- torch's rebuild functions, interpreted -------------------------------------------------------------
