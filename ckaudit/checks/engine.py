@@ -66,12 +66,8 @@ def check_file(
     model = entry.model if entry is not None else None
     registry = Location(scope.registry, entry.line) if entry is not None and scope.registry else None
     path = scope.root / rel_path
-    if not os.path.lexists(path) or not path.exists():
-        what = (
-            "does not exist"
-            if not os.path.lexists(path)
-            else f"is a symbolic link to {os.readlink(path)}, which does not exist"
-        )
+    what = _absent(path)
+    if what is not None:
         finding = missing.file_missing(
             scope.root, scope.repo, rel_path, model=model, location=registry, what=what
         )
@@ -89,6 +85,18 @@ def check_file(
     ):
         findings.append(tracking.not_tracked_finding(scope.repo, rel_path, model))
     return _result(rel_path, entry, info, findings, path), info
+
+
+def _absent(path: Path) -> str | None:
+    """How `path` fails to name anything ("does not exist", a dangling link), or None when it does."""
+    try:
+        if not os.path.lexists(path):
+            return "does not exist"
+        if not path.exists():
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+    except OSError:  # a folder on the way we may not enter: let the content check say so
+        return None
+    return None
 
 
 def _content_checks(
