@@ -1,0 +1,194 @@
+"""ckaudit's model check vs the obvious alternative, `torch.load` + `model.load_state_dict`, as processes.
+
+ckaudit side: one process that reads the checkpoint with the torch-free reader and dry-runs the model's own
+load_state_dict in the worker (meta device): what `ckaudit diagnose FILE --model ...` does. Its peak memory is
+the SUM of its own and the worker's peaks (they run at the same time). The alternative builds the model on
+CPU and loads the file for real. Models: a GPT-2-124M-size GPT and a ~1.3B-parameter one (checkpoint in bf16,
+~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchmarks/results/model.json.
+
+    python benchmarks/bench_model.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data" / "model"
+RESULTS = HERE / "results" / "model.json"
+SIZES = {
+    "gpt2-124M": {"n_layer": 12, "n_head": 12, "n_embd": 768},
+    "gpt-1.3B": {"n_layer": 24, "n_head": 16, "n_embd": 2048},
+}
+GPT = '''"""A GPT-2-style decoder, as in most training repositories."""
+
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = nn.ModuleDict({"c_attn": nn.Linear(n_embd, 3 * n_embd),
+                                   "c_proj": nn.Linear(n_embd, n_embd)})
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+
+
+class GPT(nn.Module):
+    def __init__(self, n_layer, n_head, n_embd, vocab_size=50257, block_size=1024):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.h = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+'''
+MAKE = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from gpt import GPT
+with torch.device("meta"):
+    model = GPT(**{kwargs})
+state = {{k: torch.empty(v.shape, dtype=torch.bfloat16) for k, v in model.state_dict().items()}}
+state["lm_head.weight"] = state["wte.weight"]
+torch.save(state, sys.argv[2])
+"""
+TORCH_LOAD = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from gpt import GPT
+model = GPT(**{kwargs})
+model.load_state_dict(torch.load(sys.argv[2]))
+"""
+
+
+def driver(checkpoint: str, root: str, kwargs: str) -> None:
+    """The ckaudit side, in its own process: reader + worker dry run, as `ckaudit diagnose` does it."""
+    from ckaudit.config import CheckpointEntry, ModelSpec
+    from ckaudit.modelcheck import check_compat
+    from ckaudit.reader import read_checkpoint
+    from ckaudit.worker.client import ModelWorker
+
+    info = read_checkpoint(Path(checkpoint))
+    spec = ModelSpec(name="gpt", factory="gpt:GPT", kwargs=json.loads(kwargs))
+    with ModelWorker(sys.executable) as worker:
+        result = check_compat(CheckpointEntry(path=checkpoint, model="gpt"), spec, info, Path(root), worker)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "loads": result.loads,
+                "rules": [f.rule.value for f in result.findings],
+                "driver_rss": own,
+                "worker_rss": worker_peak,
+            }
+        )
+    )
+
+
+def run(command: list[str]) -> tuple[float, int, str]:
+    """Wall time, peak RSS (bytes: the largest process of its tree, from wait4) and stdout of one child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if status != 0:
+            raise RuntimeError(f"{command[:3]} failed: {err.read().decode()[-2000:]}")
+        return elapsed, usage.ru_maxrss * 1024, out.read().decode()
+
+
+def prepare(name: str, kwargs: dict[str, int]) -> tuple[Path, Path]:
+    root = DATA / "repo"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "gpt.py").write_text(GPT, encoding="utf-8")
+    checkpoint = DATA / f"{name}.pt"
+    if not checkpoint.exists():
+        print(f"writing {checkpoint} …", file=sys.stderr, flush=True)
+        run([sys.executable, "-c", MAKE.format(kwargs=kwargs), str(root), str(checkpoint)])
+    return root, checkpoint
+
+
+def measure(name: str, repeat: int) -> dict[str, Any]:
+    kwargs = SIZES[name]
+    root, checkpoint = prepare(name, kwargs)
+    ours = [
+        run([sys.executable, __file__, "--driver", str(checkpoint), str(root), json.dumps(kwargs)])
+        for _ in range(repeat)
+    ]
+    theirs = [
+        run([sys.executable, "-c", TORCH_LOAD.format(kwargs=kwargs), str(root), str(checkpoint)])
+        for _ in range(repeat)
+    ]
+    wall, _, out = min(ours)
+    figures = json.loads(out)
+    peak = figures["driver_rss"] + figures["worker_rss"]  # concurrent processes: count both
+    torch_wall, torch_peak = min(t[0] for t in theirs), max(t[1] for t in theirs)
+    return {
+        "file_bytes": checkpoint.stat().st_size,
+        "loads": figures["loads"],
+        "rules": figures["rules"],
+        "ckaudit_s": wall,
+        "ckaudit_peak_bytes": peak,
+        "ckaudit_driver_bytes": figures["driver_rss"],
+        "ckaudit_worker_bytes": figures["worker_rss"],
+        "torch_s": torch_wall,
+        "torch_peak_bytes": torch_peak,
+        "speedup": torch_wall / wall,
+        "memory_ratio": torch_peak / peak,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="only the 124M model")
+    parser.add_argument("--driver", nargs=3, metavar=("CHECKPOINT", "ROOT", "KWARGS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.driver:
+        driver(*args.driver)
+        return
+    names = ["gpt2-124M"] if args.quick else list(SIZES)
+    results: dict[str, Any] = {"quick": args.quick, "models": {}}
+    print(
+        "| model | file | ckaudit (reader + worker dry run) | torch.load + load_state_dict | faster | "
+        "ckaudit peak (driver + worker) | torch peak | less memory |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        fig = measure(name, repeat=2 if name == "gpt2-124M" else 1)
+        results["models"][name] = fig
+        print(
+            f"| {name} | {fig['file_bytes'] / 1e9:.2f} GB | {fig['ckaudit_s']:.2f} s | "
+            f"{fig['torch_s']:.2f} s | "
+            f"{fig['speedup']:.1f}x | {fig['ckaudit_peak_bytes'] / 2**20:.0f} MB | "
+            f"{fig['torch_peak_bytes'] / 2**20:.0f} MB | {fig['memory_ratio']:.1f}x |",
+            flush=True,
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
