@@ -1,63 +1,20 @@
-"""Pure key arithmetic for the compatibility engine: collapsed key lists, prefixes, rename maps.
+"""Pure key arithmetic for the compatibility engine: ignore globs, prefixes, rename maps.
 
-`collapse_keys` is ours because no shared key-range helper existed when this was written.
+Key lists are collapsed by the shared `ckaudit.keyranges.collapse_keys` (re-exported here for compat).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ckaudit.keyranges import collapse_keys
+
 Shape = tuple[int, ...]
+__all__ = ["PrefixFix", "collapse_keys", "find_prefix", "ignored", "module_renames", "pair_renames"]
 _MAX_PREFIX_PARTS = 3  # `module._orig_mod.model.` is as deep as wrappers nest in practice
-
-
-def collapse_keys(keys: Iterable[str]) -> list[str]:
-    """`layers.0.w`, `layers.1.w`, … -> `layers.{0..31}.w`, at every numeric position, in first-seen order."""
-    entries = [key.split(".") for key in keys]
-    width = max((len(parts) for parts in entries), default=0)
-    for position in range(width):
-        entries = _collapse_position(entries, position)
-    return [".".join(parts) for parts in entries]
-
-
-def _collapse_position(entries: list[list[str]], position: int) -> list[list[str]]:
-    groups: dict[tuple[str, ...], list[int]] = {}
-    order: list[tuple[str, ...] | list[str]] = []
-    for parts in entries:
-        if position < len(parts) and parts[position].isdigit():
-            template = (*parts[:position], "\0", *parts[position + 1 :])
-            if template not in groups:
-                groups[template] = []
-                order.append(template)
-            groups[template].append(int(parts[position]))
-        else:
-            order.append(parts)
-    result = []
-    for item in order:
-        if isinstance(item, list):
-            result.append(item)
-            continue
-        numbers = groups[item]
-        label = str(numbers[0]) if len(numbers) == 1 else _ranges(numbers)
-        result.append([label if part == "\0" else part for part in item])
-    return result
-
-
-def _ranges(numbers: Sequence[int]) -> str:
-    values = sorted(set(numbers))
-    runs: list[str] = []
-    start = previous = values[0]
-    for value in [*values[1:], None]:
-        if value is not None and value == previous + 1:
-            previous = value
-            continue
-        runs.append(str(start) if start == previous else f"{start}..{previous}")
-        if value is not None:
-            start = previous = value
-    return "{" + ",".join(runs) + "}"
 
 
 def ignored(key: str, globs: Sequence[str]) -> bool:
