@@ -243,12 +243,13 @@ def work_tree(repo: Path) -> WorkTree:
 
 
 @contextmanager
-def materialise(tree: Tree) -> Iterator[Path]:
-    """A directory holding the tree's source and config files; the working tree is used in place."""
+def materialise(tree: Tree, base: Path | None = None) -> Iterator[Path]:
+    """A directory (under `base`, default: $TMPDIR) holding the tree's source and config files; removed on
+    exit. The working tree is used in place."""
     if isinstance(tree, WorkTree):
         yield tree.repo
         return
-    target = Path(tempfile.mkdtemp(prefix=f"ckaudit-{tree.label.replace('/', '_')[:20]}-"))
+    target = Path(tempfile.mkdtemp(prefix=f"ckaudit-{tree.label.replace('/', '_')[:20]}-", dir=base))
     try:
         tree.materialise_to(target)
         yield target

@@ -1,0 +1,244 @@
+"""Git layer benchmarks: `python benchmarks/bench_git.py [--quick]`.
+
+Measured in one run, each against the obvious alternative:
+- the hook with no model file staged (target < 0.3 s; it must never import torch: checked) vs bare `python`;
+- the hook with a model change, HEAD side from the cache (target <= 1.5x `python -c "import torch"`);
+- `blame` over N commits, cold cache vs warm cache;
+- materialising N Python files through plumbing (`git cat-file --batch`) vs one by one through GitPython.
+Writes benchmarks/results/git.json; generated repositories live under benchmarks/.data/git/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data" / "git"
+RESULTS = HERE / "results" / "git.json"
+PYTHON = sys.executable
+CKAUDIT = [PYTHON, "-m", "ckaudit"]
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+NET = """\
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3)
+        self.fc1 = nn.Linear(width, 4)
+"""
+REGISTRY = f"""\
+version: 1
+python: {PYTHON}
+models:
+  net:
+    factory: models.net:Net
+checkpoints:
+  - path: checkpoints/net.pt
+    model: net
+"""
+
+
+def sh(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command; with check=False exit status 1 (findings) is fine, anything else is a broken run."""
+    result = subprocess.run(args, cwd=repo, env=ENV, capture_output=True, text=True)
+    if result.returncode != 0 and (check or result.returncode != 1):
+        raise SystemExit(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def model_repo(name: str, extra_files: int = 0) -> Path:
+    repo = DATA / name
+    shutil.rmtree(repo, ignore_errors=True)
+    (repo / "models").mkdir(parents=True)
+    (repo / "checkpoints").mkdir()
+    (repo / "models" / "__init__.py").write_text("")
+    (repo / "models" / "net.py").write_text(NET)
+    (repo / "ckaudit.yaml").write_text(REGISTRY)
+    (repo / "README.md").write_text("bench\n")
+    for i in range(extra_files):
+        folder = repo / "lib" / f"pkg{i // 100}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"mod{i}.py").write_text(f"VALUE = {i}\n" + "# padding\n" * 20)
+    code = (
+        "import torch, sys\nfrom torch import nn\n"
+        "sd = {'conv1.weight': torch.zeros(8, 3, 3, 3), 'conv1.bias': torch.zeros(8), "
+        "'fc1.weight': torch.zeros(4, 8), 'fc1.bias': torch.zeros(4)}\ntorch.save(sd, sys.argv[1])"
+    )
+    subprocess.run([PYTHON, "-c", code, str(repo / "checkpoints" / "net.pt")], check=True)
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-q", "-m", "initial")
+    return repo
+
+
+def bench_fast_path(repeat: int) -> dict[str, float | bool]:
+    repo = model_repo("fast")
+    (repo / "README.md").write_text("changed\n")
+    sh(repo, "git", "add", "README.md")
+    bare = timed(lambda: sh(repo, PYTHON, "-c", "pass"), repeat)
+    hook = timed(lambda: sh(repo, *CKAUDIT, "hook", "README.md"), repeat)
+    probe = (
+        "import sys\nfrom ckaudit.cli import main\nmain(['hook', 'README.md'])\nprint('torch' in sys.modules)"
+    )
+    imported_torch = sh(repo, PYTHON, "-c", probe).stdout.strip() == "True"
+    importtime = sh(repo, PYTHON, "-X", "importtime", "-m", "ckaudit", "hook", "README.md").stderr
+    return {"hook_s": hook, "python_s": bare, "imports_torch": imported_torch or "| torch\n" in importtime}
+
+
+def bench_model_change(repeat: int) -> dict[str, float]:
+    """Each run stages new model code (an index-side build) while HEAD's result is already cached."""
+    repo = model_repo("change")
+    sh(
+        repo, *CKAUDIT, "hook", "ckaudit.yaml"
+    )  # caches HEAD's result, as the commit before this one would have
+    torch_import = timed(lambda: sh(repo, PYTHON, "-c", "import torch"), repeat)
+    counter = iter(range(10_000))
+
+    def stage(width: int) -> None:
+        (repo / "models" / "net.py").write_text(
+            NET.replace("nn.Linear(width, 4)", f"nn.Linear(width, {width})") + f"# edit {next(counter)}\n"
+        )
+        sh(repo, "git", "add", "models/net.py")
+
+    def hook(width: int) -> float:
+        stage(width)
+        return timed(lambda: sh(repo, *CKAUDIT, "hook", "models/net.py", check=False))
+
+    forward = statistics.median(hook(4) for _ in range(repeat))
+    breaking = statistics.median(hook(5) for _ in range(repeat))
+    return {"hook_s": forward, "hook_breaking_s": breaking, "import_torch_s": torch_import}
+
+
+def bench_blame(commits: int) -> dict[str, float | int]:
+    repo = model_repo("blame")
+    for i in range(commits - 1):
+        width = 8 if i < commits // 2 else 16  # one break half-way
+        (repo / "models" / "net.py").write_text(
+            NET.replace("width: int = 8", f"width: int = {width}") + f"# {i}\n"
+        )
+        sh(repo, "git", "commit", "-q", "-am", f"commit {i}")
+    cache = repo / ".git" / "ckaudit"
+    shutil.rmtree(cache, ignore_errors=True)
+    cold = timed(lambda: sh(repo, *CKAUDIT, "blame", "checkpoints/net.pt", check=False))
+    warm = timed(lambda: sh(repo, *CKAUDIT, "blame", "checkpoints/net.pt", check=False))
+    return {"commits": commits, "cold_s": cold, "warm_s": warm}
+
+
+def bench_snapshot(files: int) -> dict[str, float | int]:
+    import git as gitpython
+
+    from ckaudit.snapshot import commit_tree, materialise
+
+    repo = model_repo("snapshot", extra_files=files)
+    plumbing = timed(lambda: _materialise(commit_tree, materialise, repo), 3)
+
+    def one_by_one() -> None:
+        target = Path(tempfile.mkdtemp(dir=DATA))
+        for blob in gitpython.Repo(repo).commit("HEAD").tree.traverse():
+            if isinstance(blob, gitpython.Blob) and str(blob.path).endswith(".py"):
+                dest = target / blob.path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(blob.data_stream.read())
+        shutil.rmtree(target)
+
+    gp = timed(one_by_one, 1)
+    return {"files": files, "plumbing_s": plumbing, "gitpython_s": gp}
+
+
+def _materialise(commit_tree: Callable[..., Any], materialise: Callable[..., Any], repo: Path) -> None:
+    with materialise(commit_tree(repo, "HEAD"), base=DATA):  # the same filesystem as the GitPython run
+        pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    args = parser.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    repeat = 3 if args.quick else 5
+    results = {
+        "fast_path": bench_fast_path(repeat),
+        "model_change": bench_model_change(repeat),
+        "blame": bench_blame(20 if args.quick else 100),
+        "snapshot": bench_snapshot(300 if args.quick else 2000),
+        "quick": args.quick,
+    }
+    print(table(results))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def table(r: dict[str, Any]) -> str:
+    f, m, b, s = r["fast_path"], r["model_change"], r["blame"], r["snapshot"]
+    rows = [
+        (
+            "hook, no model file staged",
+            f["hook_s"],
+            f"bare python {f['python_s']:.3f} s",
+            "< 0.3 s",
+            f"torch imported: {f['imports_torch']}",
+        ),
+        (
+            "hook, model change (HEAD cached)",
+            m["hook_s"],
+            f"import torch {m['import_torch_s']:.3f} s",
+            "<= 1.5x",
+            f"{m['hook_s'] / m['import_torch_s']:.2f}x",
+        ),
+        ("hook, breaking change (blocks)", m["hook_breaking_s"], "", "", ""),
+        (f"blame, {b['commits']} commits, cold", b["cold_s"], "", "", ""),
+        (
+            f"blame, {b['commits']} commits, warm",
+            b["warm_s"],
+            f"cold {b['cold_s']:.2f} s",
+            "",
+            f"{b['cold_s'] / b['warm_s']:.1f}x faster",
+        ),
+        (
+            f"snapshot {s['files']} .py, cat-file --batch",
+            s["plumbing_s"],
+            f"GitPython {s['gitpython_s']:.2f} s",
+            "",
+            f"{s['gitpython_s'] / s['plumbing_s']:.1f}x faster",
+        ),
+    ]
+    lines = ["| case | time (s) | alternative | target | ratio / check |", "|---|---:|---|---|---|"]
+    lines += [f"| {c} | {t:.3f} | {alt} | {target} | {ratio} |" for c, t, alt, target, ratio in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    raise SystemExit(main())
