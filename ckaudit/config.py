@@ -111,7 +111,9 @@ class _Parser:
             if not isinstance(key, str):
                 raise self.error(key_node, f"{what}: keys must be strings, got {key!r}")
             if allowed and key not in allowed:
-                raise self.error(key_node, f"{what}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+                raise self.error(
+                    key_node, f"{what}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})"
+                )
             if key in result:
                 raise self.error(key_node, f"{what}: duplicate key {key!r}")
             result[key] = value_node
@@ -133,7 +135,9 @@ class _Parser:
         return tuple(values)
 
     def config(self, node: yaml.Node, root: Path) -> Config:
-        top = self.mapping(node, "ckaudit.yaml", {"version", "python", "timeout", "models", "checkpoints", "scan"})
+        top = self.mapping(
+            node, "ckaudit.yaml", {"version", "python", "timeout", "models", "checkpoints", "scan"}
+        )
         if "version" in top and self.value(top["version"], "version", int) != 1:
             raise self.error(top["version"], "version must be 1")
         models = {}
@@ -150,7 +154,9 @@ class _Parser:
             root=root,
             path=Path(self.source),
             python=self.value(top["python"], "python", str) if "python" in top else None,
-            timeout=float(self.value(top["timeout"], "timeout", (int, float))) if "timeout" in top else DEFAULT_TIMEOUT,
+            timeout=float(self.value(top["timeout"], "timeout", (int, float)))
+            if "timeout" in top
+            else DEFAULT_TIMEOUT,
             models=models,
             checkpoints=tuple(checkpoints),
             scan=self.scan(top["scan"]) if "scan" in top else ScanSettings(),
@@ -162,9 +168,13 @@ class _Parser:
         factory = self.value(fields["factory"], f"{what}.factory", str) if "factory" in fields else None
         build = self.value(fields["build"], f"{what}.build", str) if "build" in fields else None
         if (factory is None) == (build is None):
-            raise self.error(node, f"{what} needs exactly one of factory (module:callable) or build (Python code)")
+            raise self.error(
+                node, f"{what} needs exactly one of factory (module:callable) or build (Python code)"
+            )
         if factory is not None and not _FACTORY.match(factory):
-            raise self.error(fields["factory"], f"{what}.factory must look like package.module:callable, got {factory!r}")
+            raise self.error(
+                fields["factory"], f"{what}.factory must look like package.module:callable, got {factory!r}"
+            )
         kwargs = self.value(fields["kwargs"], f"{what}.kwargs", dict) if "kwargs" in fields else {}
         sources = self.strings(fields["sources"], f"{what}.sources") if "sources" in fields else ()
         line = node.start_mark.line + 1
@@ -201,7 +211,7 @@ class _Parser:
 
     def reject_duplicate_paths(self, node: yaml.Node | None, checkpoints: list[CheckpointEntry]) -> None:
         seen: set[str] = set()
-        for entry, item in zip(checkpoints, node.value if node is not None else []):
+        for entry, item in zip(checkpoints, node.value if node is not None else [], strict=True):
             if entry.path in seen:
                 raise self.error(item, f"checkpoint {entry.path} is registered twice")
             seen.add(entry.path)
@@ -210,6 +220,10 @@ class _Parser:
         fields = self.mapping(node, "scan", {"include", "exclude"})
         defaults = ScanSettings()
         return ScanSettings(
-            include=self.strings(fields["include"], "scan.include") if "include" in fields else defaults.include,
-            exclude=self.strings(fields["exclude"], "scan.exclude") if "exclude" in fields else defaults.exclude,
+            include=self.strings(fields["include"], "scan.include")
+            if "include" in fields
+            else defaults.include,
+            exclude=self.strings(fields["exclude"], "scan.exclude")
+            if "exclude" in fields
+            else defaults.exclude,
         )

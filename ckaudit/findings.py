@@ -70,6 +70,7 @@ class Rule(str, enum.Enum):
     UNSAFE_PICKLE = "unsafe-pickle"
     DEVICE = "device"
     TORCH_VERSION = "torch-version"
+    STALE_EXPECTATION = "stale-expectation"
 
     @property
     def info(self) -> RuleInfo:
@@ -86,69 +87,164 @@ def _rule(rule: Rule, cause: Cause, title: str, help: str) -> tuple[Rule, RuleIn
 
 RULES: Mapping[Rule, RuleInfo] = dict(
     [
-        _rule(Rule.FILE_MISSING, Cause.REPOSITORY, "Checkpoint file missing",
-              "A registered checkpoint path does not exist. It may have been renamed or deleted in history, "
-              "kept by DVC (a .dvc file beside it) or by Git LFS. Restore it, or update the registry."),
-        _rule(Rule.LFS_POINTER, Cause.REPOSITORY, "Git LFS pointer instead of content",
-              "The file is a Git LFS pointer, not the checkpoint. Run `git lfs pull` (in CI: checkout with "
-              "`lfs: true`)."),
-        _rule(Rule.NOT_A_CHECKPOINT, Cause.REPOSITORY, "Not a checkpoint",
-              "The content is no checkpoint format at all (an HTML error page, text, an empty file, a "
-              "directory). Download or copy the real file again."),
-        _rule(Rule.TRUNCATED, Cause.REPOSITORY, "Truncated checkpoint",
-              "The file ends before its own structure says it should: an interrupted download or copy. "
-              "Fetch it again and compare its size and sha256."),
-        _rule(Rule.CORRUPT, Cause.REPOSITORY, "Corrupt checkpoint",
-              "The file's structure or checksums are wrong (zip member CRC, pickle stream, safetensors "
-              "header, storage sizes). Fetch or re-save it."),
-        _rule(Rule.HASH_MISMATCH, Cause.REPOSITORY, "Checkpoint content changed",
-              "The file's sha256 differs from the one in the registry: it is not the file that was "
-              "registered. Restore it, or re-register it if the change is intended."),
-        _rule(Rule.NOT_TRACKED, Cause.REPOSITORY, "Checkpoint not tracked by git",
-              "The registered checkpoint exists here but is untracked or ignored, so a clone or CI will not "
-              "have it. Add it (with Git LFS for large files) or fetch it in CI."),
-        _rule(Rule.DANGLING_REFERENCE, Cause.REPOSITORY, "Code names a checkpoint that does not exist",
-              "A string literal in the code names a checkpoint path that does not exist in the repository."),
-        _rule(Rule.LARGE_OUTSIDE_LFS, Cause.REPOSITORY, "Large checkpoint committed outside Git LFS",
-              "A large checkpoint is about to be committed as a plain git blob: every clone downloads it "
-              "forever. Track it with Git LFS (`git lfs track`) before committing."),
-        _rule(Rule.MISSING_KEYS, Cause.CODE, "Model expects keys the checkpoint lacks",
-              "The model has parameters or buffers that the checkpoint does not contain; `load_state_dict` "
-              "(strict) raises `Missing key(s) in state_dict`."),
-        _rule(Rule.UNEXPECTED_KEYS, Cause.CODE, "Checkpoint has keys the model does not expect",
-              "The checkpoint has entries the model no longer defines; `load_state_dict` (strict) raises "
-              "`Unexpected key(s) in state_dict`."),
-        _rule(Rule.SHAPE_MISMATCH, Cause.CODE, "Parameter shape changed",
-              "The same key has a different shape in the checkpoint and in the model; `load_state_dict` raises "
-              "`size mismatch`, strict or not."),
-        _rule(Rule.KEY_PREFIX, Cause.CODE, "Keys differ by a prefix",
-              "The checkpoint's keys and the model's differ by a consistent prefix (`module.` from "
-              "DataParallel/DDP, `_orig_mod.` from torch.compile, `model.` from Lightning). Strip or add it."),
-        _rule(Rule.WRONG_CONTAINER_KEY, Cause.CODE, "State dict sits under another key",
-              "The file is a training checkpoint; the state dict sits under a key such as `model_state_dict` "
-              "or `state_dict`. Load that entry."),
-        _rule(Rule.RENAMED_KEYS, Cause.CODE, "Layers renamed",
-              "Missing and unexpected keys pair up one to one by shape and order: the layers were renamed. "
-              "Apply the proposed rename map when loading."),
-        _rule(Rule.DTYPE_CHANGE, Cause.CODE, "Dtype differs (silent cast)",
-              "Same key and shape but another dtype: the load succeeds with a silent cast."),
-        _rule(Rule.MISSING_CLASS, Cause.CODE, "Pickled class no longer exists",
-              "A pickled object names a class or function that the current code no longer has; a full "
-              "`torch.load` raises AttributeError or ModuleNotFoundError."),
-        _rule(Rule.MODEL_ERROR, Cause.CODE, "Model could not be built",
-              "The model factory failed to import or instantiate, hung, or crashed its process."),
-        _rule(Rule.WEIGHTS_ONLY_BLOCKED, Cause.ENVIRONMENT, "torch.load(weights_only=True) refuses the file",
-              "The default `torch.load` (weights_only=True since torch 2.6) refuses globals outside its "
-              "allowlist. Allow them with `torch.serialization.add_safe_globals([...])` if you trust them, "
-              "or re-save the checkpoint as a plain state dict or safetensors."),
-        _rule(Rule.UNSAFE_PICKLE, Cause.ENVIRONMENT, "Pickle can run code on load",
-              "The pickle names a callable that can run arbitrary code (os.system, subprocess, eval, …) or "
-              "one that cannot be resolved statically. Do not load it with weights_only=False."),
-        _rule(Rule.DEVICE, Cause.ENVIRONMENT, "Saved on a device this machine lacks",
-              "Storages were saved on a device (e.g. cuda) that is not available here; load with "
-              "`map_location='cpu'`."),
-        _rule(Rule.TORCH_VERSION, Cause.ENVIRONMENT, "Serialization format not readable here",
-              "The serialization format or version is one the installed torch cannot read, or is deprecated."),
+        _rule(
+            Rule.FILE_MISSING,
+            Cause.REPOSITORY,
+            "Checkpoint file missing",
+            "A registered checkpoint path does not exist. It may have been renamed or deleted in history, "
+            "kept by DVC (a .dvc file beside it) or by Git LFS. Restore it, or update the registry.",
+        ),
+        _rule(
+            Rule.LFS_POINTER,
+            Cause.REPOSITORY,
+            "Git LFS pointer instead of content",
+            "The file is a Git LFS pointer, not the checkpoint. Run `git lfs pull` (in CI: checkout with "
+            "`lfs: true`).",
+        ),
+        _rule(
+            Rule.NOT_A_CHECKPOINT,
+            Cause.REPOSITORY,
+            "Not a checkpoint",
+            "The content is no checkpoint format at all (an HTML error page, text, an empty file, a "
+            "directory). Download or copy the real file again.",
+        ),
+        _rule(
+            Rule.TRUNCATED,
+            Cause.REPOSITORY,
+            "Truncated checkpoint",
+            "The file ends before its own structure says it should: an interrupted download or copy. "
+            "Fetch it again and compare its size and sha256.",
+        ),
+        _rule(
+            Rule.CORRUPT,
+            Cause.REPOSITORY,
+            "Corrupt checkpoint",
+            "The file's structure or checksums are wrong (zip member CRC, pickle stream, safetensors "
+            "header, storage sizes). Fetch or re-save it.",
+        ),
+        _rule(
+            Rule.HASH_MISMATCH,
+            Cause.REPOSITORY,
+            "Checkpoint content changed",
+            "The file's sha256 differs from the one in the registry: it is not the file that was "
+            "registered. Restore it, or re-register it if the change is intended.",
+        ),
+        _rule(
+            Rule.NOT_TRACKED,
+            Cause.REPOSITORY,
+            "Checkpoint not tracked by git",
+            "The registered checkpoint exists here but is untracked or ignored, so a clone or CI will not "
+            "have it. Add it (with Git LFS for large files) or fetch it in CI.",
+        ),
+        _rule(
+            Rule.DANGLING_REFERENCE,
+            Cause.REPOSITORY,
+            "Code names a checkpoint that does not exist",
+            "A string literal in the code names a checkpoint path that does not exist in the repository.",
+        ),
+        _rule(
+            Rule.LARGE_OUTSIDE_LFS,
+            Cause.REPOSITORY,
+            "Large checkpoint committed outside Git LFS",
+            "A large checkpoint is about to be committed as a plain git blob: every clone downloads it "
+            "forever. Track it with Git LFS (`git lfs track`) before committing.",
+        ),
+        _rule(
+            Rule.MISSING_KEYS,
+            Cause.CODE,
+            "Model expects keys the checkpoint lacks",
+            "The model has parameters or buffers that the checkpoint does not contain; `load_state_dict` "
+            "(strict) raises `Missing key(s) in state_dict`.",
+        ),
+        _rule(
+            Rule.UNEXPECTED_KEYS,
+            Cause.CODE,
+            "Checkpoint has keys the model does not expect",
+            "The checkpoint has entries the model no longer defines; `load_state_dict` (strict) raises "
+            "`Unexpected key(s) in state_dict`.",
+        ),
+        _rule(
+            Rule.SHAPE_MISMATCH,
+            Cause.CODE,
+            "Parameter shape changed",
+            "The same key has a different shape in the checkpoint and in the model; `load_state_dict` raises "
+            "`size mismatch`, strict or not.",
+        ),
+        _rule(
+            Rule.KEY_PREFIX,
+            Cause.CODE,
+            "Keys differ by a prefix",
+            "The checkpoint's keys and the model's differ by a consistent prefix (`module.` from "
+            "DataParallel/DDP, `_orig_mod.` from torch.compile, `model.` from Lightning). Strip or add it.",
+        ),
+        _rule(
+            Rule.WRONG_CONTAINER_KEY,
+            Cause.CODE,
+            "State dict sits under another key",
+            "The file is a training checkpoint; the state dict sits under a key such as `model_state_dict` "
+            "or `state_dict`. Load that entry.",
+        ),
+        _rule(
+            Rule.RENAMED_KEYS,
+            Cause.CODE,
+            "Layers renamed",
+            "Missing and unexpected keys pair up one to one by shape and order: the layers were renamed. "
+            "Apply the proposed rename map when loading.",
+        ),
+        _rule(
+            Rule.DTYPE_CHANGE,
+            Cause.CODE,
+            "Dtype differs (silent cast)",
+            "Same key and shape but another dtype: the load succeeds with a silent cast.",
+        ),
+        _rule(
+            Rule.MISSING_CLASS,
+            Cause.CODE,
+            "Pickled class no longer exists",
+            "A pickled object names a class or function that the current code no longer has; a full "
+            "`torch.load` raises AttributeError or ModuleNotFoundError.",
+        ),
+        _rule(
+            Rule.MODEL_ERROR,
+            Cause.CODE,
+            "Model could not be built",
+            "The model factory failed to import or instantiate, hung, or crashed its process.",
+        ),
+        _rule(
+            Rule.WEIGHTS_ONLY_BLOCKED,
+            Cause.ENVIRONMENT,
+            "torch.load(weights_only=True) refuses the file",
+            "The default `torch.load` (weights_only=True since torch 2.6) refuses globals outside its "
+            "allowlist. Allow them with `torch.serialization.add_safe_globals([...])` if you trust them, "
+            "or re-save the checkpoint as a plain state dict or safetensors.",
+        ),
+        _rule(
+            Rule.UNSAFE_PICKLE,
+            Cause.ENVIRONMENT,
+            "Pickle can run code on load",
+            "The pickle names a callable that can run arbitrary code (os.system, subprocess, eval, …) or "
+            "one that cannot be resolved statically. Do not load it with weights_only=False.",
+        ),
+        _rule(
+            Rule.DEVICE,
+            Cause.ENVIRONMENT,
+            "Saved on a device this machine lacks",
+            "Storages were saved on a device (e.g. cuda) that is not available here; load with "
+            "`map_location='cpu'`.",
+        ),
+        _rule(
+            Rule.STALE_EXPECTATION,
+            Cause.CODE,
+            "Expected failure loads again",
+            "The checkpoint is registered `expect: fails`, but it loads into the current code: the entry is "
+            "out of date. Remove `expect: fails` and its `reason:`.",
+        ),
+        _rule(
+            Rule.TORCH_VERSION,
+            Cause.ENVIRONMENT,
+            "Serialization format not readable here",
+            "The serialization format or version is one the installed torch cannot read, or is deprecated.",
+        ),
     ]
 )
 

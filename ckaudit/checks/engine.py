@@ -8,7 +8,7 @@ and the reader's `CheckpointInfo`, which is what a compatibility check needs; `r
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,13 +224,17 @@ def scan_files(
     use_cache: bool = True,
     paths: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
+    code_side: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
 ) -> Report:
-    """`ckaudit scan`, file side: registered and discovered checkpoints, plus dangling references in code.
+    """`ckaudit scan`: registered and discovered checkpoints, plus dangling references in code.
 
+    `code_side` adds the model-compatibility findings to the file outcomes (None: file checks only).
     Under `shard`, references are reported by shard 1 only, so the union of all shards is the whole scan.
     """
     scope = open_scope(config, verify=verify, use_cache=use_cache)
     files = repository_files(scope, config.scan.exclude)
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
+    if code_side is not None:
+        outcomes = code_side(outcomes)
     loose = dangling_references(config, scope, files, paths) if shard is None or shard[0] == 1 else []
     return report_of(scope, "scan", outcomes, loose)

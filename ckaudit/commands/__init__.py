@@ -1,3 +1,3 @@
-"""One module per command. Each exposes add_parser(subparsers) and sets `handler` to a function args -> int."""
+"""One module per command: each exposes add_parser(subparsers), which sets `handler` (args -> int)."""
 
 COMMANDS = ("scan", "diagnose", "inspect", "explain", "hook", "check", "blame", "register", "init")

@@ -18,14 +18,29 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TEXT,
-                        metavar="{text,json,sarif,github}", help="output format (default: text)")
+    parser.add_argument(
+        "--format",
+        type=OutputFormat,
+        choices=list(OutputFormat),
+        default=OutputFormat.TEXT,
+        metavar="{text,json,sarif,github}",
+        help="output format (default: text)",
+    )
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
-    parser.add_argument("--sarif-output", type=Path, metavar="FILE",
-                        help="also write the report as SARIF to FILE (for code scanning)")
-    parser.add_argument("--fail-on", type=Severity, choices=list(Severity), default=Severity.ERROR,
-                        metavar="{error,warning,note}", help="exit 1 when a finding at or above this severity "
-                        "is found (default: error)")
+    parser.add_argument(
+        "--sarif-output",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as SARIF to FILE (for code scanning)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        type=Severity,
+        choices=list(Severity),
+        default=Severity.ERROR,
+        metavar="{error,warning,note}",
+        help="exit 1 when a finding at or above this severity is found (default: error)",
+    )
     add_config_option(parser)
 
 
@@ -35,6 +50,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def resolve_config(root: Path, explicit: Path | None) -> Config:
     """The registry at `explicit`, else ROOT/ckaudit.yaml, else an empty default registry."""
+    root = root.resolve()  # the worker changes directory; every root it gets must be absolute
     if explicit is not None:
         if not explicit.is_file():
             raise CkauditError(f"{explicit}: no such config file")

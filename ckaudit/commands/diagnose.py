@@ -4,7 +4,8 @@ The root is the folder of --config when given, else the nearest folder above FIL
 (up to the git work tree's top), else the work tree's top, else FILE's folder. When FILE is registered
 there, its registry entry (model, key, sha256) applies.
 
-The file side is complete here; the code side (`--model`, `--kwargs`) plugs in at `code_findings`.
+With a model (`--model`, or the registry entry's), the checkpoint is also dry-run into it: the full
+verdict, code included. Without a config, the root is also the import root for `--model module:callable`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ckaudit.commands.common import add_report_options, finish, resolve_config
 from ckaudit.commands.scan import add_verify_options
 from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config
 from ckaudit.errors import CkauditError
-from ckaudit.findings import Finding
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     parser.add_argument("file", type=Path, help="the checkpoint file (or sharded index / DCP folder)")
     parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
-    parser.add_argument("--model", help="model NAME or module:callable (the code side; not built yet)")
+    parser.add_argument(
+        "--model", help="model NAME from the registry or package.module:callable (imported from the root)"
+    )
+    parser.add_argument(
+        "--kwargs", help="keyword arguments for the model factory, as JSON: '{\"num_classes\": 10}'"
+    )
     add_verify_options(parser)
     add_report_options(parser)
     parser.set_defaults(handler=run)
@@ -66,14 +71,26 @@ def entry_for(config: Config, rel_path: str, key: str | None) -> CheckpointEntry
     return entry
 
 
-def code_findings(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> list[Finding]:
-    """The code side of the verdict (model compatibility) plugs in here; the file side passes `outcome`.
+def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> FileOutcome:
+    """Add the model-compatibility findings when a model is known (--model, or the registry entry's)."""
+    if args.model is None and (outcome.entry is None or outcome.entry.model is None):
+        return outcome
+    from ckaudit.code_side import (
+        add_code_findings,
+    )  # imports the worker client only when a model is asked for
+    from ckaudit.modelcheck import spec_from_cli
 
-    Until it is built, diagnose gives the file-side verdict and refuses `--model` with a clear message.
-    """
+    specs = {}
     if args.model is not None:
-        raise CkauditError("diagnose --model: the code side is not built yet; run without --model")
-    return []
+        spec = spec_from_cli(args.model, args.kwargs, config)
+        specs[spec.name] = spec
+        base = outcome.entry or CheckpointEntry(path=outcome.result.path, key=args.key)
+        entry = dataclasses.replace(base, model=spec.name)
+        outcome = dataclasses.replace(
+            outcome, entry=entry, result=dataclasses.replace(outcome.result, model=spec.name)
+        )
+    (checked,) = add_code_findings(config, [outcome], specs=specs)
+    return checked
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,10 +101,5 @@ def run(args: argparse.Namespace) -> int:
     entry = entry_for(config, rel_path, args.key)
     scope = open_scope(config, verify=args.verify, use_cache=not args.no_cache)
     result, info = check_file(scope, entry, rel_path)
-    outcome = FileOutcome(entry, result, info)
-    extra = code_findings(args, config, outcome)
-    if extra:
-        outcome = dataclasses.replace(
-            outcome, result=dataclasses.replace(result, findings=(*result.findings, *extra))
-        )
+    outcome = with_code_side(args, config, FileOutcome(entry, result, info))
     return finish(report_of(scope, "diagnose", [outcome]), args)

@@ -1,16 +1,123 @@
-"""`ckaudit register` (not built yet)."""
+"""`ckaudit register FILE --model NAME`: add or update a registry entry, with its sha256 and key."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import re
+import sys
+from pathlib import Path
 
+from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
+from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
 from ckaudit.errors import CkauditError
+from ckaudit.reader import read_checkpoint
+from ckaudit.reader.types import CheckpointReadError
+from ckaudit.registry_writer import dump_config, write_atomically
+
+_CHUNK = 8 << 20
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("register", help="(not built yet)")
+    parser = sub.add_parser(
+        "register",
+        help="add a checkpoint to ckaudit.yaml (with its sha256 and state-dict key)",
+        description="Add FILE to the registry, or update its entry: the model it must load into, the sha256 "
+        "of its content and the key its state dict sits under (detected unless --key is given). The "
+        "registry is rewritten sorted and without timestamps, so it merges cleanly.",
+    )
+    parser.add_argument("file", type=Path, help="the checkpoint file")
+    parser.add_argument("--model", required=True, help="a model NAME from the registry, or module:callable")
+    parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument("--no-sha256", action="store_true", help="do not record the content hash")
+    add_config_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit register` is not built yet")
+    root = args.root.resolve()
+    config = resolve_config(root, args.config)
+    rel_path = _relative_path(args.file, root)
+    model_name, config = _ensure_model(config, args.model)
+    entry = _entry_for(root / rel_path, rel_path, model_name, args.key, not args.no_sha256)
+    previous = config.checkpoint(rel_path)
+    if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
+        entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
+    others = tuple(c for c in config.checkpoints if c.path != rel_path)
+    updated = dataclasses.replace(config, checkpoints=(*others, entry))
+    target = config.path or root / CONFIG_NAME
+    _warn_if_comments_dropped(target)
+    write_atomically(target, dump_config(updated))
+    verb = "updated" if previous else "registered"
+    print(
+        f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _relative_path(file: Path, root: Path) -> str:
+    absolute = file if file.is_absolute() else Path.cwd() / file
+    try:
+        return absolute.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise CkauditError(f"{file} is outside the repository root {root}") from None
+
+
+def _ensure_model(config: Config, model: str) -> tuple[str, Config]:
+    """A registry name is used as is; module:callable adds a model named after the callable."""
+    if model in config.models:
+        return model, config
+    if ":" not in model:
+        known = ", ".join(sorted(config.models)) or "none defined"
+        raise CkauditError(f"unknown model {model!r} (models: {known}); give NAME or module:callable")
+    name = _snake_case(model.rsplit(":", 1)[1].rsplit(".", 1)[-1])
+    existing = config.models.get(name)
+    if existing is not None and existing.factory != model:
+        raise CkauditError(f"a model named {name!r} already exists with factory {existing.factory!r}")
+    models = {**config.models, name: ModelSpec(name=name, factory=model)}
+    return name, dataclasses.replace(config, models=models)
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha256: bool) -> CheckpointEntry:
+    if not path.exists():
+        raise CkauditError(f"{rel_path}: no such file")
+    try:
+        info = read_checkpoint(path)
+    except CheckpointReadError as exc:
+        raise CkauditError(
+            f"{rel_path} is not a loadable checkpoint ({exc.rule.value}): {exc.message}"
+        ) from None
+    if key is None and info.candidates:
+        key = info.candidates[0].key or None
+    sha256 = file_sha256(path) if with_sha256 and path.is_file() else None
+    return CheckpointEntry(path=rel_path, model=model, key=key, sha256=sha256)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise CkauditError(f"cannot read {path}: {exc}") from None
+    return digest.hexdigest()
+
+
+def _warn_if_comments_dropped(target: Path) -> None:
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError:
+        return
+    if any(
+        line.lstrip().startswith("#") and not line.startswith("# ckaudit registry")
+        for line in text.splitlines()
+    ):
+        print(f"note: {target} is rewritten in canonical order; its comments are not kept", file=sys.stderr)

@@ -8,11 +8,13 @@ project folder): git answers for that subtree — its tracked files are the ones
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from ckaudit.checks import scan_files
 from ckaudit.commands.common import add_report_options, finish, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.progress import progress_enabled
 from ckaudit.shard import parse_shard
 
 
@@ -32,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the repository root; ckaudit.yaml is read from here (default: .)",
     )
     add_verify_options(parser)
+    parser.add_argument(
+        "--files-only", action="store_true", help="file checks only: do not build models (needs no torch)"
+    )
     parser.add_argument("--shard", metavar="K/N", help="check only shard K of N (CI matrix jobs)")
     add_report_options(parser)
     parser.set_defaults(handler=run)
@@ -54,5 +59,13 @@ def run(args: argparse.Namespace) -> int:
         raise CkauditError(f"{root}: not a directory (scan takes the repository root)")
     config = resolve_config(root, args.config)
     shard = parse_shard(args.shard) if args.shard else None
-    report = scan_files(config, verify=args.verify, use_cache=not args.no_cache, shard=shard)
+    code_side = None
+    if not args.files_only:
+        from ckaudit.code_side import add_code_findings  # the model side: only where it is wanted
+
+        show = progress_enabled(args.format)
+        code_side = partial(add_code_findings, config, show_progress=show)
+    report = scan_files(
+        config, verify=args.verify, use_cache=not args.no_cache, shard=shard, code_side=code_side
+    )
     return finish(report, args)
