@@ -1,4 +1,4 @@
-"""Expected failures. Anything derived from CkauditError ends the command with exit status 2 and its message."""
+"""Expected failures: anything derived from CkauditError ends the command with exit 2 and its message."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one subprocess helper: a timeout, an environment without GIT_* leaking, errors that show what failed."""
+"""The one subprocess helper: a timeout, no GIT_* variables leaking, errors that show what failed."""
 
 from __future__ import annotations
 

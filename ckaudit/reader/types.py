@@ -68,7 +68,7 @@ FORMATS = (
 
 
 class CheckpointReadError(Exception):
-    """The file is not a loadable checkpoint; `rule` says why (truncated, corrupt, not-a-checkpoint, lfs-pointer)."""
+    """Not a loadable checkpoint; `rule` says why (truncated, corrupt, not-a-checkpoint, lfs-pointer)."""
 
     def __init__(self, rule: Rule, message: str, details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
