@@ -1,16 +1,128 @@
-"""`ckaudit init` (not built yet)."""
+"""`ckaudit init`: write a starting ckaudit.yaml from what the repository holds.
+
+Checkpoints are the files the scan globs find (git-tracked ones in a repository). Models are the
+`nn.Module` subclasses whose constructor needs no arguments, found by reading the code (nothing imported).
+With `--match` (the default when torch is available to the project's interpreter), each checkpoint is
+registered with the model it actually loads into: every model is built once on meta, the closest signature
+is dry-run, and only a clean load assigns the model. Checkpoints that match nothing are registered without a
+model, so they still get the file checks. Every entry records the file's sha256 and its state-dict key.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
+from ckaudit.checks.engine import discovered, open_scope, repository_files
+from ckaudit.commands.common import EXIT_OK
+from ckaudit.commands.register import file_sha256, snake_case
+from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.discover import find_model_classes
 from ckaudit.errors import CkauditError
+from ckaudit.reader import read_checkpoint
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
+from ckaudit.registry_writer import dump_config, write_atomically
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("init", help="(not built yet)")
+    parser = sub.add_parser(
+        "init",
+        help="write a starting ckaudit.yaml from the checkpoints and models found in the repository",
+        description=(__doc__ or "").split("\n\n", 1)[1].strip(),
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing ckaudit.yaml")
+    parser.add_argument(
+        "--no-match",
+        dest="match",
+        action="store_false",
+        help="do not build models to pair them with checkpoints",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CkauditError("`ckaudit init` is not built yet")
+    root: Path = args.path.resolve()
+    if not root.is_dir():
+        raise CkauditError(f"{args.path}: not a directory")
+    target = root / CONFIG_NAME
+    if target.exists() and not args.force:
+        raise CkauditError(f"{target} already exists (use --force to overwrite, or `ckaudit register`)")
+    config = Config(root=root)
+    scope = open_scope(config)
+    files = repository_files(scope, config.scan.exclude)
+    models = _models(root, [f for f in files if f.endswith(".py")])
+    infos = _readable(root, discovered(config, scope, files))
+    pairs = _match(config, models, infos) if args.match and models and infos else {}
+    entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
+    write_atomically(target, dump_config(Config(root=root, models=models, checkpoints=entries)))
+    paired = sum(1 for e in entries if e.model)
+    print(
+        f"wrote {target}: {len(models)} models, {len(entries)} checkpoints ({paired} paired with a model)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _models(root: Path, python_files: Sequence[str]) -> dict[str, ModelSpec]:
+    models: dict[str, ModelSpec] = {}
+    for found in find_model_classes(root, python_files):
+        name = snake_case(found.factory.rsplit(":", 1)[1])
+        if name in models:  # the same class name in two modules: qualify the second
+            name = snake_case(found.factory.replace(":", "_").replace(".", "_"))
+        models[name] = ModelSpec(name=name, factory=found.factory)
+    return models
+
+
+def _readable(root: Path, paths: Sequence[str]) -> dict[str, CheckpointInfo | None]:
+    """Every found checkpoint; None for the ones that cannot be read (registered for the file checks)."""
+    infos: dict[str, CheckpointInfo | None] = {}
+    for path in paths:
+        try:
+            infos[path] = read_checkpoint(root / path)
+        except CheckpointReadError:
+            infos[path] = None
+    return infos
+
+
+def _entry(root: Path, path: str, info: CheckpointInfo | None, model: str | None) -> CheckpointEntry:
+    key = info.candidates[0].key or None if info is not None and info.candidates else None
+    sha256 = file_sha256(root / path) if (root / path).is_file() else None
+    return CheckpointEntry(path=path, model=model, key=key, sha256=sha256)
+
+
+def _match(
+    config: Config, models: dict[str, ModelSpec], infos: dict[str, CheckpointInfo | None]
+) -> dict[str, str]:
+    """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run)."""
+    from ckaudit.errors import WorkerError
+    from ckaudit.modelcheck import check_compat
+    from ckaudit.project import resolve_python
+    from ckaudit.worker.client import ModelWorker
+
+    pairs: dict[str, str] = {}
+    try:
+        with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:
+            builds = {name: worker.build(spec, config.root) for name, spec in models.items()}
+            shapes = {
+                name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok
+            }
+            for path, info in infos.items():
+                if info is None or not info.candidates:
+                    continue
+                tensors = {k: t.shape for k, t in info.candidates[0].tensors.items()}
+                best = max(shapes, key=lambda name: _overlap(shapes[name], tensors), default=None)
+                if best is None or not _overlap(shapes[best], tensors):
+                    continue
+                entry = _entry(config.root, path, info, best)
+                if check_compat(entry, models[best], info, config.root, worker).loads:
+                    pairs[path] = best
+    except WorkerError as exc:
+        print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
+    return pairs
+
+
+def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
+    return sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)

@@ -73,7 +73,7 @@ def _ensure_model(config: Config, model: str) -> tuple[str, Config]:
     if ":" not in model:
         known = ", ".join(sorted(config.models)) or "none defined"
         raise CkauditError(f"unknown model {model!r} (models: {known}); give NAME or module:callable")
-    name = _snake_case(model.rsplit(":", 1)[1].rsplit(".", 1)[-1])
+    name = snake_case(model.rsplit(":", 1)[1].rsplit(".", 1)[-1])
     existing = config.models.get(name)
     if existing is not None and existing.factory != model:
         raise CkauditError(f"a model named {name!r} already exists with factory {existing.factory!r}")
@@ -81,7 +81,7 @@ def _ensure_model(config: Config, model: str) -> tuple[str, Config]:
     return name, dataclasses.replace(config, models=models)
 
 
-def _snake_case(name: str) -> str:
+def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 

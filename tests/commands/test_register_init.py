@@ -1,0 +1,100 @@
+"""`register` and `init` on real repositories: what they write, and that they write nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ckaudit.cli import main
+from ckaudit.config import load_config
+from tests.conftest import git, requires_torch
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_repo"
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    """A copy of sample_repo as its own git repository, without its registry."""
+    repo = tmp_path / "sample"
+    shutil.copytree(SAMPLE, repo, ignore=shutil.ignore_patterns("__pycache__", "ckaudit.yaml"))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "sample")
+    return repo
+
+
+def test_register_detects_key_and_hash(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (sample / "ckaudit.yaml").write_text("models:\n  clf: {factory: 'models.classifier:ModelA'}\n")
+    path = "checkpoints/classifier_a_epoch12.pt"
+    assert main(["register", str(sample / path), "--model", "clf", "--root", str(sample)]) == 0
+    entry = load_config(sample / "ckaudit.yaml").checkpoint(path)
+    assert entry is not None
+    assert entry.model == "clf" and entry.key == "model_state_dict"
+    assert entry.sha256 == hashlib.sha256((sample / path).read_bytes()).hexdigest()
+    assert "registered" in capsys.readouterr().err
+
+
+def test_register_keeps_hand_set_fields_and_adds_factory_models(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (sample / "ckaudit.yaml").write_text(
+        "checkpoints:\n"
+        "  - {path: checkpoints/tagger_v1.pt, strict: false, ignore: ['*.num_batches_tracked']}\n"
+    )
+    args = ["register", "checkpoints/tagger_v1.pt", "--model", "models.tagger:Tagger", "--root", str(sample)]
+    monkeypatch.chdir(sample)
+    assert main(args) == 0
+    first = (sample / "ckaudit.yaml").read_text()
+    assert main(args) == 0  # registering again changes nothing
+    assert (sample / "ckaudit.yaml").read_text() == first
+    config = load_config(sample / "ckaudit.yaml")
+    assert config.models["tagger"].factory == "models.tagger:Tagger"
+    (entry,) = config.checkpoints
+    assert entry.strict is False and entry.ignore == ("*.num_batches_tracked",) and entry.model == "tagger"
+
+
+@pytest.mark.parametrize(
+    ("file", "model", "message"),
+    [
+        ("checkpoints/tagger_large.pt", "tagger", "lfs-pointer"),
+        ("checkpoints/nothing.pt", "tagger", "no such file"),
+        ("checkpoints/tagger_v1.pt", "unknown", "unknown model"),
+    ],
+)
+def test_register_refuses_clearly(
+    sample: Path, capsys: pytest.CaptureFixture[str], file: str, model: str, message: str
+) -> None:
+    (sample / "ckaudit.yaml").write_text("models:\n  tagger: {factory: 'models.tagger:Tagger'}\n")
+    before = (sample / "ckaudit.yaml").read_text()
+    assert main(["register", str(sample / file), "--model", model, "--root", str(sample)]) == 2
+    assert message in capsys.readouterr().err
+    assert (sample / "ckaudit.yaml").read_text() == before
+
+
+@requires_torch
+def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> None:
+    status_before = git(sample, "status", "--porcelain")
+    assert main(["init", str(sample)]) == 0
+    config = load_config(sample / "ckaudit.yaml")
+    assert config.models["model_a"].factory == "models.classifier:ModelA"
+    assert config.models["tagger"].factory == "models.tagger:Tagger"
+    paired = {e.path: e.model for e in config.checkpoints}
+    assert paired["checkpoints/classifier_a.pth"] == "model_a"
+    assert paired["checkpoints/classifier_b.pth"] == "model_b"
+    assert paired["checkpoints/tagger_dataparallel.pt"] is None  # loads into nothing as it is
+    assert paired["checkpoints/tagger_large.pt"] is None  # an LFS pointer: file checks only
+    assert config.checkpoint("checkpoints/classifier_a_epoch12.pt").key == "model_state_dict"  # type: ignore[union-attr]
+    # only the registry was added; a second init refuses to overwrite it
+    assert git(sample, "status", "--porcelain") == status_before + "?? ckaudit.yaml\n"
+    assert main(["init", str(sample)]) == 2
+
+
+def test_init_without_matching_registers_every_checkpoint(sample: Path) -> None:
+    assert main(["init", str(sample), "--no-match"]) == 0
+    config = load_config(sample / "ckaudit.yaml")
+    assert len(config.checkpoints) == 10
+    assert all(e.model is None for e in config.checkpoints)
+    assert all(e.sha256 for e in config.checkpoints)
