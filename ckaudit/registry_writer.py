@@ -69,7 +69,9 @@ def config_dict(config: Config) -> dict[str, Any]:
 
 
 def dump_config(config: Config) -> str:
-    body = yaml.dump(config_dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110)
+    body = yaml.dump(
+        config_dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110
+    )
     return HEADER + body
 
 
