@@ -11,7 +11,7 @@ one the change fixes is a note; `expect: fails` turns failures into notes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,32 +302,22 @@ def _restate(finding: Finding, severity: Severity, prefix: str, extra_fix: str =
 
 
 def relevant_models(
-    config: Config,
-    before: Tree | None,
-    after: Tree,
-    evaluator: Evaluator,
-    touched: Iterable[str] | None = None,
+    config: Config, before: Tree | None, after: Tree, evaluator: Evaluator
 ) -> list[ModelSpec]:
-    """Models whose definition differs between the trees (all, when the registry itself changed).
+    """Models whose definition differs between the trees (all of them when the registry itself changed, or
+    when there is no "before"). A path counts when its blob id differs, including appearing or vanishing."""
+    if before is None or before.oid(CONFIG_NAME) != after.oid(CONFIG_NAME):
+        return list(config.models.values())
+    return [spec for spec in config.models.values() if _changed(spec, before, after, evaluator)]
 
-    `touched` (the hook's FILES) narrows the candidates first: a model none of whose files were named is
-    skipped without comparing anything.
-    """
-    named = set(touched) if touched is not None else None
-    if named is not None and CONFIG_NAME in named:
-        return list(config.models.values())
-    if before is not None and before.oid(CONFIG_NAME) != after.oid(CONFIG_NAME) and named is None:
-        return list(config.models.values())
-    chosen = []
-    for spec in config.models.values():
-        paths = set(evaluator.sources(after, spec).candidates)
-        if before is not None:
-            paths |= evaluator.sources(before, spec).candidates
-        if named is not None and not paths & named:
-            continue
-        if before is None or any(before.oid(p) != after.oid(p) for p in sorted(paths)):
-            chosen.append(spec)
-    return chosen
+
+def _changed(spec: ModelSpec, before: Tree, after: Tree, evaluator: Evaluator) -> bool:
+    """If every path the "before" closure read or looked for is the same after, the "after" closure is the
+    same walk over the same bytes: no need to compute it (only `sources:` globs can see new files)."""
+    paths = set(evaluator.sources(before, spec).candidates)
+    if spec.sources:
+        paths |= evaluator.sources(after, spec).candidates
+    return any(before.oid(p) != after.oid(p) for p in sorted(paths))
 
 
 def compare(

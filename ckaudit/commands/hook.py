@@ -6,8 +6,11 @@ checkpoint files from the working tree (under pre-commit, unstaged changes are s
 staged content too). The registry must be staged as it is: an untracked `ckaudit.yaml`, or one with
 unstaged changes, is refused (exit 2) rather than silently checked in a form that will not be committed.
 
-Fast path: when no named file can concern a model (no Python file, no `sources:` match, no registry),
-the hook returns before importing the worker client, the reader or torch.
+Which models: those whose files differ between HEAD and the index — judged by blob ids of every path
+the model's static import closure (plus `sources:` and the worker's record) names, so a staged deletion
+counts although pre-commit never passes deleted files. FILES (what pre-commit passes) are therefore not
+trusted as the whole story. Fast path: when no model's files changed, the hook returns after a few git
+plumbing calls, without importing the worker client, the reader or torch.
 """
 
 from __future__ import annotations
@@ -66,10 +69,9 @@ def run(args: argparse.Namespace) -> int:
         return run_files(repo, args)
     index = index_tree(repo, hook_index_env(repo))
     config = staged_registry(repo, index, args.config)
-    named = set(args.files) if args.files else None
-    if config is None or not config.models or (named is not None and not may_concern(config, named)):
+    if config is None or not config.models:
         return EXIT_OK
-    return compare_head_index(repo, config, index, named, args)
+    return compare_head_index(repo, config, index, args)
 
 
 def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | None:
@@ -95,26 +97,14 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
     return parse_config(staged.decode("utf-8", "replace"), f"{CONFIG_NAME} (staged)", repo)
 
 
-def may_concern(config: Config, named: set[str]) -> bool:
-    """Cheap pre-filter: can any named file be part of a model's definition?"""
-    if CONFIG_NAME in named or any(p.endswith((".py", ".pyi")) for p in named):
-        return True
-    from ckaudit.sources import glob_paths_of
-
-    patterns = [p for spec in config.models.values() for p in spec.sources]
-    return bool(glob_paths_of(named, patterns))
-
-
-def compare_head_index(
-    repo: Path, config: Config, index: Tree, named: set[str] | None, args: argparse.Namespace
-) -> int:
+def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
     from ckaudit.compare import Evaluator, Labels, compare, relevant_models
     from ckaudit.sigcache import SigCache
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
     with Evaluator(config, SigCache.for_repo(repo, enabled=not args.no_cache)) as evaluator:
-        models = relevant_models(config, head, index, evaluator, named)
+        models = relevant_models(config, head, index, evaluator)
         if not models:
             return EXIT_OK
         report = compare(config, head, index, models, evaluator, labels, "hook", strict=args.strict)
