@@ -262,16 +262,14 @@ def judge(
 def _loads_after(entry: CheckpointEntry, before: Outcome | None, labels: Labels) -> list[Finding]:
     if entry.expect_fails:
         message = f"{entry.path} is registered `expect: fails` but loads with {labels.after}"
-        fix = "Remove `expect: fails` (and its reason) from its registry entry."
+        rule, fix = Rule.STALE_EXPECTATION, "Remove `expect: fails` (and its reason) from its registry entry."
     elif before is not None and not before.loads:
         message = f"{entry.path} fails at {labels.before} and loads with {labels.after}: fixed by this change"
+        # the note speaks of the problem that went away, under that problem's rule
+        rule = next((f.rule for f in before.findings if f.severity is Severity.ERROR), Rule.MISSING_KEYS)
         fix = ""
     else:
         return []
-    rule = next(
-        (f.rule for f in (before.findings if before else ()) if f.severity is Severity.ERROR),
-        Rule.MISSING_KEYS,
-    )
     return [
         Finding(
             rule,

@@ -27,7 +27,9 @@ def git(repo: Path, *args: str) -> str:
 
     env = {**os.environ, **GIT_ENV, "HOME": str(repo.parent)}
     env = {k: v for k, v in env.items() if not k.startswith("GIT_") or k in GIT_ENV}
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture

@@ -144,7 +144,6 @@ def _breaking_pull_request(repo: Path, git: Callable[..., str]) -> str:
 
 
 @pytest.mark.torch
-@pytest.mark.xfail(strict=False, reason="depends on `ckaudit check --base` (git issue), still being built")
 def test_pull_request_with_a_breaking_change(
     git_repo: Path, run_git: Callable[..., str], tmp_path: Path
 ) -> None:

@@ -67,7 +67,11 @@ def test_empty_file_gives_defaults() -> None:
         ("version: 2\n", 1, "version must be 1"),
         ("models:\n  a:\n    factory: nocolon\n", 3, "package.module:callable"),
         ("models:\n  a:\n    kwargs: {}\n", 3, "exactly one of factory"),
-        ("models:\n  a: {factory: 'm:A'}\ncheckpoints:\n  - path: x.pt\n    model: b\n", 5, "unknown model 'b'"),
+        (
+            "models:\n  a: {factory: 'm:A'}\ncheckpoints:\n  - path: x.pt\n    model: b\n",
+            5,
+            "unknown model 'b'",
+        ),
         ("checkpoints:\n  - model: a\n", 2, "needs a path"),
         ("checkpoints:\n  - path: x.pt\n    strict: maybe\n", 3, "must be a bool"),
         ("checkpoints:\n  - path: x.pt\n    sha256: abc\n", 3, "64 hex digits"),
