@@ -16,8 +16,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes only (minutes, not tens of minutes)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes only (minutes, not tens of minutes)"
+    )
     parser.add_argument("only", nargs="*", help="areas to run (default: all), e.g. reader verify model git")
     args = parser.parse_args()
     scripts = sorted(HERE.glob("bench_*.py"))

@@ -11,8 +11,14 @@ from ckaudit.errors import CkauditError
 
 # Variables git sets for hooks (GIT_INDEX_FILE, GIT_DIR, GIT_WORK_TREE, ...) would redirect our own git calls.
 _LEAKY_PREFIXES = ("GIT_",)
-_KEEP = {"GIT_CONFIG_NOSYSTEM", "GIT_TERMINAL_PROMPT", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
-         "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"}
+_KEEP = {
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_TERMINAL_PROMPT",
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+}
 
 
 class CommandError(CkauditError):

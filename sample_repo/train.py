@@ -1,7 +1,6 @@
 """Fine-tune the classifier from its last checkpoint."""
 
 import torch
-
 from models.classifier import ModelA
 
 

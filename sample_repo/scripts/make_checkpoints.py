@@ -12,9 +12,9 @@ from torch import nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from models.blocks import ConvBlock  # noqa: E402
-from models.classifier import ModelA, ModelB  # noqa: E402
-from models.tagger import Tagger  # noqa: E402
+from models.blocks import ConvBlock
+from models.classifier import ModelA, ModelB
+from models.tagger import Tagger
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -46,8 +46,11 @@ def main() -> None:
     torch.save(TaggerV1().state_dict(), OUT / "tagger_v1.pt")
     # Code: a training checkpoint, registered with the key the training script used to use.
     optimizer = torch.optim.SGD(model_a.parameters(), lr=0.1, momentum=0.9)
-    training = {"epoch": 12, "model_state_dict": model_a.state_dict(),
-                "optimizer_state_dict": optimizer.state_dict()}
+    training = {
+        "epoch": 12,
+        "model_state_dict": model_a.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+    }
     torch.save(training, OUT / "classifier_a_epoch12.pt")
     # Environment: loads into the model, but torch.load(weights_only=True) refuses argparse.Namespace.
     args = argparse.Namespace(lr=0.1, epochs=12, arch="tagger")
