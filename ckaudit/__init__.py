@@ -1,3 +1,3 @@
-"""ckaudit: will every registered checkpoint still load? If not: the code, the repository or the environment?"""
+"""ckaudit: does every registered checkpoint still load? If not: is it the code, the repository or torch?"""
 
 __version__ = "0.1.0"
