@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckaudit.findings import Finding, Rule
-from ckaudit.report._keyranges import collapse_keys
+from ckaudit.keyranges import collapse_keys
 from ckaudit.report.paths import shape_text
 
 MAX_KEYS = 8
