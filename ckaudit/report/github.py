@@ -24,9 +24,10 @@ def escape_property(value: str) -> str:
 
 def _message(finding: Finding) -> str:
     lines = [finding.message]
-    lines += [
+    shapes = [
         f"{r.key}: {r.checkpoint} in the checkpoint, {r.model} in the model" for r in view(finding).shapes
     ]
+    lines += [row for row in shapes if row not in finding.message]  # one mismatch is already the message
     if finding.fix:
         lines.append(f"Fix: {finding.fix}")
     return "\n".join(lines)
