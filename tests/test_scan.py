@@ -233,12 +233,13 @@ def test_outside_git_walks_the_folder(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [f["rule"] for f in report["findings"]] == ["dangling-reference"]
 
 
-def test_shards_partition_the_scan(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_shards_partition_the_scan(repo: Path, capsys: pytest.CaptureFixture[str], count: int) -> None:
     _, whole = scan(repo, capsys)
     seen: list[str] = []
     loose = 0
-    for k in (1, 2, 3):
-        _, part = scan(repo, capsys, "--shard", f"{k}/3")
+    for k in range(1, count + 1):
+        _, part = scan(repo, capsys, "--shard", f"{k}/{count}")
         seen += [c["path"] for c in part["checkpoints"]]
         loose += len(part["findings"])
     assert sorted(seen) == sorted(c["path"] for c in whole["checkpoints"])
