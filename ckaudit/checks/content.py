@@ -12,7 +12,8 @@ import os
 import stat as stat_mod
 from pathlib import Path
 
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.checks.file_finding import file_finding
+from ckaudit.findings import Finding, Rule
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 
@@ -32,16 +33,8 @@ def content_finding(
     *,
     model: str | None = None,
 ) -> Finding:
-    return Finding(
-        rule,
-        Severity.ERROR,
-        f"{rel_path}: {message}",
-        checkpoint=rel_path,
-        model=model,
-        location=Location(rel_path),
-        fix=_FIXES.get(rule, _FIXES[Rule.CORRUPT]).format(path=rel_path),
-        details=details or {},
-    )
+    fix = _FIXES.get(rule, _FIXES[Rule.CORRUPT]).format(path=rel_path)
+    return file_finding(rule, rel_path, f"{rel_path}: {message}", fix, details, model=model)
 
 
 def unreadable_reason(path: Path) -> str | None:

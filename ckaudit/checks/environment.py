@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.checks.file_finding import file_finding
+from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 
 MAX_ARCHIVE_VERSION = 10
@@ -25,17 +26,15 @@ def device_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> l
         return []
     names = ", ".join(f"{d} ({n} tensors)" for d, n in sorted(devices.items()))
     return [
-        Finding(
+        file_finding(
             Rule.DEVICE,
-            Severity.WARNING,
+            rel_path,
             f"{rel_path}: storages were saved on {names}; "
             "where that device is missing a plain torch.load fails",
-            checkpoint=rel_path,
+            f'Load it with `torch.load("{rel_path}", map_location="cpu")`, or re-save it from CPU tensors',
+            {"devices": dict(sorted(devices.items()))},
             model=model,
-            location=Location(rel_path),
-            fix=f'Load it with `torch.load("{rel_path}", map_location="cpu")`, '
-            "or re-save it from CPU tensors",
-            details={"devices": dict(sorted(devices.items()))},
+            severity=Severity.WARNING,
         )
     ]
 
@@ -80,13 +79,6 @@ def _archive_version(details: Any) -> int | None:
 def _finding(
     rel_path: str, model: str | None, severity: Severity, message: str, fix: str, details: dict[str, Any]
 ) -> Finding:
-    return Finding(
-        Rule.TORCH_VERSION,
-        severity,
-        f"{rel_path}: {message}",
-        checkpoint=rel_path,
-        model=model,
-        location=Location(rel_path),
-        fix=fix,
-        details=details,
+    return file_finding(
+        Rule.TORCH_VERSION, rel_path, f"{rel_path}: {message}", fix, details, model=model, severity=severity
     )

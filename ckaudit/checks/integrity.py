@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.checks.content import content_finding
+from ckaudit.checks.file_finding import file_finding
 from ckaudit.config import CheckpointEntry
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.findings import Finding, Location, Rule
 from ckaudit.reader import verify_checkpoint
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.verify_cache import Verification, VerifyCache, stat_key
@@ -90,19 +91,16 @@ def _mismatch(
     rel_path: str, expected: str, actual: str, model: str | None, registry: Location | None
 ) -> Finding:
     where = f" at {registry.path}:{registry.line}" if registry is not None and registry.line else ""
-    return Finding(
+    return file_finding(
         Rule.HASH_MISMATCH,
-        Severity.ERROR,
+        rel_path,
         f"{rel_path}: sha256 is {actual[:12]}…, the registry expects {expected[:12]}…",
-        checkpoint=rel_path,
-        model=model,
-        location=Location(rel_path),
-        fix=f"Restore the registered file, or if the new content is intended, "
-        f"set its sha256{where} to {actual}",
-        details={
+        f"Restore the registered file, or if the new content is intended, set its sha256{where} to {actual}",
+        {
             "expected": expected,
             "actual": actual,
             "registry": registry.path if registry else None,
             "registry_line": registry.line if registry else None,
         },
+        model=model,
     )

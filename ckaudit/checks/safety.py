@@ -7,7 +7,8 @@ torch's weights_only unpickler refuses (the reader lists them in `details`) bloc
 
 from __future__ import annotations
 
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.checks.file_finding import file_finding
+from ckaudit.findings import Finding, Rule
 from ckaudit.reader.safety import classify_globals, safe_globals_fix
 from ckaudit.reader.types import CheckpointInfo
 
@@ -67,13 +68,4 @@ def safety_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> l
 def _finding(
     rule: Rule, rel_path: str, model: str | None, message: str, fix: str, details: dict[str, list[str]]
 ) -> Finding:
-    return Finding(
-        rule,
-        Severity.ERROR,
-        f"{rel_path}: {message}",
-        checkpoint=rel_path,
-        model=model,
-        location=Location(rel_path),
-        fix=fix,
-        details=details,
-    )
+    return file_finding(rule, rel_path, f"{rel_path}: {message}", fix, details, model=model)

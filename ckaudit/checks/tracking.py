@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ckaudit import git
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.checks.file_finding import file_finding
+from ckaudit.findings import Finding, Rule, Severity
 
 
 def is_tracked(rel_path: str, tracked: set[str] | frozenset[str]) -> bool:
@@ -21,13 +22,12 @@ def not_tracked_finding(repo: git.GitRepo, rel_path: str, model: str | None) -> 
         fix = f"Fetch it in CI, or un-ignore it: `git add -f {rel_path}` (large files: `git lfs track` first)"
     else:
         fix = f"`git add {rel_path}` (large files: `git lfs track` it first), or fetch it in CI"
-    return Finding(
+    return file_finding(
         Rule.NOT_TRACKED,
-        Severity.WARNING,
+        rel_path,
         f"{rel_path} exists here but is {how}: a clone or CI will not have it",
-        checkpoint=rel_path,
+        fix,
+        {"status": "ignored" if ignored else "untracked"},
         model=model,
-        location=Location(rel_path),
-        fix=fix,
-        details={"status": "ignored" if ignored else "untracked"},
+        severity=Severity.WARNING,
     )
