@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import re
 import sys
 from pathlib import Path
 
+from ckaudit import reader
 from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
 from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointReadError
 from ckaudit.registry_writer import dump_config, write_atomically
-
-_CHUNK = 8 << 20
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,14 +99,11 @@ def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha2
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The reader's sha256 of the file (one implementation for `register`, `init` and `--verify`)."""
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+        return reader.file_sha256(path)
     except OSError as exc:
         raise CkauditError(f"cannot read {path}: {exc}") from None
-    return digest.hexdigest()
 
 
 def _warn_if_comments_dropped(target: Path) -> None:

@@ -15,7 +15,7 @@ from ckaudit.findings import Rule
 from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.index import parse_index, read_index
-from ckaudit.reader.integrity import Integrity, verify_checkpoint
+from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.legacy import read_legacy
 from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
 from ckaudit.reader.torchzip import read_torch_zip
@@ -27,6 +27,7 @@ __all__ = [
     "Integrity",
     "StateDictCandidate",
     "TensorInfo",
+    "file_sha256",
     "read_checkpoint",
     "verify_checkpoint",
 ]

@@ -51,6 +51,12 @@ def verify_checkpoint(path: Path, info: CheckpointInfo, *, sha256: bool) -> Inte
         return Integrity(None, [corrupt(f"cannot be read while verifying: {exc.strerror or exc}")])
 
 
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of the file's bytes, as the registry records it (the same pass `--verify` makes);
+    raises OSError when the file cannot be read."""
+    return _hashed_scan(path, [])
+
+
 def _recheck(path: Path, info: CheckpointInfo) -> list[CheckpointReadError]:
     """Indexes and DCP directories: re-read (sizes of every shard/data file) and verify each shard."""
     from ckaudit.reader import read_checkpoint
@@ -70,8 +76,7 @@ def _recheck(path: Path, info: CheckpointInfo) -> list[CheckpointReadError]:
 def _verify_plain(path: Path, info: CheckpointInfo, sha256: bool) -> Integrity:
     size = path.stat().st_size
     problems = [] if size == info.size else [truncated(f"file changed size since it was read: {size} bytes")]
-    digest = _scan(path, [], hashlib.sha256() if sha256 else None)
-    return Integrity(digest, problems)
+    return Integrity(file_sha256(path) if sha256 else None, problems)
 
 
 def _zip_members(path: Path) -> tuple[list[_Member], list[CheckpointReadError]]:
@@ -112,7 +117,7 @@ def _verify_zip(path: Path, sha256: bool) -> Integrity:
         return Integrity(None, [exc])
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         return Integrity(None, [corrupt(f"zip directory is unreadable: {exc}")])
-    digest = _scan(path, members, hashlib.sha256() if sha256 else None)
+    digest = _scan(path, members, sha256)
     size = path.stat().st_size
     for member in members:
         if member.start + member.size > size:
@@ -135,11 +140,17 @@ def _crc_chunk(members: list[_Member], offset: int, chunk: memoryview) -> None:
             member.running = zlib.crc32(chunk[lo - offset : hi - offset], member.running)
 
 
-def _scan(path: Path, members: list[_Member], hasher: hashlib._Hash | None) -> str | None:
-    """One pass: CRC32 of each member's byte range here, sha256 of everything in a helper thread."""
-    if hasher is None:
+def _scan(path: Path, members: list[_Member], sha256: bool) -> str | None:
+    """One pass: CRC32 of each member's byte range, and the file's sha256 when asked."""
+    if not sha256:
         _scan_ranges(path, members)
         return None
+    return _hashed_scan(path, members)
+
+
+def _hashed_scan(path: Path, members: list[_Member]) -> str:
+    """Every byte: CRC32 of each member's range here, sha256 of everything in a helper thread."""
+    hasher = hashlib.sha256()
     buffers = [bytearray(CHUNK), bytearray(CHUNK)]
     with path.open("rb", buffering=0) as handle, ThreadPoolExecutor(max_workers=1) as pool:
         offset, turn, pending = 0, 0, None
