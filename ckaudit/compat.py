@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ckaudit.compat_keys import PrefixFix, collapse_keys, ignored, module_renames
+from ckaudit.compat_keys import PrefixFix, collapse_keys, collapsed_renames, ignored
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.reader.types import TensorInfo
 from ckaudit.worker.results import LoadOutcome, ModelBuild
@@ -225,7 +225,9 @@ def dtype_changes(ctx: Context, tensors: Mapping[str, TensorInfo], build: ModelB
     ]
 
 
-def key_prefix(ctx: Context, fix: PrefixFix, severity: Severity, first_model_key: str | None) -> Finding:
+def key_prefix(ctx: Context, fix: PrefixFix, severity: Severity) -> Finding:
+    """Located at the model's class (the checkpoint was saved from a wrapper of it) or, when the model's
+    own keys carry the prefix, at the line that wraps (`self.module = ...`)."""
     p = fix.prefix
     if fix.mode == "strip":
         message = f"the checkpoint's keys carry the prefix `{p}` ({_origin(p)}); the model's do not"
@@ -244,7 +246,7 @@ def key_prefix(ctx: Context, fix: PrefixFix, severity: Severity, first_model_key
         severity,
         message,
         how,
-        key=first_model_key,
+        location=ctx.build.location_of(p[:-1]) if fix.mode == "add" else ctx.build.locations.get(""),
         prefix=p,
         mode=fix.mode,
         keys_matched=fix.count,
@@ -261,19 +263,23 @@ def _origin(prefix: str) -> str:
     return " + ".join(origins) if origins else "a wrapper module"
 
 
-def renamed_keys(ctx: Context, renames: Mapping[str, str], severity: Severity) -> Finding:
-    compact = module_renames(renames)
-    listing = ", ".join(f"{old} -> {new}" for old, new in list(compact.items())[:_SHOWN_KEYS])
-    more = f", … ({len(compact) - _SHOWN_KEYS} more)" if len(compact) > _SHOWN_KEYS else ""
-    code = _rename_code(compact, renames)
+def renamed_keys(
+    ctx: Context, renames: Mapping[str, str], moves: Mapping[str, str], severity: Severity
+) -> Finding:
+    """`moves` (from `module_renames`) is what the message, the fix and the dry run use; `renames` the
+    per-key map they reproduce. Located at the first renamed module's definition in the model."""
+    listing = ", ".join(f"{old} -> {new}" for old, new in list(moves.items())[:_SHOWN_KEYS])
+    more = f", … ({len(moves) - _SHOWN_KEYS} more)" if len(moves) > _SHOWN_KEYS else ""
+    code = _rename_code(moves, renames)
     return ctx.finding(
         Rule.RENAMED_KEYS,
         severity,
         f"layers renamed: {listing}{more}",
         f"Rename the keys when loading: {code}, or {_EXPECT_FAILS}.",
-        key=next(iter(renames.values())),
-        renames=dict(renames),
-        modules=compact,
+        location=ctx.build.location_of(next(iter(moves.values()))),
+        modules=dict(moves),
+        renames=collapsed_renames(renames),
+        keys_renamed=len(renames),
     )
 
 

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ckaudit.keyranges import collapse_keys
 
 Shape = tuple[int, ...]
-__all__ = ["PrefixFix", "collapse_keys", "find_prefix", "ignored", "module_renames", "pair_renames"]
+__all__ = [
+    "PrefixFix",
+    "collapse_keys",
+    "collapsed_renames",
+    "find_prefix",
+    "ignored",
+    "module_renames",
+    "pair_renames",
+    "rename_key",
+]
 _MAX_PREFIX_PARTS = 3  # `module._orig_mod.model.` is as deep as wrappers nest in practice
 
 
@@ -58,7 +67,8 @@ def pair_renames(
     model_shapes: Mapping[str, Shape],
     checkpoint_shapes: Mapping[str, Shape],
 ) -> dict[str, str] | None:
-    """Checkpoint key -> model key, when missing and unexpected pair 1:1 by shape, leaf name and order.
+    """Checkpoint key -> model key, when missing and unexpected pair 1:1 by shape, leaf name and order;
+    in the model's order (of `model_shapes`).
 
     Unexpected keys left over may only be ones that move with a renamed module (a BatchNorm's
     `num_batches_tracked` that torch itself fills in for states saved without it).
@@ -78,7 +88,8 @@ def pair_renames(
         if module not in modules:
             return None
         renames[key] = f"{modules[module]}.{leaf}" if modules[module] else leaf
-    return renames
+    order = {key: index for index, key in enumerate(model_shapes)}
+    return dict(sorted(renames.items(), key=lambda pair: order.get(pair[1], len(order))))
 
 
 def _by_signature(
@@ -92,13 +103,76 @@ def _by_signature(
     return groups
 
 
-def module_renames(renames: Mapping[str, str]) -> dict[str, str]:
-    """`fc.weight->head.weight, fc.bias->head.bias` -> `{"fc": "head"}` where a whole module moved as one."""
-    modules: dict[str, set[str]] = {}
+def module_renames(renames: Mapping[str, str], keys: Iterable[str] = ()) -> dict[str, str]:
+    """The highest module moves that reproduce `renames` exactly, in the order of `renames`.
+
+    `backbone -> encoder` stands for every `backbone.<rest> -> encoder.<rest>` when each key under `backbone`
+    is renamed that way and no other key of the checkpoint (`keys`) sits under it; what no module move
+    covers stays a key -> key entry (`fc.w -> fc.weight`). `rename_key` applies the result.
+    """
+    under = _keys_under([*renames, *keys])
+    checked: dict[tuple[str, str], bool] = {}
+    moves: dict[str, str] = {}
     for old, new in renames.items():
-        old_module, _, old_leaf = old.rpartition(".")
-        new_module, _, new_leaf = new.rpartition(".")
-        modules.setdefault(old_module, set()).add(new_module if old_leaf == new_leaf else "\0")
-    compact = {old: next(iter(new)) for old, new in modules.items() if len(new) == 1 and "\0" not in new}
-    result = {old: new for old, new in renames.items() if old.rpartition(".")[0] not in compact}
-    return {**compact, **result}
+        if _covering(moves, old) is not None:
+            continue
+        for old_module, new_module in _candidate_moves(old, new):
+            pair = (old_module, new_module)
+            if pair not in checked:
+                checked[pair] = all(
+                    renames.get(key) == new_module + key[len(old_module) :] for key in under[old_module]
+                )
+            if checked[pair]:
+                moves[old_module] = new_module
+                break
+        else:
+            moves[old] = new
+    return moves
+
+
+def rename_key(moves: Mapping[str, str], key: str) -> str:
+    """A checkpoint key after `module_renames`' moves (the fix's `moves` code does the same)."""
+    covering = _covering(moves, key)
+    return key if covering is None else moves[covering] + key[len(covering) :]
+
+
+def collapsed_renames(renames: Mapping[str, str]) -> dict[str, str]:
+    """Per-key renames, short: `backbone.{0..2}.norm.weight -> encoder.{0..2}.norm.weight` (keys whose
+    renamed heads agree collapse over the part they share)."""
+    tails: dict[tuple[str, str], list[str]] = {}
+    for old, new in renames.items():
+        old_head, new_head = next(_candidate_moves(old, new), (old, new))
+        tails.setdefault((old_head, new_head), []).append(old[len(old_head) :])
+    return {old + tail: new + tail for (old, new), rests in tails.items() for tail in collapse_keys(rests)}
+
+
+def _covering(moves: Mapping[str, str], key: str) -> str | None:
+    """The move that applies to `key`: the key itself, else its closest enclosing module."""
+    parts = key.split(".")
+    for cut in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:cut])
+        if prefix in moves:
+            return prefix
+    return None
+
+
+def _candidate_moves(old: str, new: str) -> Iterator[tuple[str, str]]:
+    """Module pairs that could carry `old` to `new`, highest first: the parts after them are the same."""
+    old_parts, new_parts = old.split("."), new.split(".")
+    common = 0
+    while (
+        common < min(len(old_parts), len(new_parts)) - 1 and old_parts[-1 - common] == new_parts[-1 - common]
+    ):
+        common += 1
+    for tail in range(common, 0, -1):
+        yield ".".join(old_parts[:-tail]), ".".join(new_parts[:-tail])
+
+
+def _keys_under(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Every dotted path -> the keys at or below it."""
+    under: dict[str, list[str]] = {}
+    for key in dict.fromkeys(keys):
+        parts = key.split(".")
+        for cut in range(1, len(parts) + 1):
+            under.setdefault(".".join(parts[:cut]), []).append(key)
+    return under

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ckaudit import compat
 from ckaudit.compat import Context, Problems, problems_of
-from ckaudit.compat_keys import PrefixFix, find_prefix, module_renames, pair_renames
+from ckaudit.compat_keys import PrefixFix, find_prefix, module_renames, pair_renames, rename_key
 from ckaudit.config import CheckpointEntry, Config, ModelSpec
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Severity
@@ -123,7 +123,7 @@ class _Check:
         findings = compat.dtype_changes(ctx, candidate.tensors, ctx.build)
         fix = find_prefix(problems.missing, problems.unexpected)
         if fix is not None and fix.count >= max(1, len(problems.missing) // 2):
-            findings.insert(0, compat.key_prefix(ctx, fix, Severity.WARNING, _first(problems.missing)))
+            findings.insert(0, compat.key_prefix(ctx, fix, Severity.WARNING))
         return findings
 
     def other_container(
@@ -170,16 +170,17 @@ class _Check:
             after, _ = self.dry_run(moved)
             if after.count < problems.count:
                 severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
-                findings.append(compat.key_prefix(ctx, prefix, severity, _first(problems.missing)))
+                findings.append(compat.key_prefix(ctx, prefix, severity))
                 candidate, problems = moved, after
         model_shapes = {k: s.shape for k, s in ctx.build.signature.items()}
         checkpoint_shapes = {k: t.shape for k, t in candidate.tensors.items()}
         renames = pair_renames(problems.missing, problems.unexpected, model_shapes, checkpoint_shapes)
         if renames:
-            moved = _rekey(candidate, lambda k: renames.get(k, k), _rename_metadata(renames))
-            after, _ = self.dry_run(moved)
+            moves = _module_moves(renames, candidate.tensors)
+            moved = _rekey(candidate, lambda k: rename_key(moves, k), _rename_metadata(renames, moves))
+            after, _ = self.dry_run(moved)  # the collapsed map is what is verified, and what the fix says
             if after.count < problems.count:
-                findings.append(compat.renamed_keys(ctx, renames, Severity.ERROR))
+                findings.append(compat.renamed_keys(ctx, renames, moves, Severity.ERROR))
                 candidate, problems = moved, after
         findings.extend(compat.plain(ctx, problems, self.entry.strict))
         findings.extend(compat.dtype_changes(ctx, candidate.tensors, ctx.build))
@@ -191,10 +192,6 @@ class _Check:
             return []
         unresolved = self.worker.resolve_globals(self.root, names)
         return compat.missing_classes(self.context(build), unresolved)
-
-
-def _first(keys: tuple[str, ...]) -> str | None:
-    return keys[0] if keys else None
 
 
 def _matched(candidate: StateDictCandidate, model_keys: list[str]) -> int:
@@ -230,8 +227,18 @@ def _prefix_metadata(fix: PrefixFix) -> Callable[[str], str]:
     return move
 
 
-def _rename_metadata(renames: Mapping[str, str]) -> Callable[[str], str]:
-    moves = {old: new for old, new in module_renames(renames).items() if old not in renames}
+def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
+    """The highest module moves for `renames`; the per-key map itself if they would rename any key of the
+    checkpoint otherwise than `renames` does."""
+    moves = module_renames(renames, keys)
+    if any(rename_key(moves, key) != renames.get(key, key) for key in [*renames, *keys]):
+        return dict(renames)
+    return moves
+
+
+def _rename_metadata(renames: Mapping[str, str], moves: Mapping[str, str]) -> Callable[[str], str]:
+    """Module paths in `_metadata` follow the module moves (key -> key entries move no module)."""
+    moves = {old: new for old, new in moves.items() if old not in renames}
 
     def move(path: str) -> str:
         for old, new in moves.items():

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from ckaudit.compat_keys import collapse_keys, find_prefix, pair_renames
+from ckaudit.compat_keys import (
+    collapse_keys,
+    collapsed_renames,
+    find_prefix,
+    module_renames,
+    pair_renames,
+    rename_key,
+)
 from ckaudit.config import CheckpointEntry, Config, ModelSpec
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Rule, Severity
@@ -52,7 +59,39 @@ class WithNorm(nn.Module):
 
 class Config:
     pass
+
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(width)
+
+
+class OldTagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(Block(4), Block(4), Block(4))
+        self.classifier = nn.Linear(4, 2)
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(Block(4), Block(4), Block(4))
+        self.head = nn.Linear(4, 2)
+
+
+class Wrapped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.module = ModelA()
 """
+
+
+def line_of(text: str) -> int:
+    """The line of CLASSIFIER that holds `text` (1-based)."""
+    return next(n for n, line in enumerate(CLASSIFIER.splitlines(), 1) if text in line)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +122,7 @@ def classes(repo: Path) -> Any:
     import sys
 
     sys.path.insert(0, str(repo))
-    yield {name: model(name) for name in ("ModelA", "ModelB", "Renamed", "WithNorm")}
+    yield {name: model(name) for name in ("ModelA", "ModelB", "Renamed", "WithNorm", "OldTagger")}
     sys.path.remove(str(repo))
     for name in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
         del sys.modules[name]
@@ -134,6 +173,23 @@ def test_wrapper_prefixes_are_named_with_the_call_that_strips_them(
     assert not result.loads and rules(result) == [Rule.KEY_PREFIX]
     assert result.findings[0].details["prefix"] == prefix
     assert f'consume_prefix_in_state_dict_if_present(sd, "{prefix}")' in result.findings[0].fix
+    location = result.findings[0].location  # the whole state dict moved: the model's class, not a layer
+    assert location is not None
+    assert (location.path, location.line) == ("models/classifier.py", line_of("class ModelA("))
+
+
+@requires_torch
+def test_model_side_prefix_points_at_the_wrapping_line(repo: Path, worker: ModelWorker, classes: Any) -> None:
+    result = check(
+        repo, worker, save(repo, "bare.pt", classes["ModelA"]().state_dict()), "models.classifier:Wrapped"
+    )
+    assert rules(result) == [Rule.KEY_PREFIX]
+    assert result.findings[0].details["mode"] == "add"
+    location = result.findings[0].location
+    assert location is not None and (location.line, location.snippet) == (
+        line_of("self.module = ModelA()"),
+        "self.module = ModelA()",
+    )
 
 
 @requires_torch
@@ -152,6 +208,41 @@ def test_renamed_layers_get_a_module_rename_map(repo: Path, worker: ModelWorker,
     assert rules(result) == [Rule.RENAMED_KEYS]
     assert result.findings[0].details["modules"] == {"conv1": "stem", "fc1": "head"}
     assert result.findings[0].message == "layers renamed: conv1 -> stem, fc1 -> head"
+    location = result.findings[0].location
+    assert location is not None and location.line == line_of("self.stem = nn.Conv2d(3, 16, 3)")
+
+
+@requires_torch
+def test_renamed_containers_collapse_to_the_highest_module_moves(
+    repo: Path, worker: ModelWorker, classes: Any
+) -> None:
+    info = save(repo, "tagger_v1.pt", classes["OldTagger"]().state_dict())
+    result = check(repo, worker, info, "models.classifier:Tagger")
+    assert not result.loads and rules(result) == [Rule.RENAMED_KEYS]
+    finding = result.findings[0]
+    assert finding.message == "layers renamed: backbone -> encoder, classifier -> head"
+    assert finding.details["modules"] == {"backbone": "encoder", "classifier": "head"}
+    assert finding.details["keys_renamed"] == 20
+    assert finding.details["renames"] == {
+        **{
+            f"backbone.{{0..2}}.{leaf}": f"encoder.{{0..2}}.{leaf}"
+            for leaf in (
+                "conv.weight",
+                "norm.weight",
+                "norm.bias",
+                "norm.running_mean",
+                "norm.running_var",
+                "norm.num_batches_tracked",
+            )
+        },
+        "classifier.weight": "head.weight",
+        "classifier.bias": "head.bias",
+    }
+    assert '`moves = {"backbone.": "encoder.", "classifier.": "head."}' in finding.fix
+    assert finding.location is not None and (finding.location.line, finding.location.snippet) == (
+        line_of("self.encoder = nn.Sequential("),
+        "self.encoder = nn.Sequential(Block(4), Block(4), Block(4))",
+    )
 
 
 @requires_torch
@@ -247,3 +338,29 @@ def test_key_helpers() -> None:
         "old.b": "new.b",
     }
     assert pair_renames(["new.w"], ["old.b"], shapes, shapes) is None
+
+
+def test_module_renames_take_the_highest_module_that_moves_as_one() -> None:
+    renames = {f"backbone.{i}.{leaf}": f"encoder.{i}.{leaf}" for i in range(3) for leaf in ("w", "b")}
+    renames |= {"classifier.w": "head.w", "fc.w": "fc.weight"}
+    moves = module_renames(renames)
+    assert moves == {"backbone": "encoder", "classifier": "head", "fc.w": "fc.weight"}
+    assert all(rename_key(moves, old) == new for old, new in renames.items())
+    assert rename_key(moves, "other.w") == "other.w"
+    # a checkpoint key that stays where it is under `backbone` keeps the move below it
+    kept = module_renames(renames, ["backbone.3.w"])
+    assert list(kept)[:3] == ["backbone.0", "backbone.1", "backbone.2"]
+    assert rename_key(kept, "backbone.3.w") == "backbone.3.w"
+    assert collapsed_renames(renames) == {
+        "backbone.{0..2}.w": "encoder.{0..2}.w",
+        "backbone.{0..2}.b": "encoder.{0..2}.b",
+        "classifier.w": "head.w",
+        "fc.w": "fc.weight",
+    }
+
+
+def test_pair_renames_follow_the_models_order() -> None:
+    model = {"stem.w": (2,), "body.w": (3,), "head.w": (4,)}
+    saved = {"old_head.w": (4,), "old_stem.w": (2,), "old_body.w": (3,)}
+    renames = pair_renames(list(reversed(model)), list(saved), model, saved)
+    assert renames is not None and list(renames.values()) == ["stem.w", "body.w", "head.w"]
