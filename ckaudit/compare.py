@@ -255,8 +255,37 @@ def judge(
     if before.loads:
         prefix = f"loads at {labels.before} but not with {labels.after}: "
         return [_restate(f, Severity.ERROR, prefix, _ways(entry)) for f in errors] + others
-    severity = Severity.ERROR if strict else Severity.WARNING
-    return [_restate(f, severity, f"already fails at {labels.before}: ") for f in errors] + others
+    if strict:
+        return [_restate(f, Severity.ERROR, f"already fails at {labels.before}: ") for f in errors] + others
+    return _already_failing(entry, before, errors, labels) + others
+
+
+def _already_failing(
+    entry: CheckpointEntry, before: Outcome, errors: list[Finding], labels: Labels
+) -> list[Finding]:
+    """A failure this change did not cause: its new problems as warnings, else one line saying so."""
+    known = {(f.rule, f.message) for f in before.findings}
+    changed = [f for f in errors if (f.rule, f.message) not in known]
+    if changed:
+        return [
+            _restate(f, Severity.WARNING, f"already fails at {labels.before}, and differently now: ")
+            for f in changed
+        ]
+    first = errors[0] if errors else None
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return [
+        Finding(
+            first.rule if first else Rule.MISSING_KEYS,
+            Severity.WARNING,
+            f"already fails at {labels.before}, unchanged by this change: "
+            f"{first.message if first else 'does not load'}{more}",
+            checkpoint=entry.path,
+            model=entry.model,
+            location=first.location if first else None,
+            fix=f"`ckaudit diagnose {entry.path}` shows every problem and its fix.",
+            details={},
+        )
+    ]
 
 
 def _loads_after(entry: CheckpointEntry, before: Outcome | None, labels: Labels) -> list[Finding]:

@@ -156,7 +156,9 @@ def test_already_failing_at_head_warns_and_strict_blocks(model_repo: Path, worke
     write(model_repo, "models/net.py", BREAKING + "\n# touched\n")
     git(model_repo, "add", "models/net.py")
     status, report = hook_json(model_repo, "models/net.py")
-    assert status == 0 and {f["severity"] for f in report["checkpoints"][0]["findings"]} == {"warning"}
+    (old,) = report["checkpoints"][0]["findings"]  # a failure this change did not touch: one line
+    assert status == 0 and old["severity"] == "warning" and old["rule"] == "shape-mismatch"
+    assert "unchanged by this change" in old["message"] and "ckaudit diagnose" in old["fix"]
     assert hook(model_repo, "--strict", "models/net.py")[0] == 1
     write(model_repo, "models/net.py", NET)  # the fix is a note
     git(model_repo, "add", "models/net.py")
