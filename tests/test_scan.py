@@ -251,3 +251,21 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "ckaudit.yaml").write_text("version: 1\ncheckpoints: 3\n")
     assert main(["scan", str(tmp_path)]) == 2
     assert "ckaudit.yaml" in capsys.readouterr().err
+
+
+def test_registered_sha256_of_a_shard_index_is_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shard = factory.save_safetensors(tmp_path / "model-00001-of-00001.safetensors")
+    index = tmp_path / "model.safetensors.index.json"
+    weight_map = {key: shard.name for key in factory.state_dict()}
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    good = factory.sha256_of(index)
+    registry = "checkpoints:\n  - {path: model.safetensors.index.json, sha256: '%s'}\n"
+    (tmp_path / "ckaudit.yaml").write_text(registry % good)
+    status, report = scan(tmp_path, capsys, "--no-cache")
+    assert rules_by_path(report)["model.safetensors.index.json"] == set()
+    (tmp_path / "ckaudit.yaml").write_text(registry % ("0" * 64))
+    status, report = scan(tmp_path, capsys, "--no-cache")
+    assert status == 1
+    assert rules_by_path(report)["model.safetensors.index.json"] == {"hash-mismatch"}

@@ -46,7 +46,8 @@ def verify_checkpoint(path: Path, info: CheckpointInfo, *, sha256: bool) -> Inte
             return _verify_zip(path, sha256)
         if info.format in ("safetensors", "torch-legacy"):
             return _verify_plain(path, info, sha256)
-        return Integrity(None, _recheck(path, info))
+        digest = file_sha256(path) if sha256 and path.is_file() else None  # an index file's own bytes
+        return Integrity(digest, _recheck(path, info))
     except OSError as exc:
         return Integrity(None, [corrupt(f"cannot be read while verifying: {exc.strerror or exc}")])
 
