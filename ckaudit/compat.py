@@ -233,7 +233,7 @@ def key_prefix(ctx: Context, fix: PrefixFix, severity: Severity) -> Finding:
         message = f"the checkpoint's keys carry the prefix `{p}` ({_origin(p)}); the model's do not"
         how = (
             f"Strip it before loading: `torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(sd, "
-            f'"{p}")` (or save `model.module.state_dict()` / the unwrapped model next time).'
+            f'"{p}")` (next time, save the unwrapped model: `model.{p[:-1]}.state_dict()`).'
         )
     else:
         message = f"the model's keys carry the prefix `{p}` ({_origin(p)}); the checkpoint's do not"
