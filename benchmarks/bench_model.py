@@ -1,7 +1,7 @@
 """ckaudit's model check vs the obvious alternative, `torch.load` + `model.load_state_dict`, as processes.
 
-ckaudit side: one process that reads the checkpoint with the torch-free reader and dry-runs the model's own
-load_state_dict in the worker (meta device): what `ckaudit diagnose FILE --model ...` does. Its peak memory is
+ckaudit side: one process running the real `ckaudit diagnose FILE --model gpt:GPT` (the torch-free reader,
+then the model's own load_state_dict dry-run in the worker, on the meta device). Its peak memory is
 the SUM of its own and the worker's peaks (they run at the same time). The alternative builds the model on
 CPU and loads the file for real. Models: a GPT-2-124M-size GPT and a ~1.3B-parameter one (checkpoint in bf16,
 ~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchmarks/results/model.json.
@@ -80,23 +80,29 @@ model.load_state_dict(torch.load(sys.argv[2]))
 
 
 def driver(checkpoint: str, root: str, kwargs: str) -> None:
-    """The ckaudit side, in its own process: reader + worker dry run, as `ckaudit diagnose` does it."""
-    from ckaudit.config import CheckpointEntry, ModelSpec
-    from ckaudit.modelcheck import check_compat
-    from ckaudit.reader import read_checkpoint
-    from ckaudit.worker.client import ModelWorker
+    """The ckaudit side, in its own process: the real `ckaudit diagnose FILE --model gpt:GPT` (reader + worker
+    dry run); its own peak and its worker's are read separately, since both are alive at once."""
+    from ckaudit.cli import main as ckaudit
 
-    info = read_checkpoint(Path(checkpoint))
-    spec = ModelSpec(name="gpt", factory="gpt:GPT", kwargs=json.loads(kwargs))
-    with ModelWorker(sys.executable) as worker:
-        result = check_compat(CheckpointEntry(path=checkpoint, model="gpt"), spec, info, Path(root), worker)
+    linked = Path(root) / Path(checkpoint).name  # diagnose wants the file under its root (the import root)
+    if not linked.exists():
+        linked.symlink_to(Path(checkpoint).resolve())
+    (Path(root) / "ckaudit.yaml").write_text("version: 1\n", encoding="utf-8")
+    with tempfile.TemporaryDirectory() as scratch:
+        report_path = Path(scratch) / "report.json"
+        argv = ["diagnose", str(linked), "--config", str(Path(root) / "ckaudit.yaml"), "--model", "gpt:GPT"]
+        status = ckaudit([*argv, "--kwargs", kwargs, "--format", "json", "--output", str(report_path)])
+        report = json.loads(report_path.read_text())
+    if status == 2:
+        raise SystemExit("ckaudit diagnose failed (exit 2)")
+    (result,) = report["checkpoints"]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(
         json.dumps(
             {
-                "loads": result.loads,
-                "rules": [f.rule.value for f in result.findings],
+                "loads": result["verdict"] != "code",
+                "rules": [f["rule"] for f in result["findings"]],
                 "driver_rss": own,
                 "worker_rss": worker_peak,
             }
@@ -172,7 +178,7 @@ def main() -> None:
     names = ["gpt2-124M"] if args.quick else list(SIZES)
     results: dict[str, Any] = {"quick": args.quick, "models": {}}
     print(
-        "| model | file | ckaudit (reader + worker dry run) | torch.load + load_state_dict | faster | "
+        "| model | file | `ckaudit diagnose --model` | torch.load + load_state_dict | faster | "
         "ckaudit peak (driver + worker) | torch peak | less memory |"
     )
     print("|---|---|---|---|---|---|---|---|")

@@ -49,20 +49,6 @@ def make_checkpoint(name: str) -> Path:
     return path
 
 
-# The inspect command's own parser and handler, as the CLI dispatches them (without importing the other
-# commands' modules, which the full CLI loads to build its --help).
-INSPECT = "; ".join(
-    [
-        "import argparse, sys",
-        "from ckaudit.commands import inspect as command",
-        "parser = argparse.ArgumentParser()",
-        "command.add_parser(parser.add_subparsers())",
-        "args = parser.parse_args(sys.argv[1:])",
-        "sys.exit(args.handler(args))",
-    ]
-)
-
-
 def run_child(command: list[str]) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of one child process."""
     start = time.perf_counter()
@@ -86,7 +72,7 @@ def best_of(repeat: int, func: Callable[[], Any]) -> float:
 def process_figures(path: Path, repeat: int) -> dict[str, Any]:
     py = sys.executable
     commands = {
-        "inspect": [py, "-c", INSPECT, "inspect", str(path), "--format", "json"],
+        "inspect": [py, "-m", "ckaudit", "inspect", str(path), "--format", "json"],  # the real CLI
         "torch_load": [py, "-c", f"import torch; torch.load({str(path)!r}, weights_only=True)"],
         "torch_load_mmap": [
             py,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # nothing at --fail-on; findings; usage or configuration error
+
 
 class CkauditError(Exception):
     """A usage, configuration or environment problem the user can fix; never a traceback."""

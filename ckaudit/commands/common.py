@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from ckaudit.config import Config, find_config, load_config
-from ckaudit.errors import CkauditError
+from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
 from ckaudit.report import OutputFormat, render, summary
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import struct
 import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,8 +150,11 @@ def _scan(path: Path, members: list[_Member], sha256: bool) -> str | None:
 
 def _hashed_scan(path: Path, members: list[_Member]) -> str:
     """Every byte: CRC32 of each member's range here, sha256 of everything in a helper thread."""
+    from concurrent.futures import ThreadPoolExecutor  # imported here: only verifying pays for threads
+
     hasher = hashlib.sha256()
     buffers = [bytearray(CHUNK), bytearray(CHUNK)]
+
     with path.open("rb", buffering=0) as handle, ThreadPoolExecutor(max_workers=1) as pool:
         offset, turn, pending = 0, 0, None
         while True:
