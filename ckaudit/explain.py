@@ -293,7 +293,9 @@ def _key_findings(text: str, frame: Location | None) -> Iterator[Finding]:
 def _last_user_frame(text: str, cwd: Path) -> Location | None:
     """The innermost traceback frame outside site-packages and the standard library: the user's load call."""
     frames = [
-        (p, int(n)) for p, n in _FRAME.findall(text) if "site-packages" not in p and "/lib/python" not in p
+        (p, int(n))
+        for p, n in _FRAME.findall(text)
+        if "site-packages" not in p and "/lib/python" not in p and not p.startswith("<")  # <string>, <stdin>
     ]
     if not frames:
         return None

@@ -159,3 +159,14 @@ def test_cli_json_and_exit_status(here: Path, capsys: pytest.CaptureFixture[str]
     assert main(["explain", "other.txt"]) == 0
     assert "verdict: unknown" in capsys.readouterr().out
     assert main(["explain", "no-such-log.txt"]) == 2
+
+
+def test_frames_of_code_without_a_file_are_no_location() -> None:
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "<string>", line 2, in <module>\n'
+        "_pickle.UnpicklingError: invalid load key, 'v'.\n"
+    )
+    explanation = explain_text(text, Path.cwd())
+    assert [f.rule.value for f in explanation.findings] == ["lfs-pointer"]
+    assert explanation.findings[0].location is None
