@@ -148,7 +148,7 @@ def last_repository_frame(text: str, root: Path) -> Location | None:
     frames = [
         (path, int(line))
         for path, line in _FRAME.findall(text)
-        if os.path.realpath(path).startswith(base + os.sep)
+        if not path.startswith("<") and os.path.realpath(path).startswith(base + os.sep)
     ]
     if not frames:
         return None
@@ -249,7 +249,8 @@ class ModelWorker:
                 self._process = None
                 raise WorkerError(
                     f"the model worker did not start under {self.python} ({failure.message}); it needs torch "
-                    f"installed there (set `python:` in ckaudit.yaml):\n{failure.stderr[-2000:]}"
+                    "installed there (set `python:` in ckaudit.yaml; `--files-only` skips the model side):\n"
+                    f"{failure.stderr[-2000:]}"
                 ) from None
         return process.ready
 

@@ -94,6 +94,11 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
+def _in_root(filename: str, root: str) -> bool:
+    """A code object's file lies under the root; `<frozen importlib._bootstrap>`, `<string>` are no files."""
+    return not filename.startswith("<") and _under(os.path.realpath(filename), root)
+
+
 class _Recorder:
     """Records where (first frame inside the root) each submodule, parameter and buffer was assigned."""
 
@@ -109,7 +114,7 @@ class _Recorder:
             filename = frame.f_code.co_filename
             inside = self._inside.get(filename)
             if inside is None:
-                inside = self._inside[filename] = _under(os.path.realpath(filename), self.root)
+                inside = self._inside[filename] = _in_root(filename, self.root)
             if inside:
                 return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
             frame = frame.f_back  # type: ignore[assignment]
@@ -330,13 +335,13 @@ def _resolve_one(name: str) -> str | None:
 
 def _describe(exc: BaseException, root: str) -> dict[str, Any]:
     frames = traceback.extract_tb(exc.__traceback__)
-    inside = [f for f in frames if f.filename and _under(os.path.realpath(f.filename), root)]
+    inside = [f for f in frames if f.filename and _in_root(f.filename, root)]
     last = inside[-1] if inside else None
     location = None
     if last is not None:
         path = os.path.relpath(os.path.realpath(last.filename), root)
         location = [path, last.lineno, (last.line or "").strip()]
-    if isinstance(exc, SyntaxError) and exc.filename and _under(os.path.realpath(exc.filename), root):
+    if isinstance(exc, SyntaxError) and exc.filename and _in_root(exc.filename, root):
         location = [
             os.path.relpath(os.path.realpath(exc.filename), root),
             exc.lineno,

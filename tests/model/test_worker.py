@@ -169,3 +169,11 @@ def test_unresolvable_globals(tmp_path: Path, worker: ModelWorker) -> None:
         ["models.net.Net", "models.net.OldNet", "models.gone.Thing", "__main__.Config", "argparse.Namespace"],
     )
     assert set(missing) == {"models.net.OldNet", "models.gone.Thing", "__main__.Config"}
+
+
+def test_a_missing_factory_module_has_no_made_up_location(tmp_path: Path, worker: ModelWorker) -> None:
+    """Import machinery frames (`<frozen importlib._bootstrap>`) are not files under the root."""
+    build = worker.build(ModelSpec(name="m", factory="nomod:Net"), tmp_path)
+    assert not build.ok and build.error is not None
+    assert "No module named 'nomod'" in build.error.message
+    assert build.error.location is None
