@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ckaudit.history import walk
     from ckaudit.progress import progress, progress_enabled
     from ckaudit.sigcache import SigCache
+    from ckaudit.snapshot import resolve_commit
 
     root = args.config.resolve().parent if args.config else Path.cwd()
     config = resolve_config(root, args.config)
@@ -49,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     info = load_info(root, entry)
     if isinstance(info, Finding):
         raise CkauditError(info.message)
+    if resolve_commit(root, args.rev) is None:
+        raise CkauditError(
+            f"{args.rev!r} names no commit in {root}: blame walks the history of committed code"
+        )
     shown = progress_enabled(args.format)
     with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
         blame = walk(

@@ -117,3 +117,11 @@ def test_blame_warm_cache_builds_nothing_and_text_reads_well(history: History, w
 def test_blame_refuses_unregistered_paths(history: History) -> None:
     status, _ = run_cli(history.repo, "blame", "checkpoints/nope.pt")
     assert status == 2
+
+
+def test_blame_refuses_a_revision_that_names_no_commit(
+    history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _ = run_cli(history.repo, "blame", "checkpoints/net.pt", "--rev", "no-such-branch")
+    assert status == 2
+    assert "'no-such-branch' names no commit" in capsys.readouterr().err
