@@ -109,7 +109,13 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
 
 def _header(result: CheckpointResult, color: bool) -> list[str]:
     verdict = result.verdict
-    label = f"[{verdict.value}]"
+    warnings = sum(f.severity is Severity.WARNING for f in result.findings)
+    # "[ok]" beside a warning such as "already fails at HEAD" would read as all clear
+    label = (
+        f"[{verdict.value}, {_plural(warnings, 'warning')}]"
+        if verdict is Verdict.OK and warnings
+        else f"[{verdict.value}]"
+    )
     style = _VERDICT_STYLE.get(verdict, _BAD_VERDICT_STYLE)
     tail = f"model {result.model}" if result.model else "no model"
     if not result.registered:

@@ -6,7 +6,7 @@ from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, 
 from ckaudit.report.text import WIDTH, render
 
 EXPECTED = """\
-checkpoints/classifier_a.pth  [ok]  model classifier_a
+checkpoints/classifier_a.pth  [ok, 1 warning]  model classifier_a
   warning dtype-change: head.weight is float16 in the checkpoint, float32 in the
       model
       key           checkpoint   model
