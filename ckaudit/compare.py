@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
 from ckaudit.sigcache import SigCache, checkpoint_signature, finding_from_dict, finding_to_dict, make_key
 from ckaudit.snapshot import Tree, materialise
 from ckaudit.sources import ModelSources, model_sources
 
 if TYPE_CHECKING:
+    from ckaudit.reader.types import CheckpointInfo
     from ckaudit.worker.client import ModelWorker
 
 WAYS_FORWARD = (

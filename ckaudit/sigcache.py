@@ -16,11 +16,13 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ckaudit import proc
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
+
+if TYPE_CHECKING:
+    from ckaudit.reader.types import CheckpointInfo
 
 CACHE_VERSION = 1
 _VERSION_LINE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
