@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ckaudit.commands.common import EXIT_OK, add_report_options, finish
+from ckaudit.commands.common import EXIT_OK, add_report_options, finish, resolve_config
 from ckaudit.config import CONFIG_NAME, Config, load_config, parse_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
@@ -33,6 +34,9 @@ from ckaudit.snapshot import (
     repo_root,
     resolve_commit,
 )
+
+if TYPE_CHECKING:
+    from ckaudit.git import GitRepo
 
 DEFAULT_LARGE = 10 * 1024 * 1024
 
@@ -123,28 +127,30 @@ def staged_paths(repo: Path) -> list[str]:
 def run_files(repo: Path, args: argparse.Namespace) -> int:
     """`ckaudit-files`: the file checks on staged checkpoint files, plus large files outside LFS; no torch."""
     from ckaudit.checks import engine
-    from ckaudit.commands.common import resolve_config
 
     config = resolve_config(repo, args.config)
     scope = engine.open_scope(config)
     paths = list(args.files) if args.files else staged_paths(repo)
     outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
-    results = tuple(with_lfs_check(repo, outcome.result, args.large) for outcome in outcomes)
+    results = tuple(with_lfs_check(repo, scope.repo, outcome.result, args.large) for outcome in outcomes)
     return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
 
 
-def with_lfs_check(repo: Path, result: CheckpointResult, large: int) -> CheckpointResult:
-    extra = large_outside_lfs(repo, result.path, result.model, large)
+def with_lfs_check(
+    repo: Path, found: GitRepo | None, result: CheckpointResult, large: int
+) -> CheckpointResult:
+    extra = large_outside_lfs(repo, found, result.path, result.model, large)
     return dataclasses.replace(result, findings=result.findings + tuple(extra)) if extra else result
 
 
-def large_outside_lfs(repo: Path, path: str, model: str | None, large: int) -> list[Finding]:
-    from ckaudit.git import find_repo, lfs_tracked
+def large_outside_lfs(
+    repo: Path, found: GitRepo | None, path: str, model: str | None, large: int
+) -> list[Finding]:
+    from ckaudit.git import lfs_tracked
 
     file = repo / path
     size = file.stat().st_size if file.is_file() else 0
-    found = find_repo(repo) if size >= large else None
-    if found is None or lfs_tracked(found, path):
+    if size < large or found is None or lfs_tracked(found, path):
         return []
     message = f"{path} is {size / 1e6:.1f} MB and about to be committed outside Git LFS"
     fix = f"Track it with Git LFS: `git lfs track '{path}'`, then `git add .gitattributes {path}`."
