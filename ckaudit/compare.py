@@ -26,6 +26,7 @@ from ckaudit.sources import ModelSources, model_sources
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
     from ckaudit.worker.client import ModelWorker
+    from ckaudit.worker.results import ModelBuild
 
 WAYS_FORWARD = (
     "Ways forward: re-save or convert {path} for the new code; or mark it `expect: fails` with a `reason:` "
@@ -95,8 +96,6 @@ class Evaluator:
         self._worker: ModelWorker | None = None
         self._sources_memo: dict[tuple[int, str], ModelSources] = {}
         self._memo: dict[str, Outcome] = {}
-        self.builds = 0
-        self.hits = 0
 
     def __enter__(self) -> Evaluator:
         return self
@@ -154,20 +153,16 @@ class Evaluator:
         cached = self._memo.get(key) if self._valid(self._memo.get(key), tree) else None
         cached = cached or self._from_cache(key, tree)
         if cached is not None:
-            self.hits += 1
             return cached
         from ckaudit.modelcheck import check_compat
 
         result = check_compat(entry, spec, info, self.root(tree), self.worker())
-        self.builds += 1
-        build = result.build
-        reported = sorted(getattr(result, "sources", None) or getattr(build, "sources", None) or ())
         outcome = Outcome(
-            loads=bool(result.loads),
-            built=bool(getattr(build, "ok", True)),
+            loads=result.loads,
+            built=result.build.ok,
             findings=tuple(relocate(f, self.root(tree)) for f in result.findings),
-            sources={p: tree.oid(p) for p in reported},
-            signature=signature_json(build),
+            sources={p: tree.oid(p) for p in sorted(result.sources)},
+            signature=signature_json(result.build),
         )
         self._store(key, spec, outcome)
         self._memo[key] = outcome
@@ -212,12 +207,11 @@ class Evaluator:
             self.cache.put("sources", make_key(spec_key(spec)), {"model": spec.name, "sources": merged})
 
 
-def signature_json(build: Any) -> dict[str, Any] | None:
+def signature_json(build: ModelBuild) -> dict[str, Any] | None:
     """The worker's state-dict signature as plain JSON: key -> [shape, dtype, persistent]."""
-    signature = getattr(build, "signature", None)
-    if not signature:
+    if not build.signature:
         return None
-    return {k: [list(v.shape), v.dtype, v.persistent] for k, v in signature.items()}
+    return {k: [list(v.shape), v.dtype, v.persistent] for k, v in build.signature.items()}
 
 
 def relocate(finding: Finding, root: Path) -> Finding:
