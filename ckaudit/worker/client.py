@@ -177,7 +177,6 @@ class ModelWorker:
         self.startup_timeout = startup_timeout
         self._process: _Process | None = None
         self._next_id = 0
-        self.restarts = 0
         self._process = _Process(python)  # start now: torch imports while the caller reads checkpoints
 
     def __enter__(self) -> ModelWorker:
@@ -240,7 +239,6 @@ class ModelWorker:
     def _ready(self) -> dict[str, Any]:
         if self._process is None:
             self._process = _Process(self.python)
-            self.restarts += 1
         process = self._process
         if process.ready is None:
             try:
