@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckaudit.commands.common import EXIT_OK, add_report_options, finish, resolve_config
-from ckaudit.config import CONFIG_NAME, Config, load_config, parse_config
+from ckaudit.config import CONFIG_NAME, Config, parse_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.snapshot import (
@@ -81,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | None:
     """The registry as staged; refuse one that is untracked or has unstaged changes."""
     if explicit is not None:
-        if not explicit.is_file():
-            raise CkauditError(f"{explicit}: no such config file")
-        return load_config(explicit, repo)
+        return resolve_config(repo, explicit)
     on_disk = repo / CONFIG_NAME
     staged = index.read_many([CONFIG_NAME]).get(CONFIG_NAME)
     if staged is None:
