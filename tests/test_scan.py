@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from ckaudit import verify_cache
-from ckaudit.checks import integrity
+from ckaudit.checks import integrity, scan_files
 from ckaudit.cli import main
+from ckaudit.config import load_config
 from tests.checks import factory
 from tests.conftest import requires_torch
 
@@ -269,3 +270,11 @@ def test_registered_sha256_of_a_shard_index_is_checked(
     status, report = scan(tmp_path, capsys, "--no-cache")
     assert status == 1
     assert rules_by_path(report)["model.safetensors.index.json"] == {"hash-mismatch"}
+
+
+def test_verify_shows_a_byte_bar_only_when_asked(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(repo / "ckaudit.yaml")
+    scan_files(config, verify=True, use_cache=False, show_progress=True)
+    assert "verify" in capsys.readouterr().err
+    scan_files(config, verify=True, use_cache=False)
+    assert capsys.readouterr().err == ""

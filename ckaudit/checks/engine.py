@@ -31,6 +31,7 @@ class FileScope:
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     verify: bool = False
     registry: str | None = None  # the registry file as shown in locations
+    show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,21 @@ class FileOutcome:
     info: CheckpointInfo | None  # None when the file could not be read
 
 
-def open_scope(config: Config, *, verify: bool = False, use_cache: bool = True) -> FileScope:
+def open_scope(
+    config: Config, *, verify: bool = False, use_cache: bool = True, show_progress: bool = False
+) -> FileScope:
     root = config.root
     repo = git.find_repo(root)
     tracked = frozenset(git.tracked_files(repo)) if repo is not None else None
     cache = VerifyCache(default_directory(repo.git_dir if repo else None) if use_cache else None)
     return FileScope(
-        root=root, repo=repo, tracked=tracked, cache=cache, verify=verify, registry=_shown(root, config.path)
+        root=root,
+        repo=repo,
+        tracked=tracked,
+        cache=cache,
+        verify=verify,
+        registry=_shown(root, config.path),
+        show_progress=show_progress,
     )
 
 
@@ -177,7 +186,22 @@ def check_checkpoints(
     todo += [(None, f) for f in discovered(config, scope, files)]
     wanted = set(paths) if paths is not None else None
     todo = [(e, p) for e, p in todo if (wanted is None or p in wanted) and in_shard(p, shard)]
-    return [FileOutcome(entry, *check_file(scope, entry, rel)) for entry, rel in todo]
+    if not (scope.verify and scope.show_progress):
+        return [FileOutcome(entry, *check_file(scope, entry, rel)) for entry, rel in todo]
+    return _with_byte_bar(scope, todo)
+
+
+def _with_byte_bar(scope: FileScope, todo: list[tuple[CheckpointEntry | None, str]]) -> list[FileOutcome]:
+    """--verify reads every byte: a bar counting them, advanced as each file is done."""
+    from ckaudit.progress import byte_progress
+
+    sizes = [_size(scope.root / rel) or 0 for _, rel in todo]
+    outcomes = []
+    with byte_progress(sum(sizes), desc="verify", enabled=True) as bar:
+        for (entry, rel), size in zip(todo, sizes, strict=True):
+            outcomes.append(FileOutcome(entry, *check_file(scope, entry, rel)))
+            bar.update(size)
+    return outcomes
 
 
 def discovered(config: Config, scope: FileScope, files: Sequence[str] | None = None) -> list[str]:
@@ -225,13 +249,14 @@ def scan_files(
     paths: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
     code_side: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
+    show_progress: bool = False,
 ) -> Report:
     """`ckaudit scan`: registered and discovered checkpoints, plus dangling references in code.
 
     `code_side` adds the model-compatibility findings to the file outcomes (None: file checks only).
     Under `shard`, references are reported by shard 1 only, so the union of all shards is the whole scan.
     """
-    scope = open_scope(config, verify=verify, use_cache=use_cache)
+    scope = open_scope(config, verify=verify, use_cache=use_cache, show_progress=show_progress)
     files = repository_files(scope, config.scan.exclude)
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
     if code_side is not None:

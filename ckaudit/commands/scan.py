@@ -59,13 +59,18 @@ def run(args: argparse.Namespace) -> int:
         raise CkauditError(f"{root}: not a directory (scan takes the repository root)")
     config = resolve_config(root, args.config)
     shard = parse_shard(args.shard) if args.shard else None
+    show = progress_enabled(args.format)
     code_side = None
     if not args.files_only:
         from ckaudit.code_side import add_code_findings  # the model side: only where it is wanted
 
-        show = progress_enabled(args.format)
         code_side = partial(add_code_findings, config, show_progress=show)
     report = scan_files(
-        config, verify=args.verify, use_cache=not args.no_cache, shard=shard, code_side=code_side
+        config,
+        verify=args.verify,
+        use_cache=not args.no_cache,
+        shard=shard,
+        code_side=code_side,
+        show_progress=show,
     )
     return finish(report, args)
