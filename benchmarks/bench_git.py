@@ -156,7 +156,7 @@ def bench_blame(commits: int) -> dict[str, float | int]:
 def bench_snapshot(files: int) -> dict[str, float | int]:
     import git as gitpython
 
-    from ckaudit.snapshot import commit_tree, materialise
+    from ckaudit.vcs.trees import commit_tree, materialise
 
     repo = model_repo("snapshot", extra_files=files)
     plumbing = timed(lambda: _materialise(commit_tree, materialise, repo), 3)

@@ -88,8 +88,8 @@ def process(*command: str, env: dict[str, str] | None = None) -> Callable[[], No
 
 
 def in_process_scan(folder: Path, use_cache: bool) -> Callable[[], None]:
-    from ckaudit.checks import scan_files
-    from ckaudit.config import load_config
+    from ckaudit.files import scan_files
+    from ckaudit.registry.config import load_config
 
     config = load_config(folder / "ckaudit.yaml")
 
@@ -102,7 +102,7 @@ def in_process_scan(folder: Path, use_cache: bool) -> Callable[[], None]:
 
 
 def measure(folder: Path, size_mb: int, repeat: int) -> dict[str, float]:
-    from ckaudit import verify_cache
+    from ckaudit.cache import verify as verify_cache
 
     path = make_checkpoint(folder, size_mb)
     cache = folder / ".git" / "ckaudit"

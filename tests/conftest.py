@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# The model-repository fixtures (model_repo, shared_worker, …) serve tests in vcs/, compare/ and model/.
+pytest_plugins = ["tests.modelrepo"]
+
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, resolve_config
-from ckaudit.config import CheckpointEntry, Config
 from ckaudit.errors import CkauditError
+from ckaudit.registry.config import CheckpointEntry, Config
 
 if TYPE_CHECKING:
-    from ckaudit.history import Blame, Step
+    from ckaudit.compare.blame import Blame, Step
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,12 +36,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.compare import Evaluator, load_info
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.compare.blame import walk
+    from ckaudit.compare.verdicts import Evaluator, load_info
     from ckaudit.findings import Finding
-    from ckaudit.history import walk
     from ckaudit.progress import progress, progress_enabled
-    from ckaudit.sigcache import SigCache
-    from ckaudit.snapshot import resolve_commit
+    from ckaudit.vcs.trees import resolve_commit
 
     root = args.config.resolve().parent if args.config else Path.cwd()
     config = resolve_config(root, args.config)
@@ -98,7 +98,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 def blame_dict(blame: Blame) -> dict[str, Any]:
     """SPEC's JSON: history oldest first; breaks/fixes as commit ids; `changes` adds each break's evidence."""
-    from ckaudit.history import signature_diff
+    from ckaudit.compare.blame import signature_diff
     from ckaudit.report.json_format import finding_dict
 
     changes = {}

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish, resolve_config
-from ckaudit.snapshot import Tree, commit_tree, work_tree
+from ckaudit.vcs.trees import Tree, commit_tree, work_tree
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +30,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.compare import Evaluator, Labels, compare, relevant_models
-    from ckaudit.sigcache import SigCache
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.compare.verdicts import Evaluator, Labels, compare, relevant_models
 
     root = args.config.resolve().parent if args.config else Path.cwd()
     config = resolve_config(root, args.config)

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from ckaudit.config import Config, find_config, load_config
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
+from ckaudit.registry.config import Config, find_config, load_config
 from ckaudit.report import OutputFormat, render, summary
 
 

@@ -14,12 +14,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ckaudit import git
-from ckaudit.checks import FileOutcome, check_file, open_scope, report_of
 from ckaudit.commands.common import add_report_options, finish, resolve_config
 from ckaudit.commands.scan import add_verify_options
-from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config
 from ckaudit.errors import CkauditError
+from ckaudit.files import FileOutcome, check_file, open_scope, report_of
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
+from ckaudit.vcs import queries as git
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,10 +75,10 @@ def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcom
     """Add the model-compatibility findings when a model is known (--model, or the registry entry's)."""
     if args.model is None and (outcome.entry is None or outcome.entry.model is None):
         return outcome
-    from ckaudit.code_side import (
+    from ckaudit.model.check import spec_from_cli
+    from ckaudit.model.registered import (
         add_code_findings,
     )  # imports the worker client only when a model is asked for
-    from ckaudit.modelcheck import spec_from_cli
 
     specs = {}
     if args.model is not None:

@@ -1,4 +1,4 @@
-"""`ckaudit explain [FILE|-]`: which cause, rule and fix an error text points to (see ckaudit.explain)."""
+"""`ckaudit explain [FILE|-]`: which cause, rule and fix an error text points to (ckaudit.explain)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK
 from ckaudit.errors import CkauditError
-from ckaudit.explain import Explanation, explain_text
+from ckaudit.explain.messages import Explanation, explain_text
 from ckaudit.findings import Severity
 from ckaudit.report.json_format import finding_dict
 

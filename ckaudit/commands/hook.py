@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckaudit.commands.common import EXIT_OK, add_report_options, finish, resolve_config
-from ckaudit.config import CONFIG_NAME, Config, parse_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.snapshot import (
+from ckaudit.registry.config import CONFIG_NAME, Config, parse_config
+from ckaudit.vcs.trees import (
     Tree,
     blob_oid,
     commit_tree,
@@ -36,7 +36,7 @@ from ckaudit.snapshot import (
 )
 
 if TYPE_CHECKING:
-    from ckaudit.git import GitRepo
+    from ckaudit.vcs.queries import GitRepo
 
 DEFAULT_LARGE = 10 * 1024 * 1024
 
@@ -100,8 +100,8 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
-    from ckaudit.compare import Evaluator, Labels, compare, relevant_models
-    from ckaudit.sigcache import SigCache
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.compare.verdicts import Evaluator, Labels, compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
@@ -124,7 +124,7 @@ def staged_paths(repo: Path) -> list[str]:
 
 def run_files(repo: Path, args: argparse.Namespace) -> int:
     """`ckaudit-files`: the file checks on staged checkpoint files, plus large files outside LFS; no torch."""
-    from ckaudit.checks import engine
+    from ckaudit.files import engine
 
     config = resolve_config(repo, args.config)
     scope = engine.open_scope(config)
@@ -144,7 +144,7 @@ def with_lfs_check(
 def large_outside_lfs(
     repo: Path, found: GitRepo | None, path: str, model: str | None, large: int
 ) -> list[Finding]:
-    from ckaudit.git import lfs_tracked
+    from ckaudit.vcs.queries import lfs_tracked
 
     file = repo / path
     size = file.stat().st_size if file.is_file() else 0

@@ -15,15 +15,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ckaudit.checks.engine import discovered, open_scope, repository_files
 from ckaudit.commands.common import EXIT_OK
 from ckaudit.commands.register import file_sha256, snake_case
-from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
-from ckaudit.discover import find_model_classes
 from ckaudit.errors import CkauditError
+from ckaudit.files.engine import discovered, open_scope, repository_files
+from ckaudit.model.discovery import find_model_classes
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry_writer import dump_config, write_atomically
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.writer import dump_config, write_atomically
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -98,9 +98,9 @@ def _match(
 ) -> dict[str, str]:
     """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run)."""
     from ckaudit.errors import WorkerError
-    from ckaudit.modelcheck import check_compat
-    from ckaudit.project import resolve_python
-    from ckaudit.worker.client import ModelWorker
+    from ckaudit.model.check import check_compat
+    from ckaudit.model.worker.client import ModelWorker
+    from ckaudit.registry.interpreter import resolve_python
 
     pairs: dict[str, str] = {}
     try:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from ckaudit import reader
 from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
-from ckaudit.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointReadError
-from ckaudit.registry_writer import dump_config, write_atomically
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.writer import dump_config, write_atomically
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

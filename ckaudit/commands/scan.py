@@ -11,11 +11,11 @@ import argparse
 from functools import partial
 from pathlib import Path
 
-from ckaudit.checks import scan_files
 from ckaudit.commands.common import add_report_options, finish, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.files import scan_files
+from ckaudit.files.shard import parse_shard
 from ckaudit.progress import progress_enabled
-from ckaudit.shard import parse_shard
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     show = progress_enabled(args.format)
     code_side = None
     if not args.files_only:
-        from ckaudit.code_side import add_code_findings  # the model side: only where it is wanted
+        from ckaudit.model.registered import add_code_findings  # the model side: only where it is wanted
 
         code_side = partial(add_code_findings, config, show_progress=show)
     report = scan_files(

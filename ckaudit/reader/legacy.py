@@ -9,7 +9,6 @@ import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ckaudit.reader.checks import check_views
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
 from ckaudit.reader.pickle_walk import (
@@ -22,6 +21,7 @@ from ckaudit.reader.pickle_walk import (
 )
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo
+from ckaudit.reader.views import check_views
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001

@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ckaudit.reader.checks import check_views
 from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
 from ckaudit.reader.pickle_walk import (
     WEIGHTS_ONLY_OPCODES,
@@ -17,6 +16,7 @@ from ckaudit.reader.pickle_walk import (
 )
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
+from ckaudit.reader.views import check_views
 
 _EOCD = b"PK\x05\x06"
 _SMALL_MEMBERS = (

@@ -14,8 +14,8 @@ from collections import Counter
 from typing import Any
 
 from ckaudit import __version__
-from ckaudit.config import CONFIG_NAME
 from ckaudit.findings import RULES, Finding, Report, Rule, RuleInfo, Severity
+from ckaudit.registry.config import CONFIG_NAME
 from ckaudit.report.details import detail_key
 from ckaudit.report.paths import primary_location, relative_path
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ckaudit.cli import main
-from ckaudit.config import load_config
+from ckaudit.registry.config import load_config
 from tests.conftest import git, requires_torch
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_repo"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from ckaudit.model.worker.client import ModelWorker
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
-from ckaudit.worker.client import ModelWorker
 
 
 @pytest.fixture(scope="session")

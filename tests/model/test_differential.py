@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from ckaudit.config import CheckpointEntry, ModelSpec
 from ckaudit.findings import Rule, Severity
-from ckaudit.modelcheck import check_compat
+from ckaudit.model.check import check_compat
+from ckaudit.model.worker.client import ModelWorker
 from ckaudit.reader import read_checkpoint
-from ckaudit.worker.client import ModelWorker
+from ckaudit.registry.config import CheckpointEntry, ModelSpec
 from tests.conftest import requires_torch
 from tests.model.conftest import write
 from tests.model.gen import Case, make_case

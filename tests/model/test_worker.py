@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ckaudit.config import ModelSpec
-from ckaudit.worker.client import SERVER, ModelWorker
+from ckaudit.model.worker.client import SERVER, ModelWorker
+from ckaudit.registry.config import ModelSpec
 from tests.conftest import requires_torch
 from tests.model.conftest import write
 

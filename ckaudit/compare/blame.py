@@ -1,0 +1,158 @@
+"""Blame's walk: one checkpoint against every first-parent commit that touched Python code or the registry.
+
+Which commits: `git log --first-parent -- '*.py' ckaudit.yaml <sources globs>`. The model's source set
+can change over history (a file renamed, a module split), so the walk takes every commit that touched
+any Python file, and the content-keyed cache (keyed by each commit's static closure) makes the commits
+that did not touch the model free: same closure blobs, same key, no build. The registry is today's for
+every commit. Commits where the model cannot be built are `unbuildable` and never blamed; a break that
+arrives through a merge is traced down the merged branch to the commit that introduced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ckaudit.compare.verdicts import Evaluator, Outcome
+from ckaudit.findings import Finding
+from ckaudit.reader.types import CheckpointInfo
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, ModelSpec
+from ckaudit.vcs.trees import commit_tree, git
+
+_FORMAT = "%H%x00%P%x00%an%x00%aI%x00%s%x1e"
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    parents: tuple[str, ...]
+    author: str
+    date: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Step:
+    commit: Commit
+    status: str  # "loads" | "fails" | "unbuildable"
+    findings: tuple[Finding, ...]
+    signature: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Blame:
+    checkpoint: str
+    model: str
+    history: tuple[Step, ...]  # oldest first
+    breaks: tuple[str, ...]
+    fixes: tuple[str, ...]
+    introduced_by: dict[str, str] = field(default_factory=dict)
+    last_loads: dict[str, str] = field(default_factory=dict)  # break commit -> the last commit that loaded
+
+    def step(self, sha: str) -> Step | None:
+        return next((s for s in self.history if s.commit.sha == sha), None)
+
+
+def pathspecs(spec: ModelSpec) -> list[str]:
+    return ["*.py", CONFIG_NAME, *(f":(glob){pattern}" for pattern in spec.sources)]
+
+
+def log(repo: Path, revs: Iterable[str], paths: Iterable[str], first_parent: bool = True) -> list[Commit]:
+    """Commits oldest first, touching `paths`."""
+    args = ["log", "--reverse", f"--format={_FORMAT}", *(["--first-parent"] if first_parent else []), *revs]
+    out = git(repo, *args, "--", *paths).decode("utf-8", "replace")
+    commits = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\0")
+        if len(fields) == 5:
+            sha, parents, author, date, subject = fields
+            commits.append(Commit(sha, tuple(parents.split()), author, date, subject))
+    return commits
+
+
+def status_of(outcome: Outcome) -> str:
+    if not outcome.built:
+        return "unbuildable"
+    return "loads" if outcome.loads else "fails"
+
+
+def transitions(steps: Iterable[Step]) -> Iterator[tuple[Step, Step]]:
+    """(previous, current) pairs of buildable steps whose status differs."""
+    previous: Step | None = None
+    for step in steps:
+        if step.status == "unbuildable":
+            continue
+        if previous is not None and previous.status != step.status:
+            yield previous, step
+        previous = step
+
+
+def walk(
+    repo: Path,
+    spec: ModelSpec,
+    entry: CheckpointEntry,
+    info: CheckpointInfo,
+    evaluator: Evaluator,
+    rev: str = "HEAD",
+    each: Callable[[Iterable[Commit]], Iterable[Commit]] = lambda c: c,
+) -> Blame:
+    commits = log(repo, [rev], pathspecs(spec))
+    steps = tuple(evaluate(repo, c, spec, entry, info, evaluator) for c in each(commits))
+    breaks, fixes, last_loads, introduced = [], [], {}, {}
+    for previous, step in transitions(steps):
+        if step.status == "fails":
+            breaks.append(step.commit.sha)
+            last_loads[step.commit.sha] = previous.commit.sha
+            if len(step.commit.parents) > 1:
+                origin = branch_origin(repo, step.commit, spec, entry, info, evaluator)
+                if origin is not None:
+                    introduced[step.commit.sha] = origin
+        else:
+            fixes.append(step.commit.sha)
+    return Blame(entry.path, spec.name, steps, tuple(breaks), tuple(fixes), introduced, last_loads)
+
+
+def evaluate(
+    repo: Path,
+    commit: Commit,
+    spec: ModelSpec,
+    entry: CheckpointEntry,
+    info: CheckpointInfo,
+    evaluator: Evaluator,
+) -> Step:
+    tree = commit_tree(repo, commit.sha, label=commit.sha[:8])
+    outcome = evaluator.outcome(tree, spec, entry, info)
+    return Step(commit, status_of(outcome), outcome.findings, outcome.signature)
+
+
+def branch_origin(
+    repo: Path,
+    merge: Commit,
+    spec: ModelSpec,
+    entry: CheckpointEntry,
+    info: CheckpointInfo,
+    evaluator: Evaluator,
+) -> str | None:
+    """The first commit on the merged branch (its own first-parent line) whose code fails to load."""
+    for parent in merge.parents[1:]:
+        for commit in log(repo, [parent, f"^{merge.parents[0]}"], pathspecs(spec)):
+            if evaluate(repo, commit, spec, entry, info, evaluator).status == "fails":
+                return commit.sha
+    return None
+
+
+def signature_diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """Keys added, removed and changed (shape or dtype) between two model signatures."""
+    old, new = before or {}, after or {}
+    changed = [
+        {"key": k, "before": old[k][:2], "after": new[k][:2]}
+        for k in sorted(old.keys() & new.keys())
+        if old[k][:2] != new[k][:2]
+    ]
+    return {
+        "added": sorted(new.keys() - old.keys()),
+        "removed": sorted(old.keys() - new.keys()),
+        "changed": changed,
+    }

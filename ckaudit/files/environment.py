@@ -1,0 +1,84 @@
+"""`device` and `torch-version`: what the file asks of the torch that will load it.
+
+`device`: ckaudit never imports torch (the file checks run without it), so it cannot know whether this
+machine has CUDA or MPS. Storages saved anywhere but the CPU are therefore a *warning*: a plain
+`torch.load` fails wherever that device is missing, and `map_location="cpu"` always works.
+
+`torch-version`: the legacy (pre-1.6) format still loads but is deprecated (a note); a zip archive whose
+`version` record is above 10, the highest any torch 2.x reads (`kMaxSupportedFileFormatVersion`), is an error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ckaudit.files.file_finding import file_finding
+from ckaudit.findings import Finding, Rule, Severity
+from ckaudit.reader.types import CheckpointInfo
+
+MAX_ARCHIVE_VERSION = 10
+
+
+def device_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
+    devices = Counter(t.device for t in info.tensors if t.device and not t.device.startswith("cpu"))
+    if not devices:
+        return []
+    names = ", ".join(f"{d} ({n} tensors)" for d, n in sorted(devices.items()))
+    return [
+        file_finding(
+            Rule.DEVICE,
+            rel_path,
+            f"{rel_path}: storages were saved on {names}; "
+            "where that device is missing a plain torch.load fails",
+            f'Load it with `torch.load("{rel_path}", map_location="cpu")`, or re-save it from CPU tensors',
+            {"devices": dict(sorted(devices.items()))},
+            model=model,
+            severity=Severity.WARNING,
+        )
+    ]
+
+
+def version_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
+    if info.format == "torch-legacy":
+        return [
+            _finding(
+                rel_path,
+                model,
+                Severity.NOTE,
+                "uses torch's legacy (pre-1.6) serialization format, which is deprecated and cannot be "
+                "memory-mapped",
+                "Re-save it with a current torch.save (the zip format) or as safetensors",
+                {"format": info.format},
+            )
+        ]
+    version = _archive_version(info.details)
+    if version is not None and version > MAX_ARCHIVE_VERSION:
+        return [
+            _finding(
+                rel_path,
+                model,
+                Severity.ERROR,
+                f"archive format version {version} is newer than any torch 2.x reads "
+                f"(at most {MAX_ARCHIVE_VERSION})",
+                "Load it with the torch that wrote it and re-save it as safetensors or with an older torch",
+                {"archive_version": version, "max_supported": MAX_ARCHIVE_VERSION},
+            )
+        ]
+    return []
+
+
+def _archive_version(details: Any) -> int | None:
+    value = details.get("version") if hasattr(details, "get") else None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _finding(
+    rel_path: str, model: str | None, severity: Severity, message: str, fix: str, details: dict[str, Any]
+) -> Finding:
+    return file_finding(
+        Rule.TORCH_VERSION, rel_path, f"{rel_path}: {message}", fix, details, model=model, severity=severity
+    )

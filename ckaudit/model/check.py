@@ -1,0 +1,262 @@
+"""Does this checkpoint load into this model as the code stands under `root`, and if not, why not?
+
+The verdict is torch's own: the model's real `load_state_dict` on meta tensors, in the worker. Every
+explanation that replaces raw key lists (another container key, a prefix, a rename map) is proposed from the
+key lists and then verified by one more dry run, so a fix ckaudit proposes is a fix torch accepts.
+
+Which container is "used": `key:` of the registry entry, else the top level of the file, which is what
+`model.load_state_dict(torch.load(path))` loads: a training file without `key:` is `wrong-container-key`.
+Pickled user classes the code no longer has (`missing-class`) make a full `torch.load` fail, so they turn
+`loads` to False too. With `expect: fails`, failures become notes; one that loads again sets `loads_again`
+(SPEC wants a note; no rule id fits it yet, so the caller words it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ckaudit.errors import CkauditError
+from ckaudit.findings import Finding, Severity
+from ckaudit.model import diagnosis as compat
+from ckaudit.model.diagnosis import Context, Problems, problems_of
+from ckaudit.model.keyfix import PrefixFix, find_prefix, module_renames, pair_renames, rename_key
+from ckaudit.model.worker.client import ModelWorker
+from ckaudit.model.worker.results import ModelBuild
+from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
+from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+# Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
+_PROVIDED = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
+
+
+@dataclass(frozen=True)
+class CompatResult:
+    loads: bool  # as torch would say, honouring strict and the registry's ignore globs
+    findings: tuple[Finding, ...]
+    sources: tuple[str, ...]  # repository files imported while building (relative to the root)
+    build: ModelBuild
+    container: str | None = None  # the container key whose tensors were checked ("" = top level)
+    loads_again: bool = False  # registered `expect: fails`, yet it loads: the entry is out of date
+
+
+def spec_from_cli(model: str, kwargs_json: str | None, config: Config) -> ModelSpec:
+    """`--model NAME` from the registry or `--model package.module:callable`, with `--kwargs JSON`."""
+    kwargs = _parse_kwargs(kwargs_json)
+    if model in config.models:
+        spec = config.models[model]
+        return spec if kwargs is None else replace(spec, kwargs=kwargs)
+    if not _FACTORY.match(model):
+        known = ", ".join(sorted(config.models)) or "none registered"
+        raise CkauditError(
+            f"--model {model!r} is neither a registered model ({known}) nor package.module:callable"
+        )
+    return ModelSpec(name=model, factory=model, kwargs=kwargs or {})
+
+
+def _parse_kwargs(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CkauditError(f"--kwargs is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise CkauditError(f"--kwargs must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def check_compat(
+    entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, root: Path, worker: ModelWorker
+) -> CompatResult:
+    check = _Check(entry, spec, info, root, worker)
+    result = check.run()
+    missing = check.missing_classes(result.build)
+    if missing:
+        result = replace(result, loads=False, findings=result.findings + tuple(missing))
+    return _honour_expectation(entry, result)
+
+
+class _Check:
+    """One checkpoint against one model: the first dry run, then the verified explanations."""
+
+    def __init__(
+        self, entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, root: Path, worker: ModelWorker
+    ) -> None:
+        self.entry, self.spec, self.info, self.root, self.worker = entry, spec, info, root, worker
+        self.used = entry.key or ""
+
+    def context(self, build: ModelBuild) -> Context:
+        return Context(self.entry.path, self.spec.name, build)
+
+    def dry_run(self, candidate: StateDictCandidate) -> tuple[Problems, ModelBuild]:
+        outcome = self.worker.dry_run(self.spec, self.root, candidate, strict=self.entry.strict)
+        return problems_of(outcome, self.entry.ignore), outcome.build
+
+    def run(self) -> CompatResult:
+        candidate = next((c for c in self.info.candidates if c.key == self.used), None)
+        if candidate is None:
+            return self.container_missing()
+        problems, build = self.dry_run(candidate)
+        ctx = self.context(build)
+        if not build.ok:
+            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+        if not problems.fails(self.entry.strict):
+            findings = self.loading_findings(ctx, candidate, problems)
+            return CompatResult(True, tuple(findings), build.sources, build, candidate.key)
+        moved = self.other_container(ctx, candidate, problems)
+        findings = moved if moved is not None else self.explain_keys(ctx, candidate, problems)
+        return CompatResult(False, tuple(findings), build.sources, build, candidate.key)
+
+    @property
+    def factory(self) -> str:
+        return self.spec.factory or f"the build code of model {self.spec.name}"
+
+    def loading_findings(
+        self, ctx: Context, candidate: StateDictCandidate, problems: Problems
+    ) -> list[Finding]:
+        """It loads; say so quietly, unless strict=False hides that (nearly) nothing matched."""
+        findings = compat.dtype_changes(ctx, candidate.tensors, ctx.build)
+        fix = find_prefix(problems.missing, problems.unexpected)
+        if fix is not None and fix.count >= max(1, len(problems.missing) // 2):
+            findings.insert(0, compat.key_prefix(ctx, fix, Severity.WARNING))
+        return findings
+
+    def other_container(
+        self, ctx: Context, candidate: StateDictCandidate, problems: Problems
+    ) -> list[Finding] | None:
+        """When another state dict in the file fits the model better, that is the finding."""
+        model_keys = ctx.build.state_keys()
+        others = [c for c in self.info.candidates if c.key != candidate.key]
+        best = max(others, key=lambda c: _matched(c, model_keys), default=None)
+        if best is None or _matched(best, model_keys) <= _matched(candidate, model_keys):
+            return None
+        better, _ = self.dry_run(best)
+        if better.count >= problems.count:
+            return None
+        return self.moved_to(ctx, best, better)
+
+    def container_missing(self) -> CompatResult:
+        build = self.worker.build(self.spec, self.root)
+        ctx = self.context(build)
+        if not build.ok:
+            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+        model_keys = build.state_keys()
+        best = max(self.info.candidates, key=lambda c: _matched(c, model_keys), default=None)
+        if best is None:
+            return CompatResult(False, (compat.no_state_dict(ctx, self.used),), build.sources, build)
+        problems, _ = self.dry_run(best)
+        return CompatResult(False, tuple(self.moved_to(ctx, best, problems)), build.sources, build, best.key)
+
+    def moved_to(self, ctx: Context, found: StateDictCandidate, problems: Problems) -> list[Finding]:
+        known = [c.key for c in self.info.candidates]
+        loads = not problems.fails(self.entry.strict)
+        first = compat.wrong_container(ctx, self.used, found.key, known, loads)
+        rest = (
+            self.loading_findings(ctx, found, problems) if loads else self.explain_keys(ctx, found, problems)
+        )
+        return [first, *rest]
+
+    def explain_keys(self, ctx: Context, candidate: StateDictCandidate, problems: Problems) -> list[Finding]:
+        """A prefix, then a rename map, each kept only if a dry run confirms it; then what is left."""
+        findings: list[Finding] = []
+        prefix = find_prefix(problems.missing, problems.unexpected)
+        if prefix is not None:
+            moved = _rekey(candidate, prefix.apply, _prefix_metadata(prefix))
+            after, _ = self.dry_run(moved)
+            if after.count < problems.count:
+                severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
+                findings.append(compat.key_prefix(ctx, prefix, severity))
+                candidate, problems = moved, after
+        model_shapes = {k: s.shape for k, s in ctx.build.signature.items()}
+        checkpoint_shapes = {k: t.shape for k, t in candidate.tensors.items()}
+        renames = pair_renames(problems.missing, problems.unexpected, model_shapes, checkpoint_shapes)
+        if renames:
+            moves = _module_moves(renames, candidate.tensors)
+            moved = _rekey(candidate, lambda k: rename_key(moves, k), _rename_metadata(renames, moves))
+            after, _ = self.dry_run(moved)  # the collapsed map is what is verified, and what the fix says
+            if after.count < problems.count:
+                findings.append(compat.renamed_keys(ctx, renames, moves, Severity.ERROR))
+                candidate, problems = moved, after
+        findings.extend(compat.plain(ctx, problems, self.entry.strict))
+        findings.extend(compat.dtype_changes(ctx, candidate.tensors, ctx.build))
+        return findings
+
+    def missing_classes(self, build: ModelBuild) -> list[Finding]:
+        names = [g for g in self.info.globals if not g.startswith(_PROVIDED)]
+        if not names or not build.ok:
+            return []
+        unresolved = self.worker.resolve_globals(self.root, names)
+        return compat.missing_classes(self.context(build), unresolved)
+
+
+def _matched(candidate: StateDictCandidate, model_keys: list[str]) -> int:
+    """How many model keys a candidate provides, directly or behind one consistent prefix."""
+    keys = set(candidate.tensors)
+    direct = len(keys.intersection(model_keys))
+    missing = [k for k in model_keys if k not in keys]
+    fix = find_prefix(missing, [k for k in candidate.tensors if k not in set(model_keys)])
+    return direct + (fix.count if fix is not None else 0)
+
+
+def _rekey(
+    candidate: StateDictCandidate, key_fn: Callable[[str], str], meta_fn: Callable[[str], str]
+) -> StateDictCandidate:
+    tensors = {key_fn(k): replace(t, key=key_fn(k)) for k, t in candidate.tensors.items()}
+    metadata = None
+    if candidate.metadata is not None:
+        metadata = {meta_fn(k): v for k, v in candidate.metadata.items()}
+    return StateDictCandidate(key=candidate.key, tensors=tensors, metadata=metadata)
+
+
+def _prefix_metadata(fix: PrefixFix) -> Callable[[str], str]:
+    """Module paths in `_metadata` move with their keys (as consume_prefix_in_state_dict_if_present does)."""
+    bare = fix.prefix[:-1]
+
+    def move(path: str) -> str:
+        if fix.mode == "add":
+            return f"{fix.prefix}{path}" if path else bare
+        if path == bare:
+            return ""
+        return path[len(fix.prefix) :] if path.startswith(fix.prefix) else path
+
+    return move
+
+
+def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
+    """The highest module moves for `renames`; the per-key map itself if they would rename any key of the
+    checkpoint otherwise than `renames` does."""
+    moves = module_renames(renames, keys)
+    if any(rename_key(moves, key) != renames.get(key, key) for key in [*renames, *keys]):
+        return dict(renames)
+    return moves
+
+
+def _rename_metadata(renames: Mapping[str, str], moves: Mapping[str, str]) -> Callable[[str], str]:
+    """Module paths in `_metadata` follow the module moves (key -> key entries move no module)."""
+    moves = {old: new for old, new in moves.items() if old not in renames}
+
+    def move(path: str) -> str:
+        for old, new in moves.items():
+            if path == old or path.startswith(old + "."):
+                return new + path[len(old) :]
+        return path
+
+    return move
+
+
+def _honour_expectation(entry: CheckpointEntry, result: CompatResult) -> CompatResult:
+    if not entry.expect_fails:
+        return result
+    reason = f" ({entry.reason})" if entry.reason else ""
+    if result.loads:
+        return replace(result, loads_again=True)
+    notes = tuple(
+        replace(f, severity=Severity.NOTE, message=f"expected failure{reason}: {f.message}")
+        for f in result.findings
+    )
+    return replace(result, findings=notes)
