@@ -96,5 +96,6 @@ def read_dcp(directory: Path) -> CheckpointInfo:
         tensors=tuple(tensors),
         candidates=(candidate,) if tensors else (),
         globals=tuple(sorted(walked.globals)),
+        calls=tuple(sorted(walked.calls)),
         details=details,
     )

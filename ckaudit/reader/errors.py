@@ -22,6 +22,9 @@ def not_a_checkpoint(message: str, **details: Any) -> CheckpointReadError:
 
 
 def from_pickle(error: PickleError, where: str) -> CheckpointReadError:
+    """The reader's error for a failed pickle, keeping the globals named and called before the failure."""
     if error.truncated:
-        return truncated(f"{where} ends early: {error}")
-    return corrupt(f"{where} is not a valid pickle stream: {error}")
+        rule, message = Rule.TRUNCATED, f"{where} ends early: {error}"
+    else:
+        rule, message = Rule.CORRUPT, f"{where} is not a valid pickle stream: {error}"
+    return CheckpointReadError(rule, message, globals=error.globals, calls=error.calls)

@@ -57,11 +57,13 @@ def read_index(path: Path, index: dict[str, Any], read: ShardReader) -> Checkpoi
     tensors: list[TensorInfo] = []
     size = path.stat().st_size
     globals_: set[str] = set()
+    calls: set[str] = set()
     for shard in sorted(by_shard):
         found, info = _shard_tensors(path, shard, by_shard[shard], read)
         tensors.extend(found)
         size += info.size
         globals_.update(info.globals)
+        calls.update(info.calls)
     order = {key: i for i, key in enumerate(weight_map)}
     tensors.sort(key=lambda t: order[t.key])
     style = "safetensors-index" if all(s.endswith(".safetensors") for s in by_shard) else "bin-index"
@@ -74,5 +76,6 @@ def read_index(path: Path, index: dict[str, Any], read: ShardReader) -> Checkpoi
         tensors=tuple(tensors),
         candidates=(candidate,) if tensors else (),
         globals=tuple(sorted(globals_)),
+        calls=tuple(sorted(calls)),
         details=details,
     )

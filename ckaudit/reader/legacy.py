@@ -98,5 +98,6 @@ def read_legacy(path: Path, size: int) -> CheckpointInfo:
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(main.root)),
         globals=tuple(sorted(main.globals | magic.globals)),
+        calls=tuple(sorted(main.calls | magic.calls)),
         details=details,
     )

@@ -59,11 +59,24 @@ WEIGHTS_ONLY_OPCODES = frozenset(
 
 
 class PickleError(Exception):
-    """The stream is not a well-formed pickle; `truncated` when it ended early."""
+    """The stream is not a well-formed pickle; `truncated` when it ended early.
 
-    def __init__(self, message: str, *, truncated: bool) -> None:
+    `globals` and `calls` are what the stream named and called before the error: a payload placed ahead of
+    a deliberate parse error must still be reported.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        truncated: bool,
+        globals: frozenset[str] = frozenset(),
+        calls: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(message)
         self.truncated = truncated
+        self.globals = globals
+        self.calls = calls
 
 
 @dataclass(eq=False)
@@ -131,6 +144,7 @@ class PickleResult:
     globals: set[str]
     end: int  # offset just past STOP
     opcodes: set[str]  # every opcode name used
+    calls: set[str] = field(default_factory=set)  # globals called or instantiated (REDUCE, NEWOBJ, INST, OBJ)
 
 
 def walk_pickle(
@@ -144,16 +158,16 @@ def walk_pickle(
     try:
         for opcode, arg, _pos in pickletools.genops(stream):
             machine.step(opcode.name, arg)
-    except PickleError:
-        raise
+    except PickleError as exc:
+        raise machine.error(str(exc), truncated=exc.truncated) from None
     except RecursionError:
-        raise PickleError("pickle nested too deeply", truncated=False) from None
+        raise machine.error("pickle nested too deeply", truncated=False) from None
     except Exception as exc:  # genops: ValueError; interpretation: IndexError, TypeError, ...
         at_end = stream.tell() >= size
-        raise PickleError(f"malformed pickle at byte {stream.tell()}: {exc}", truncated=at_end) from None
+        raise machine.error(f"malformed pickle at byte {stream.tell()}: {exc}", truncated=at_end) from None
     if not machine.stopped:
-        raise PickleError("pickle ended before STOP", truncated=True)
-    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes)
+        raise machine.error("pickle ended before STOP", truncated=True)
+    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes, machine.calls)
 
 
 def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) -> PickleResult:
@@ -162,15 +176,15 @@ def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) ->
     state = _DecodeState()
     try:
         _run_table(machine, data, state)
-    except PickleError:
-        raise
+    except PickleError as exc:
+        raise machine.error(str(exc), truncated=exc.truncated) from None
     except RecursionError:
-        raise PickleError("pickle nested too deeply", truncated=False) from None
+        raise machine.error("pickle nested too deeply", truncated=False) from None
     except Exception as exc:
         at_end = state.pos >= len(data)
-        raise PickleError(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
+        raise machine.error(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
     machine.opcodes = {_OPCODES[code].name for code in state.seen}
-    return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes)
+    return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
 
 
 class _DecodeState:
@@ -279,6 +293,7 @@ class _Machine:
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.globals: set[str] = set()
+        self.calls: set[str] = set()
         self.opcodes: set[str] = set()
         self.persistent_load = persistent_load
         self.stopped = False
@@ -302,11 +317,22 @@ class _Machine:
         self.stack = self.metastack.pop()
         return items
 
+    def error(self, message: str, *, truncated: bool) -> PickleError:
+        """A PickleError that keeps what was named and called before it."""
+        return PickleError(
+            message, truncated=truncated, globals=frozenset(self.globals), calls=frozenset(self.calls)
+        )
+
+    def note_call(self, func: Any) -> None:
+        """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
+        self.calls.add(func.name if isinstance(func, Global) else "<dynamic>.<unresolved>")
+
     def push_global(self, name: str) -> None:
         self.globals.add(name)
         self.stack.append(Global(name))
 
     def call(self, func: Any, args: Any) -> Any:
+        self.note_call(func)
         name = func.name if isinstance(func, Global) else None
         if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
             # BUILD then checks the type of the dtype object, a class the stream never names (numpy >= 1.25)
@@ -467,6 +493,7 @@ def _op_reduce(m: _Machine, _arg: Any) -> None:
 def _op_newobj(m: _Machine, _arg: Any) -> None:
     args = m.stack.pop()
     cls = m.stack.pop()
+    m.note_call(cls)
     m.stack.append(Call(cls, args))
 
 
@@ -474,12 +501,14 @@ def _op_newobj_ex(m: _Machine, _arg: Any) -> None:
     kwargs = m.stack.pop()
     args = m.stack.pop()
     cls = m.stack.pop()
+    m.note_call(cls)
     m.stack.append(Call(cls, (args, kwargs)))
 
 
 def _op_inst(m: _Machine, arg: Any) -> None:
     module, _, name = str(arg).partition(" ")
     m.globals.add(f"{module}.{name}")
+    m.calls.add(f"{module}.{name}")
     args = tuple(m.pop_mark())
     m.stack.append(Call(Global(f"{module}.{name}"), args))
 
@@ -488,6 +517,7 @@ def _op_obj(m: _Machine, _arg: Any) -> None:
     items = m.pop_mark()
     if not items:
         raise PickleError("OBJ without a class", truncated=False)
+    m.note_call(items[0])
     m.stack.append(Call(items[0], tuple(items[1:])))
 
 

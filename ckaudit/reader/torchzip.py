@@ -132,5 +132,6 @@ def read_torch_zip(path: Path, size: int) -> CheckpointInfo:
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(walked.root)),
         globals=tuple(sorted(walked.globals)),
+        calls=tuple(sorted(walked.calls)),
         details=details,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ class CheckpointInfo:
     tensors: tuple[TensorInfo, ...] = ()
     candidates: tuple[StateDictCandidate, ...] = ()  # best first
     globals: tuple[str, ...] = ()  # every "module.qualname" the pickle(s) reference, sorted, unique
+    calls: tuple[str, ...] = ()  # of those, the ones the pickle(s) call or instantiate, sorted, unique
     details: Mapping[str, Any] = field(
         default_factory=dict
     )  # archive name, byteorder, version, storages, ...
@@ -70,8 +71,18 @@ FORMATS = (
 class CheckpointReadError(Exception):
     """Not a loadable checkpoint; `rule` says why (truncated, corrupt, not-a-checkpoint, lfs-pointer)."""
 
-    def __init__(self, rule: Rule, message: str, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        rule: Rule,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        globals: Iterable[str] = (),
+        calls: Iterable[str] = (),
+    ) -> None:
         super().__init__(message)
         self.rule = rule
         self.message = message
         self.details = dict(details or {})
+        self.globals = tuple(sorted(set(globals)))  # named before the failure: still audited for safety
+        self.calls = tuple(sorted(set(calls)))
