@@ -20,7 +20,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckaudit.commands.common import EXIT_OK, add_report_options, finish, resolve_config
+from ckaudit.commands.common import EXIT_OK, add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.registry.config import CONFIG_NAME, Config, parse_config
@@ -31,7 +31,6 @@ from ckaudit.vcs.trees import (
     git,
     hook_index_env,
     index_tree,
-    repo_root,
     resolve_commit,
 )
 
@@ -68,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    repo = repo_root(Path.cwd())
+    repo = find_root(args.config)
     if args.files_only:
         return run_files(repo, args)
     index = index_tree(repo, hook_index_env(repo))
@@ -119,7 +118,17 @@ def staged_paths(repo: Path) -> list[str]:
     env = hook_index_env(repo)
     if resolve_commit(repo, "HEAD") is None:
         return sorted(index_tree(repo, env).entries)
-    out = git(repo, "diff-index", "--cached", "--name-only", "--diff-filter=ACMR", "-z", "HEAD", env=env)
+    out = git(
+        repo,
+        "diff-index",
+        "--cached",
+        "--relative",
+        "--name-only",
+        "--diff-filter=ACMR",
+        "-z",
+        "HEAD",
+        env=env,
+    )
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
