@@ -144,6 +144,7 @@ def _breaking_pull_request(repo: Path, git: Callable[..., str]) -> str:
 
 
 @pytest.mark.torch
+@pytest.mark.slow  # the whole action on a real repository
 def test_pull_request_with_a_breaking_change(
     git_repo: Path, run_git: Callable[..., str], tmp_path: Path
 ) -> None:

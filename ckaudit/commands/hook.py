@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,10 +139,21 @@ def run_files(repo: Path, args: argparse.Namespace) -> int:
 
     config = resolve_config(repo, args.config)
     scope = engine.open_scope(config)
-    paths = list(args.files) if args.files else staged_paths(repo)
+    paths = root_relative(args.files, repo) if args.files else staged_paths(repo)
     outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
     results = tuple(with_lfs_check(repo, scope.repo, outcome.result, args.large) for outcome in outcomes)
     return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
+
+
+def root_relative(files: list[str], root: Path) -> list[str]:
+    """FILES as pre-commit passes them (relative to the current directory, the work tree's top) relative to
+    the root; files outside the root are not the registry's business."""
+    inside = []
+    for file in files:
+        absolute = Path(os.path.normpath(Path.cwd() / file))
+        if absolute.is_relative_to(root):
+            inside.append(absolute.relative_to(root).as_posix())
+    return inside
 
 
 def with_lfs_check(

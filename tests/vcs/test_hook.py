@@ -195,6 +195,7 @@ def test_head_side_comes_from_the_cache(model_repo: Path, worker: SharedWorker) 
     assert worker.builds == 2
 
 
+@pytest.mark.slow  # a real installed hook and `git commit -a`
 def test_commit_a_through_an_installed_hook(model_repo: Path) -> None:
     """`git commit -a` stages into a temporary index (GIT_INDEX_FILE): the hook must check that one."""
     script = model_repo / ".git" / "hooks" / "pre-commit"
