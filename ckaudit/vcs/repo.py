@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -205,7 +205,7 @@ def open_repo(root: Path) -> GitRepo:
     return found
 
 
-@cache
+@lru_cache(maxsize=16)  # a run opens one or two; a test session many, whose cat-files end on eviction
 def _open(root: str) -> GitRepo | None:
     try:
         import git  # GitPython: imported on first use, so commands that never touch git do not pay for it
