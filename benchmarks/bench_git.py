@@ -31,6 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "git"
 RESULTS = HERE / "results" / "git.json"
+SCRATCH = [DATA]  # where the materialise cases write (--scratch): both variants, the same filesystem
 PYTHON = sys.executable
 CKAUDIT = [PYTHON, "-m", "ckaudit"]
 ENV = {
@@ -199,7 +200,7 @@ def bench_blame(commits: int) -> dict[str, float | int]:
 
 
 def bench_snapshot(files: int) -> dict[str, float | int]:
-    from ckaudit.vcs.trees import commit_tree, materialise
+    from ckaudit.vcs.trees import commit_tree, materialise, wanted
 
     repo = model_repo("snapshot", extra_files=files)
 
@@ -207,20 +208,28 @@ def bench_snapshot(files: int) -> dict[str, float | int]:
         from ckaudit.vcs import repo as vcs_repo
 
         vcs_repo._open.cache_clear()
-        with materialise(commit_tree(repo, "HEAD"), base=DATA):  # the same filesystem as the plumbing run
+        with materialise(commit_tree(repo, "HEAD"), base=SCRATCH[0]):
             pass
 
-    runs: dict[str, list[float]] = {"gitpython": [], "plumbing": [], "odb": []}  # interleaved: same load
-    for _ in range(9):
-        runs["plumbing"].append(timed(lambda: plumbing_materialise(repo)))
-        runs["gitpython"].append(timed(gitpython))
-        runs["odb"].append(timed(lambda: object_by_object(repo)))
-    return {
-        "files": files,
-        "plumbing_s": min(runs["plumbing"]),
-        "gitpython_s": min(runs["gitpython"]),
-        "gitpython_odb_s": min(runs["odb"]),
+    def gitpython_read() -> None:  # the same without writing files: the part the git layer decides
+        from ckaudit.vcs import repo as vcs_repo
+
+        vcs_repo._open.cache_clear()
+        tree = commit_tree(repo, "HEAD")
+        tree.read_many(e.path for e in tree.entries.values() if wanted(e))
+
+    cases = {
+        "plumbing": lambda: plumbing_materialise(repo),
+        "gitpython": gitpython,
+        "gitpython_odb": lambda: object_by_object(repo),
+        "plumbing_read": lambda: plumbing_materialise(repo, write=False),
+        "gitpython_read": gitpython_read,
     }
+    runs: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(9):  # interleaved, so every variant sees the same load
+        for name, case in cases.items():
+            runs[name].append(timed(case))
+    return {"files": files, **{f"{name}_s": min(times) for name, times in runs.items()}}
 
 
 def object_by_object(repo: Path) -> None:
@@ -234,20 +243,23 @@ def object_by_object(repo: Path) -> None:
     runner = gitpython.Repo(repo).git
     selected = [e for e in tree.entries.values() if wanted(e)]
     contents = {e.path: runner.get_object_data(e.oid)[3] for e in selected}
-    target = Path(tempfile.mkdtemp(dir=DATA))
+    target = Path(tempfile.mkdtemp(dir=SCRATCH[0]))
     write_files(target, contents)
     shutil.rmtree(target)
     runner.clear_cache()
 
 
-def plumbing_materialise(repo: Path) -> None:
-    """The plumbing the git layer replaced: `ls-tree -r -l -z`, then every wanted blob through one
-    `git cat-file --batch` process, written under a temporary folder."""
+def plumbing_materialise(repo: Path, write: bool = True) -> None:
+    """The plumbing the git layer replaced: `rev-parse`, `ls-tree -r -l -z`, then every wanted blob through
+    one `git cat-file --batch` process, written under a temporary folder."""
     from ckaudit.vcs.trees import MATERIAL_SUFFIXES, MAX_BLOB
 
     env = {**ENV, "GIT_OPTIONAL_LOCKS": "0"}
+    commit = subprocess.run(  # as the plumbing version did: resolve the commit, then list its tree
+        ["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=repo, env=env, capture_output=True
+    ).stdout.strip()
     listing = subprocess.run(
-        ["git", "ls-tree", "-r", "-l", "-z", "HEAD"], cwd=repo, env=env, capture_output=True, check=True
+        ["git", "ls-tree", "-r", "-l", "-z", commit], cwd=repo, env=env, capture_output=True, check=True
     ).stdout
     wanted: dict[str, str] = {}
     for record in listing.split(b"\0"):
@@ -271,7 +283,9 @@ def plumbing_materialise(repo: Path) -> None:
         oid, _, size = out[pos:end].decode().split()
         blobs[oid] = out[end + 1 : end + 1 + int(size)]
         pos = end + 1 + int(size) + 1
-    target = Path(tempfile.mkdtemp(dir=DATA))
+    if not write:
+        return
+    target = Path(tempfile.mkdtemp(dir=SCRATCH[0]))
     for name, blob in wanted.items():
         dest = target / name
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +299,12 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--baseline", type=Path, help="a checkout of the plumbing version, timed alongside")
+    parser.add_argument(
+        "--scratch", type=Path, help="folder the materialise cases write to (e.g. /dev/shm: no disk noise)"
+    )
     args = parser.parse_args()
+    if args.scratch:
+        SCRATCH[0] = args.scratch
     baseline = args.baseline.resolve() if args.baseline else None
     DATA.mkdir(parents=True, exist_ok=True)
     repeat = 3 if args.quick else 5
@@ -340,6 +359,13 @@ def table(r: dict[str, Any]) -> str:
             f"GitPython object by object {s['gitpython_odb_s']:.3f} s",
             "<= 1.5x",
             f"{s['gitpython_s'] / s['plumbing_s']:.2f}x",
+        ),
+        (
+            f"read those {s['files']} blobs, no files written",
+            s["gitpython_read_s"],
+            f"plumbing {s['plumbing_read_s']:.3f} s",
+            "",
+            f"{s['gitpython_read_s'] / s['plumbing_read_s']:.2f}x",
         ),
     ]
     lines = ["| case | time (s) | alternative | target | ratio / check |", "|---|---:|---|---|---|"]
