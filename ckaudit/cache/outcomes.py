@@ -39,7 +39,10 @@ class SigCache:
     def for_repo(cls, repo: Path, enabled: bool = True) -> SigCache:
         if not enabled:
             return cls(None)
-        result = proc.run(["git", "-C", str(repo), "rev-parse", "--git-common-dir"], check=False)
+        try:
+            result = proc.run(["git", "-C", str(repo), "rev-parse", "--git-common-dir"], check=False)
+        except proc.CommandError:  # no git at all: no cache
+            return cls(None)
         if result.returncode != 0:
             return cls(None)
         common = Path(result.stdout.decode().strip())

@@ -100,7 +100,7 @@ def _match(
     from ckaudit.errors import WorkerError
     from ckaudit.model.check import check_compat
     from ckaudit.model.worker.client import ModelWorker
-    from ckaudit.registry.interpreter import resolve_python
+    from ckaudit.registry.interpreter import InterpreterNotFound, resolve_python
 
     pairs: dict[str, str] = {}
     try:
@@ -119,7 +119,7 @@ def _match(
                 entry = _entry(config.root, path, info, best)
                 if check_compat(entry, models[best], info, config.root, worker).loads:
                     pairs[path] = best
-    except WorkerError as exc:
+    except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
     return pairs
 

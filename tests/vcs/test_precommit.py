@@ -8,6 +8,7 @@ session (PRE_COMMIT_HOME is shared) instead of once per uncommitted-changes snap
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,7 +43,10 @@ def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **GIT_ENV, "HOME": str(home), **(extra or {})}
 
 
-def try_repo(repo: Path, hook_repo: tuple[Path, str, Path], *files: str) -> subprocess.CompletedProcess[str]:
+def try_repo(
+    repo: Path, hook_repo: tuple[Path, str, Path], *files: str, path: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`pre-commit try-repo` on `repo` (`path` replaces PATH), checking nothing of the repository changed."""
     clone, rev, home = hook_repo
     command = [
         str(PRE_COMMIT),
@@ -55,7 +59,7 @@ def try_repo(repo: Path, hook_repo: tuple[Path, str, Path], *files: str) -> subp
         "--files",
         *files,
     ]
-    env = _env(repo.parent, {"PRE_COMMIT_HOME": str(home)})
+    env = _env(repo.parent, {"PRE_COMMIT_HOME": str(home), **({"PATH": path} if path else {})})
     before = repo_snapshot(repo)
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=600)
     after = repo_snapshot(repo)
@@ -94,3 +98,73 @@ def test_partial_staging_and_its_inverse(model_repo: Path, hook_repo: tuple[Path
     write(model_repo, "models/net.py", FORWARD)  # staged break, harmless working tree
     result = try_repo(model_repo, hook_repo, "models/net.py")
     assert result.returncode == 1 and "conv1.weight" in result.stdout
+
+
+def _venv_with_torch(prefix: Path) -> Path:
+    """A real venv whose site-packages sees this test interpreter's (torch included) through a .pth file:
+    seconds to create instead of installing torch again."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    ours = [p for p in sys.path if p.endswith("site-packages") and (Path(p) / "torch").is_dir()]
+    (site / "ckaudit_test_torch.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
+    return prefix / "bin" / "python"
+
+
+def _without_python_line(repo: Path) -> None:
+    text = (repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith("python:")]
+    write(repo, "ckaudit.yaml", "".join(lines))
+
+
+def test_no_python_line_finds_torch_in_the_repository_venv(
+    model_repo: Path, hook_repo: tuple[Path, str, Path]
+) -> None:
+    """No `python:` and torch only in the repository's .venv: pre-commit's own environment (first on PATH,
+    named by VIRTUAL_ENV) has no torch and must be passed over."""
+    _venv_with_torch(model_repo / ".venv")
+    write(model_repo, ".gitignore", ".venv/\n")
+    _without_python_line(model_repo)
+    git(model_repo, "add", ".gitignore", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "registry without an interpreter path")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    result = try_repo(model_repo, hook_repo, "models/net.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "models/net.py:9" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_python_command_name_skips_pre_commits_interpreter(
+    model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    """`python: python3` names a command: the python3 pre-commit puts first on PATH has no torch, the next
+    one does."""
+    tools = _venv_with_torch(tmp_path / "tools").parent
+    registry = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    write(model_repo, "ckaudit.yaml", re.sub(r"(?m)^python: .*$", "python: python3", registry))
+    git(model_repo, "add", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "portable interpreter")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    path = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = try_repo(model_repo, hook_repo, "models/net.py", path=path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_no_interpreter_with_torch_is_one_clear_error(
+    model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    _without_python_line(model_repo)
+    git(model_repo, "add", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "registry without an interpreter path")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    path = f"{bare / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    result = try_repo(model_repo, hook_repo, "models/net.py", path=path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    assert "no Python interpreter that can import torch" in output and "python: .venv/bin/python" in output
