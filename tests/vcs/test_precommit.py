@@ -116,6 +116,7 @@ def _without_python_line(repo: Path) -> None:
     write(repo, "ckaudit.yaml", "".join(lines))
 
 
+@pytest.mark.slow
 def test_no_python_line_finds_torch_in_the_repository_venv(
     model_repo: Path, hook_repo: tuple[Path, str, Path]
 ) -> None:
@@ -134,6 +135,7 @@ def test_no_python_line_finds_torch_in_the_repository_venv(
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_python_command_name_skips_pre_commits_interpreter(
     model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
 ) -> None:
@@ -152,6 +154,7 @@ def test_python_command_name_skips_pre_commits_interpreter(
     assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_no_interpreter_with_torch_is_one_clear_error(
     model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
 ) -> None:
