@@ -182,7 +182,7 @@ def test_a_missing_factory_module_has_no_made_up_location(tmp_path: Path, worker
     assert build.error.location is None
 
 
-CAUSAL_GPT = '''
+CAUSAL_GPT = """
 import math
 
 import torch
@@ -193,7 +193,8 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd, block_size):
         super().__init__()
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, -1))
+        mask = torch.tril(torch.ones(block_size, block_size))
+        self.register_buffer("bias", mask.view(1, 1, block_size, block_size))
         self.register_buffer("masked", torch.zeros(4, 4).masked_fill(torch.ones(4, 4) > 0, float("-inf")))
 
 
@@ -204,7 +205,7 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("c_attn.weight"):
                 torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
-'''
+"""
 
 
 @pytest.mark.slow

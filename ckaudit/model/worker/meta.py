@@ -89,14 +89,14 @@ def no_dynamo() -> Iterator[None]:
         return
     stand_in = _StandIn(_DYNAMO)
     sys.modules[_DYNAMO] = stand_in
-    torch._dynamo = stand_in  # type: ignore[attr-defined]
+    torch._dynamo = stand_in
     try:
         yield
     finally:
         if sys.modules.get(_DYNAMO) is stand_in:
             del sys.modules[_DYNAMO]
         if torch.__dict__.get("_dynamo") is stand_in:
-            del torch._dynamo  # type: ignore[attr-defined]
+            del torch._dynamo
 
 
 _top_level_dists: dict[str, list[str]] | None = None
@@ -121,10 +121,11 @@ def used_packages(model: Any, new_modules: Iterable[str], root_modules: Iterable
     names |= set(new_modules)
     for module in root_modules:
         for value in list(vars(module).values()):
-            owner = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            is_module = isinstance(value, types.ModuleType)
+            owner = value.__name__ if is_module else getattr(value, "__module__", None)
             if isinstance(owner, str):
                 names.add(owner)
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     return {n.split(".")[0] for n in names if n and n.split(".")[0] not in stdlib}
 
 

@@ -10,8 +10,9 @@ Requests (every one carries an "id" echoed back):
   {"op": "resolve", "root", "globals": ["pkg.mod.Class", ...]} -> {"unresolved": [[name, reason], ...]}
 
 It builds on the meta device with weight initialisation disabled and without importing torch._dynamo (see
-meta.py; each costs seconds on meta), and reports the installed distributions the build used. Modules imported from a root are purged
-before every build, so one process builds many versions of a model from many roots (HEAD, index, history).
+meta.py; each costs seconds on meta), and reports the installed distributions the build used. Modules
+imported from a root are purged before every build, so one process builds many versions of a model from
+many roots (HEAD, index, history).
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ class Worker:
         elif model is None:
             error = fallback
         new = set(sys.modules) - before
-        own = {name: path for name in new for path in _module_paths(sys.modules[name])[:1] if _under(path, root)}
+        own = {n: p for n in new for p in _module_paths(sys.modules[n])[:1] if _under(p, root)}
         sources = sorted(os.path.relpath(path, root) for path in own.values() if os.path.isfile(path))
         used = _META.used_packages(model, new - set(own), [sys.modules[name] for name in own])
         info: dict[str, Any] = {
