@@ -23,6 +23,7 @@ from ckaudit.model.discovery import find_model_classes
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.lock import signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
 
 
@@ -57,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
     infos = _readable(root, discovered(config, scope, files))
     pairs = _match(config, models, infos) if args.match and models and infos else {}
     entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
-    write_atomically(target, dump_config(Config(root=root, models=models, checkpoints=entries)))
+    written = Config(root=root, path=target, models=models, checkpoints=entries)
+    write_atomically(target, dump_config(written))
+    signatures = {
+        e.path: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
+    }
+    update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)
     print(
         f"wrote {target}: {len(models)} models, {len(entries)} checkpoints ({paired} paired with a model)",
@@ -96,16 +102,17 @@ def _entry(root: Path, path: str, info: CheckpointInfo | None, model: str | None
 def _match(
     config: Config, models: dict[str, ModelSpec], infos: dict[str, CheckpointInfo | None]
 ) -> dict[str, str]:
-    """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run)."""
+    """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
+    through the same Evaluator and cache as every other command)."""
+    from ckaudit.cache.outcomes import SigCache
     from ckaudit.errors import WorkerError
-    from ckaudit.model.check import check_compat
-    from ckaudit.model.worker.client import ModelWorker
-    from ckaudit.registry.interpreter import InterpreterNotFound, resolve_python
+    from ckaudit.model.evaluator import Evaluator
+    from ckaudit.registry.interpreter import InterpreterNotFound
 
     pairs: dict[str, str] = {}
     try:
-        with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:
-            builds = {name: worker.build(spec, config.root) for name, spec in models.items()}
+        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+            builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
             shapes = {
                 name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok
             }
@@ -117,7 +124,7 @@ def _match(
                 if best is None or not _overlap(shapes[best], tensors):
                     continue
                 entry = _entry(config.root, path, info, best)
-                if check_compat(entry, models[best], info, config.root, worker).loads:
+                if evaluator.outcome(evaluator.here(), models[best], entry, info).loads:
                     pairs[path] = best
     except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)

@@ -12,8 +12,9 @@ from ckaudit import reader
 from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointReadError
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.lock import signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
 
 
@@ -23,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="add a checkpoint to ckaudit.yaml (with its sha256 and state-dict key)",
         description="Add FILE to the registry, or update its entry: the model it must load into, the sha256 "
         "of its content and the key its state dict sits under (detected unless --key is given). The "
-        "registry is rewritten sorted and without timestamps, so it merges cleanly.",
+        "registry is rewritten sorted and without timestamps, so it merges cleanly. The file's state-dict "
+        "signature goes to ckaudit.lock beside it (commit both).",
     )
     parser.add_argument("file", type=Path, help="the checkpoint file")
     parser.add_argument("--model", required=True, help="a model NAME from the registry, or module:callable")
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     rel_path = _relative_path(args.file, root)
     model_name, config = _ensure_model(config, args.model)
-    entry = _entry_for(root / rel_path, rel_path, model_name, args.key, not args.no_sha256)
+    entry, info = _entry_for(root / rel_path, rel_path, model_name, args.key, not args.no_sha256)
     previous = config.checkpoint(rel_path)
     if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
         entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
@@ -48,9 +50,13 @@ def run(args: argparse.Namespace) -> int:
     target = config.path or root / CONFIG_NAME
     _warn_if_comments_dropped(target)
     write_atomically(target, dump_config(updated))
+    lock = update_lock(
+        dataclasses.replace(updated, path=target), {rel_path: signature_of(info, entry.key or "")}
+    )
     verb = "updated" if previous else "registered"
     print(
-        f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}",
+        f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}; "
+        f"its signature in {lock.name}",
         file=sys.stderr,
     )
     return EXIT_OK
@@ -83,7 +89,9 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha256: bool) -> CheckpointEntry:
+def _entry_for(
+    path: Path, rel_path: str, model: str, key: str | None, with_sha256: bool
+) -> tuple[CheckpointEntry, CheckpointInfo]:
     if not path.exists():
         raise CkauditError(f"{rel_path}: no such file")
     try:
@@ -95,7 +103,7 @@ def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha2
     if key is None and info.candidates:
         key = info.candidates[0].key or None
     sha256 = file_sha256(path) if with_sha256 and path.is_file() else None
-    return CheckpointEntry(path=rel_path, model=model, key=key, sha256=sha256)
+    return CheckpointEntry(path=rel_path, model=model, key=key, sha256=sha256), info
 
 
 def file_sha256(path: Path) -> str:

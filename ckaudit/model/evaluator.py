@@ -9,6 +9,7 @@ lazily, one process for every tree). The verdict logic that compares two such ou
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class Evaluator:
         self._worker: ModelWorker | None = None
         self._sources_memo: dict[tuple[int, str], ModelSources] = {}
         self._memo: dict[str, Outcome] = {}
+        self._here: Tree | None = None
 
     def __enter__(self) -> Evaluator:
         return self
@@ -138,6 +140,18 @@ class Evaluator:
 
             self._worker = self._stack.enter_context(ModelWorker(self.python, timeout=self.config.timeout))
         return self._worker
+
+    def here(self) -> Tree:
+        """The working tree under the registry's root, read in place (in git or not)."""
+        if self._here is None:
+            from ckaudit.errors import GitError
+            from ckaudit.vcs.trees import WorkTree, work_tree
+
+            try:
+                self._here = work_tree(self.config.root)
+            except GitError:  # not a git work tree: its source files, found by walking it
+                self._here = WorkTree(self.config.root, _source_files(self.config.root))
+        return self._here
 
     def root(self, tree: Tree) -> Path:
         if id(tree) not in self._roots:
@@ -232,6 +246,17 @@ class Evaluator:
         if outcome.built and outcome.sources:
             merged = sorted(set(self.reported_sources(spec)) | set(outcome.sources))
             self.cache.put("sources", make_key(spec_key(spec)), {"model": spec.name, "sources": merged})
+
+
+def _source_files(root: Path) -> list[str]:
+    from ckaudit.vcs.trees import MATERIAL_SUFFIXES
+
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
+        rel = Path(folder).relative_to(root)
+        found += [(rel / n).as_posix() for n in names if n.endswith(MATERIAL_SUFFIXES)]
+    return found
 
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:

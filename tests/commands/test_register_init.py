@@ -88,7 +88,7 @@ def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> 
     assert paired["checkpoints/tagger_large.pt"] is None  # an LFS pointer: file checks only
     assert config.checkpoint("checkpoints/classifier_a_epoch12.pt").key == "model_state_dict"  # type: ignore[union-attr]
     # only the registry was added; a second init refuses to overwrite it
-    assert git(sample, "status", "--porcelain") == status_before + "?? ckaudit.yaml\n"
+    assert git(sample, "status", "--porcelain") == status_before + "?? ckaudit.lock\n?? ckaudit.yaml\n"
     assert main(["init", str(sample)]) == 2
 
 
