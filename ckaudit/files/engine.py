@@ -8,16 +8,17 @@ and the reader's `CheckpointInfo`, which is what a compatibility check needs; `r
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckaudit.cache.verify import VerifyCache, default_directory
-from ckaudit.files import content, environment, globs, integrity, missing, safety, tracking
+from ckaudit.files import content, environment, globs, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry.lock import Signature, lock_of
 from ckaudit.vcs import queries as git
 
 
@@ -32,6 +33,7 @@ class FileScope:
     verify: bool = False
     registry: str | None = None  # the registry file as shown in locations
     show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
+    lock: Mapping[str, Signature] = field(default_factory=dict)  # ckaudit.lock: path -> signature
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def open_scope(
         verify=verify,
         registry=_shown(root, config.path),
         show_progress=show_progress,
+        lock=lock_of(config),
     )
 
 
@@ -121,6 +124,7 @@ def _content_checks(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
         *safety.safety_findings(rel_path, info, model),
+        *signature.replaced(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),
     ]
@@ -261,5 +265,10 @@ def scan_files(
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
     if code_side is not None:
         outcomes = code_side(outcomes)
-    loose = dangling_references(config, scope, files, paths) if shard is None or shard[0] == 1 else []
+    first = shard is None or shard[0] == 1
+    loose = (
+        [*dangling_references(config, scope, files, paths), *signature.stale_records(config, scope.lock)]
+        if first
+        else []
+    )
     return report_of(scope, "scan", outcomes, loose)
