@@ -7,6 +7,7 @@ and the reader's `CheckpointInfo`, which is what a compatibility check needs; `r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 from ckaudit.cache.verify import VerifyCache, default_directory
 from ckaudit.files import content, environment, globs, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
-from ckaudit.findings import CheckpointResult, Finding, Location, Report
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config
 from ckaudit.registry.lock import Signature, lock_of
@@ -85,18 +86,26 @@ def check_file(
         )
         return _result(rel_path, entry, None, [finding]), None
     read = content.read(scope.root, rel_path, model=model)
+    if isinstance(read, Finding) and entry is None:
+        read = _foreign(rel_path, read)
     info = read if isinstance(read, CheckpointInfo) else None
     findings = (
         [read] if isinstance(read, Finding) else _content_checks(scope, entry, rel_path, read, registry)
     )
-    if (
-        entry is not None
-        and scope.repo is not None
-        and scope.tracked is not None
-        and not tracking.is_tracked(rel_path, scope.tracked)
-    ):
-        findings.append(tracking.not_tracked_finding(scope.repo, rel_path, model))
     return _result(rel_path, entry, info, findings, path), info
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
+
+
+def _foreign(rel_path: str, finding: Finding) -> Finding:
+    """An unregistered file with a shared extension (`firmware.bin`, `data.tar`) that is no checkpoint at all
+    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors."""
+    if finding.rule is not Rule.NOT_A_CHECKPOINT or rel_path.lower().endswith(CHECKPOINT_SUFFIXES):
+        return finding
+    message = f"{rel_path} is not a checkpoint (no checkpoint format), so it was not checked"
+    fix = "Nothing to do if it is not a model file; register it if it is one."
+    return dataclasses.replace(finding, severity=Severity.NOTE, message=message, fix=fix)
 
 
 def _absent(path: Path) -> str | None:
@@ -266,9 +275,27 @@ def scan_files(
     if code_side is not None:
         outcomes = code_side(outcomes)
     first = shard is None or shard[0] == 1
+    untracked = _not_tracked(scope, config, paths) if first else []
     loose = (
         [*dangling_references(config, scope, files, paths), *signature.stale_records(config, scope.lock)]
         if first
         else []
     )
-    return report_of(scope, "scan", outcomes, loose)
+    return report_of(scope, "scan", outcomes, [*untracked, *loose])
+
+
+def _not_tracked(scope: FileScope, config: Config, paths: Sequence[str] | None) -> list[Finding]:
+    """Registered checkpoints that are here but not in git: one summary finding for the whole scan (every
+    shard's union included: shard 1 reports it)."""
+    if scope.repo is None or scope.tracked is None:
+        return []
+    tracked = scope.tracked
+    found = [
+        e.path
+        for e in config.checkpoints
+        if (paths is None or e.path in paths)
+        and os.path.lexists(scope.root / e.path)
+        and not tracking.is_tracked(e.path, tracked)
+    ]
+    summary = tracking.not_tracked_summary(scope.repo, found)
+    return [summary] if summary is not None else []

@@ -63,5 +63,3 @@ def stale_records(config: Config, lock: Mapping[str, Signature]) -> list[Finding
             )
         )
     return findings
-
-
