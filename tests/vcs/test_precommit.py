@@ -44,7 +44,11 @@ def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def try_repo(
-    repo: Path, hook_repo: tuple[Path, str, Path], *files: str, path: str | None = None
+    repo: Path,
+    hook_repo: tuple[Path, str, Path],
+    *files: str,
+    path: str | None = None,
+    hook_id: str = "ckaudit",
 ) -> subprocess.CompletedProcess[str]:
     """`pre-commit try-repo` on `repo` (`path` replaces PATH), checking nothing of the repository changed."""
     clone, rev, home = hook_repo
@@ -52,7 +56,7 @@ def try_repo(
         str(PRE_COMMIT),
         "try-repo",
         str(clone),
-        "ckaudit",
+        hook_id,
         "--ref",
         rev,
         "--verbose",
@@ -171,3 +175,62 @@ def test_no_interpreter_with_torch_is_one_clear_error(
     assert result.returncode != 0, output
     assert "Traceback" not in output
     assert "no Python interpreter that can import torch" in output and "python: .venv/bin/python" in output
+
+
+@pytest.mark.slow
+def test_ckaudit_files_lets_an_unrelated_binary_through(
+    model_repo: Path, hook_repo: tuple[Path, str, Path]
+) -> None:
+    """A firmware image is a `.bin` like pytorch_model.bin but no checkpoint: a note, not a blocked commit."""
+    (model_repo / "firmware.bin").write_bytes(bytes(range(256)) * 64)
+    git(model_repo, "add", "firmware.bin")
+    result = try_repo(model_repo, hook_repo, "firmware.bin", hook_id="ckaudit-files")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout
+
+
+def test_the_hook_manifest_is_valid_and_declares_what_pre_commit_expects() -> None:
+    import yaml
+
+    result = subprocess.run(
+        [str(PRE_COMMIT), "validate-manifest", str(CHECKOUT / ".pre-commit-hooks.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for hook in yaml.safe_load((CHECKOUT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")):
+        assert hook["pass_filenames"] is True and hook["require_serial"] is True
+        assert hook["stages"] == ["pre-commit"] and hook["minimum_pre_commit_version"] == "3.2.0"
+
+
+@pytest.mark.slow
+def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -> None:
+    """The README's .pre-commit-config.yaml, copied as is, with ckaudit installed where the user commits
+    from (this test's environment) and torch in the repository's .venv; no `python:` in the registry."""
+    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", readme, re.S)
+    assert snippet is not None and "repo: local" in snippet.group(1)
+    write(model_repo, ".pre-commit-config.yaml", snippet.group(1))
+    _venv_with_torch(model_repo / ".venv")
+    write(model_repo, ".gitignore", ".venv/\n")
+    _without_python_line(model_repo)
+    git(model_repo, "add", "-A")
+    git(model_repo, "commit", "-q", "-m", "hooks as the README says")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    env = _env(tmp_path, {"PATH": f"{PRE_COMMIT.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+    before = repo_snapshot(model_repo)
+    result = subprocess.run(
+        [str(PRE_COMMIT), "run", "--hook-stage", "pre-commit", "--files", "models/net.py"],
+        cwd=model_repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    after = repo_snapshot(model_repo)
+    for key in ("files", "refs", "stash", "symlinks", "git"):
+        assert before[key] == after[key], f"{key} changed"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
