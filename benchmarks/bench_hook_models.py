@@ -8,7 +8,8 @@ benchmarks/.data/hook/), ckaudit.yaml without `python:` (the interpreter is disc
 by one earlier hook run — then each measured run stages an edit of the model file and runs `ckaudit hook`
 (an index-side build on meta plus a dry run), against `python -c "import torch"` in the same run (target:
 at most 1.3x) and against importing the model's module (`import torch, bert` pulls in transformers, which
-alone costs more than torch: no build on meta can undercut importing the code it builds). Writes benchmarks/results/hook_models.json.
+alone costs more than torch: no build on meta can undercut importing the code it builds).
+Writes benchmarks/results/hook_models.json.
 """
 
 from __future__ import annotations
