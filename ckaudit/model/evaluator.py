@@ -16,17 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import (
-    SigCache,
-    checkpoint_signature,
-    finding_from_dict,
-    finding_to_dict,
-    make_key,
-)
+from ckaudit.cache.outcomes import SigCache, checkpoint_signature, make_key
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.model.environment import Changes, changes, installed_versions
 from ckaudit.model.sources import ModelSources, model_sources
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.report.json_format import finding_dict, finding_from_dict
 from ckaudit.vcs.trees import Tree, materialise
 
 if TYPE_CHECKING:
@@ -264,7 +259,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "loads": outcome.loads,
         "built": outcome.built,
         "sources": dict(outcome.sources),
-        "findings": [finding_to_dict(f) for f in outcome.findings],
+        "findings": [finding_dict(f) for f in outcome.findings],
         "signature": outcome.signature,
         "distributions": dict(outcome.distributions),
         "environment": {name: list(pair) for name, pair in outcome.environment.items()},
