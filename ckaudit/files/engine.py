@@ -169,11 +169,12 @@ def _size(path: Path | None) -> int | None:
 def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
     """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`."""
     exclude = tuple(exclude)
-    files = sorted(scope.tracked) if scope.tracked is not None else _walk(scope.root, exclude)
+    files = sorted(scope.tracked) if scope.tracked is not None else walk_files(scope.root, exclude)
     return [f for f in files if not globs.matches(f, exclude)]
 
 
-def _walk(root: Path, exclude: tuple[str, ...]) -> list[str]:
+def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
+    """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
     found: list[str] = []
     for folder, dirs, names in os.walk(root):
         rel = Path(folder).relative_to(root).as_posix()
