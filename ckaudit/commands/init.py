@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     written = Config(root=root, path=target, models=models, checkpoints=entries)
     write_atomically(target, dump_config(written))
     signatures = {
-        e.path: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
+        e.as_written: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
     }
     update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)

@@ -13,7 +13,7 @@ from ckaudit.commands.common import EXIT_OK, add_config_option, find_root, resol
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, expand_path
 from ckaudit.registry.lock import signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
 
@@ -46,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     rel_path = _relative_path(args.file, root)
     model_name, config = _ensure_model(config, args.model)
-    entry, info = _entry_for(root / rel_path, rel_path, model_name, args.key, not args.no_sha256)
+    entry, info = _entry_for(root / expand_path(rel_path), rel_path, model_name, args.key, not args.no_sha256)
     previous = config.checkpoint(rel_path)
     if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
         entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
-    others = tuple(c for c in config.checkpoints if c.path != rel_path)
+    others = tuple(c for c in config.checkpoints if c.as_written != rel_path)
     updated = dataclasses.replace(config, checkpoints=(*others, entry))
     target = config.path or root / CONFIG_NAME
     _warn_if_comments_dropped(target)
@@ -68,11 +68,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _relative_path(file: Path, root: Path) -> str:
-    absolute = file if file.is_absolute() else Path.cwd() / file
-    try:
-        return absolute.resolve().relative_to(root).as_posix()
-    except ValueError:
-        raise CkauditError(f"{file} is outside the repository root {root}") from None
+    """Root-relative inside the repository; outside it (a checkpoint under ~/.cache, on a data disk), the
+    absolute path with the home folder written `~`, so the entry reads the same on a teammate's machine."""
+    absolute = (file if file.is_absolute() else Path.cwd() / file).resolve()
+    if absolute.is_relative_to(root):
+        return absolute.relative_to(root).as_posix()
+    home = Path.home().resolve()
+    return (
+        f"~/{absolute.relative_to(home).as_posix()}" if absolute.is_relative_to(home) else absolute.as_posix()
+    )
 
 
 def _ensure_model(config: Config, model: str) -> tuple[str, Config]:

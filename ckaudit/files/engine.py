@@ -82,9 +82,8 @@ def check_file(
     path = scope.root / rel_path
     what = _absent(path)
     if what is not None:
-        finding = missing.file_missing(
-            scope.root, scope.repo, rel_path, model=model, location=registry, what=what
-        )
+        repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
+        finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
         return _result(rel_path, entry, None, [finding]), None
     read = content.read(scope.root, rel_path, model=model)
     if isinstance(read, Finding) and entry is None:
@@ -296,6 +295,7 @@ def _not_tracked(scope: FileScope, config: Config, paths: Sequence[str] | None) 
         e.path
         for e in config.checkpoints
         if (paths is None or e.path in paths)
+        and not Path(e.path).is_absolute()  # kept outside the repository on purpose
         and os.path.lexists(scope.root / e.path)
         and not tracking.is_tracked(e.path, tracked)
     ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry.config import CheckpointEntry, Config, expand_path
 from ckaudit.registry.lock import LOCK_NAME, Signature, signature_of
 
 _SHOWN = 5
@@ -21,7 +21,7 @@ _SHOWN = 5
 def replaced(
     lock: Mapping[str, Signature], entry: CheckpointEntry | None, rel_path: str, info: CheckpointInfo
 ) -> list[Finding]:
-    locked = lock.get(rel_path) if entry is not None else None
+    locked = lock.get(entry.as_written) if entry is not None else None
     if locked is None:
         return []
     now = signature_of(info, locked.container)
@@ -46,10 +46,10 @@ def replaced(
 
 def stale_records(config: Config, lock: Mapping[str, Signature]) -> list[Finding]:
     """Lock records of checkpoints the registry no longer has (warnings: the lock is out of date)."""
-    registered = {entry.path for entry in config.checkpoints}
+    registered = {entry.as_written for entry in config.checkpoints}
     findings = []
     for path in sorted(set(lock) - registered):
-        gone = "" if (config.root / path).exists() else " and the file is gone"
+        gone = "" if (config.root / expand_path(path)).exists() else " and the file is gone"
         findings.append(
             Finding(
                 Rule.SIGNATURE_CHANGED,

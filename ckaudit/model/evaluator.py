@@ -76,8 +76,8 @@ def load_info(
     from ckaudit.registry.lock import info_from_signature
 
     if not (root / entry.path).exists():
-        if lock and entry.path in lock:
-            return info_from_signature(entry.path, lock[entry.path])
+        if lock and entry.as_written in lock:
+            return info_from_signature(entry.path, lock[entry.as_written])
         return Finding(
             Rule.FILE_MISSING,
             Severity.WARNING,

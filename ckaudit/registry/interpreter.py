@@ -25,7 +25,7 @@ from typing import Any
 
 from ckaudit import proc
 from ckaudit.errors import CkauditError
-from ckaudit.registry.config import CONFIG_NAME, Config
+from ckaudit.registry.config import CONFIG_NAME, Config, expand_path
 
 _PROBE = r"""
 import importlib.util, json, sys
@@ -39,7 +39,7 @@ if importlib.util.find_spec("torch") is not None:
 print(json.dumps({"torch": torch, "python": sys.version.split()[0], "paths": [p for p in sys.path if p]}))
 """
 _PROBE_VERSION = 1
-_probes: dict[str, Interpreter | None] = {}
+_probes: dict[tuple[str, str | None], Interpreter | None] = {}  # (python, $PYTHONPATH) -> what it is
 
 
 class InterpreterNotFound(CkauditError):
@@ -113,13 +113,8 @@ def _configured(config: Config, python: str) -> Iterator[tuple[str, str]]:
     yield str(_under_root(config.root, python)), origin
 
 
-def expand_path(text: str) -> Path:
-    """`~` and `$VARS` expanded (registry paths may point outside the repository)."""
-    return Path(os.path.expandvars(os.path.expanduser(text)))
-
-
 def _under_root(root: Path, text: str) -> Path:
-    path = expand_path(text)
+    path = Path(expand_path(text))
     return path if path.is_absolute() else root / path
 
 
@@ -166,8 +161,10 @@ def _project_name(root: Path) -> str | None:
 
 def probe(python: str, root: Path) -> Interpreter | None:
     """What `python` is (torch version, sys.path), from the disk cache when nothing changed; None: no run."""
-    if python in _probes:
-        return _probes[python]
+    pythonpath = os.environ.get("PYTHONPATH")  # part of the interpreter's sys.path
+    memo = (python, pythonpath)
+    if memo in _probes:
+        return _probes[memo]
     from ckaudit.cache.outcomes import SigCache, make_key
 
     try:
@@ -175,7 +172,6 @@ def probe(python: str, root: Path) -> Interpreter | None:
     except OSError:
         return None
     cache = SigCache.for_repo(root)
-    pythonpath = os.environ.get("PYTHONPATH")
     key = make_key({"v": _PROBE_VERSION, "python": python, "mtime": stat.st_mtime_ns, "env": pythonpath})
     record = cache.get("interpreter", key)
     if record is None or not _still_valid(record):
@@ -183,7 +179,7 @@ def probe(python: str, root: Path) -> Interpreter | None:
         if record is not None:
             cache.put("interpreter", key, record)
     found = _from_record(python, record) if record is not None else None
-    _probes[python] = found
+    _probes[memo] = found
     return found
 
 

@@ -112,7 +112,7 @@ def lock_of(config: Config) -> dict[str, Signature]:
 def update_lock(config: Config, signatures: Mapping[str, Signature]) -> Path:
     """Record `signatures`, keep the other registered checkpoints' records, drop unregistered ones."""
     target = lock_path(config)
-    registered = {entry.path for entry in config.checkpoints}
+    registered = {entry.as_written for entry in config.checkpoints}
     merged = {p: s for p, s in load_lock(target).items() if p in registered}
     merged.update(signatures)
     write_atomically(target, dump_lock(merged))

@@ -8,6 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import GIT_ENV, git, requires_torch
@@ -113,3 +114,37 @@ def test_scan_reports_a_replaced_checkpoint_and_a_stale_lock_record(
         and "old/gone.pt" in stale["message"]
         and "file is gone" in stale["message"]
     )
+
+
+def test_a_checkpoint_outside_the_repository_by_home_or_variable(
+    model_repo: Path, worker: SharedWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`register` writes a path under the home folder as `~/…`; `$VARS` work too; the lock records the path
+    as written, so a clone on another machine (another home) finds the record."""
+    home = tmp_path / "home"
+    (home / ".cache" / "models").mkdir(parents=True)
+    (model_repo / "checkpoints" / "net.pt").rename(home / ".cache" / "models" / "net.pt")
+    git(model_repo, "rm", "-q", "--cached", "checkpoints/net.pt")
+    monkeypatch.setenv("HOME", str(home))
+    text = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    write(model_repo, "ckaudit.yaml", text[: text.index("checkpoints:")] + "checkpoints: []\n")
+    status, _ = run_cli(model_repo, "register", str(home / ".cache" / "models" / "net.pt"), "--model", "net")
+    assert status == 0
+    registry = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    assert "path: ~/.cache/models/net.pt" in registry and str(home) not in registry
+    assert '"~/.cache/models/net.pt":' in (model_repo / "ckaudit.lock").read_text(encoding="utf-8")
+    status, out = run_cli(model_repo, "scan", "--format", "json")
+    (entry,) = [c for c in json.loads(out)["checkpoints"] if c["registered"]]
+    assert status == 0 and entry["verdict"] == "ok", out
+    git(model_repo, "add", "-A")
+    git(model_repo, "commit", "-q", "-m", "checkpoint kept in the home cache")
+    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))  # another machine: the file is not there
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    status, out = hook(model_repo, "models/net.py")
+    assert status == 1 and "conv1.weight" in out, out
+    monkeypatch.setenv("CKPT_DIR", str(home / ".cache" / "models"))
+    write(model_repo, "ckaudit.yaml", registry.replace("~/.cache/models", "$CKPT_DIR"))
+    status, out = run_cli(model_repo, "scan", "--format", "json")
+    (entry,) = [c for c in json.loads(out)["checkpoints"] if c["registered"]]
+    assert entry["format"] == "torch-zip", out
