@@ -13,18 +13,9 @@ import pytest
 
 from ckaudit.registry.config import Config
 from ckaudit.registry.interpreter import InterpreterNotFound, find_interpreter, resolve_python
-from tests.conftest import requires_torch
+from tests.conftest import add_torch, make_venv, requires_torch
 
 pytestmark = requires_torch
-
-
-def make_venv(prefix: Path, *, torch: bool) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
-    if torch:
-        site = next((prefix / "lib").glob("python3*/site-packages"))
-        ours = [p for p in sys.path if p.endswith("site-packages") and (Path(p) / "torch").is_dir()]
-        (site / "torch_from_tests.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
-    return prefix / "bin" / "python"
 
 
 @pytest.fixture
@@ -52,6 +43,7 @@ def test_repository_venv_is_found_and_a_torchless_virtual_env_passed_over(
     assert found.path == str(venv) and found.torch
 
 
+@pytest.mark.slow
 def test_conda_prefix_and_virtual_env_with_torch(
     tmp_path: Path, no_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,6 +56,7 @@ def test_conda_prefix_and_virtual_env_with_torch(
     assert resolve_python(Config(root=tmp_path / "repo")) == str(active)
 
 
+@pytest.mark.slow
 def test_python_setting_path_forms(tmp_path: Path, no_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "repo"
     venv = make_venv(root / "envs" / "torch", torch=True)
@@ -86,6 +79,7 @@ def test_nothing_with_torch_is_one_error_naming_what_was_tried(tmp_path: Path, n
         find_interpreter(Config(root=root, python="missing/bin/python"))
 
 
+@pytest.mark.slow
 def test_probe_is_cached_until_the_environment_changes(tmp_path: Path, no_env: Path, run_git: object) -> None:
     """A venv probed without torch, then given torch: its site-packages changed, so it is probed again."""
     root = tmp_path / "repo"
@@ -96,9 +90,7 @@ def test_probe_is_cached_until_the_environment_changes(tmp_path: Path, no_env: P
         find_interpreter(Config(root=root))
     records = list((root / ".git").rglob("interpreter/*/*.json"))
     assert records, "the probe was not cached"
-    site = next((root / ".venv" / "lib").glob("python3*/site-packages"))
-    ours = [p for p in sys.path if p.endswith("site-packages") and (Path(p) / "torch").is_dir()]
-    (site / "torch_from_tests.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
+    add_torch(root / ".venv")
     import ckaudit.registry.interpreter as interpreter
 
     interpreter._probes.clear()

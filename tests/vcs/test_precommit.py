@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GIT_ENV, git, repo_snapshot, requires_torch
+from tests.conftest import GIT_ENV, git, make_venv, repo_snapshot, requires_torch
 from tests.modelrepo import NET, write
 
 pytestmark = [requires_torch, pytest.mark.slow]  # the real pre-commit installs its environment
@@ -104,16 +104,6 @@ def test_partial_staging_and_its_inverse(model_repo: Path, hook_repo: tuple[Path
     assert result.returncode == 1 and "conv1.weight" in result.stdout
 
 
-def _venv_with_torch(prefix: Path) -> Path:
-    """A real venv whose site-packages sees this test interpreter's (torch included) through a .pth file:
-    seconds to create instead of installing torch again."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
-    site = next((prefix / "lib").glob("python3*/site-packages"))
-    ours = [p for p in sys.path if p.endswith("site-packages") and (Path(p) / "torch").is_dir()]
-    (site / "ckaudit_test_torch.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
-    return prefix / "bin" / "python"
-
-
 def _without_python_line(repo: Path) -> None:
     text = (repo / "ckaudit.yaml").read_text(encoding="utf-8")
     lines = [line for line in text.splitlines(keepends=True) if not line.startswith("python:")]
@@ -126,7 +116,7 @@ def test_no_python_line_finds_torch_in_the_repository_venv(
 ) -> None:
     """No `python:` and torch only in the repository's .venv: pre-commit's own environment (first on PATH,
     named by VIRTUAL_ENV) has no torch and must be passed over."""
-    _venv_with_torch(model_repo / ".venv")
+    make_venv(model_repo / ".venv", torch=True)
     write(model_repo, ".gitignore", ".venv/\n")
     _without_python_line(model_repo)
     git(model_repo, "add", ".gitignore", "ckaudit.yaml")
@@ -145,7 +135,7 @@ def test_python_command_name_skips_pre_commits_interpreter(
 ) -> None:
     """`python: python3` names a command: the python3 pre-commit puts first on PATH has no torch, the next
     one does."""
-    tools = _venv_with_torch(tmp_path / "tools").parent
+    tools = make_venv(tmp_path / "tools", torch=True).parent
     registry = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
     write(model_repo, "ckaudit.yaml", re.sub(r"(?m)^python: .*$", "python: python3", registry))
     git(model_repo, "add", "ckaudit.yaml")
@@ -167,8 +157,7 @@ def test_no_interpreter_with_torch_is_one_clear_error(
     git(model_repo, "commit", "-q", "-m", "registry without an interpreter path")
     write(model_repo, "models/net.py", BREAKING)
     git(model_repo, "add", "models/net.py")
-    bare = tmp_path / "bare"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    bare = make_venv(tmp_path / "bare", torch=False).parent.parent
     path = f"{bare / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"
     result = try_repo(model_repo, hook_repo, "models/net.py", path=path)
     output = result.stdout + result.stderr
@@ -211,7 +200,7 @@ def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -
     snippet = re.search(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", readme, re.S)
     assert snippet is not None and "repo: local" in snippet.group(1)
     write(model_repo, ".pre-commit-config.yaml", snippet.group(1))
-    _venv_with_torch(model_repo / ".venv")
+    make_venv(model_repo / ".venv", torch=True)
     write(model_repo, ".gitignore", ".venv/\n")
     _without_python_line(model_repo)
     git(model_repo, "add", "-A")
