@@ -75,6 +75,7 @@ def test_register_refuses_clearly(
 
 
 @requires_torch
+@pytest.mark.slow  # builds every model of sample_repo
 def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> None:
     status_before = git(sample, "status", "--porcelain")
     assert main(["init", str(sample)]) == 0

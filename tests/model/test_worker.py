@@ -116,7 +116,7 @@ def short() -> Iterator[ModelWorker]:
             (5, 6),
             marks=pytest.mark.slow,  # waits out the timeout
         ),
-        ("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5),
+        pytest.param("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5, marks=pytest.mark.slow),
         pytest.param(
             "import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5, marks=pytest.mark.slow
         ),
