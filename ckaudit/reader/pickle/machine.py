@@ -8,8 +8,10 @@ becomes a `Call` (or a torch tensor record, see torch_rebuild). Every global the
 from __future__ import annotations
 
 from collections.abc import Callable
+from pickle import HIGHEST_PROTOCOL
 from typing import Any
 
+from ckaudit.reader.pickle.argument_callers import ARGUMENT_CALLERS, PLAIN_VALUES
 from ckaudit.reader.pickle.stubs import (
     DYNAMIC_CALLEE,
     Call,
@@ -68,6 +70,12 @@ class Machine:
         """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
         self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
 
+    def note_argument_calls(self, args: tuple[Any, ...], positions: tuple[int, ...]) -> None:
+        """The arguments a known callable calls or instantiates count as called (see argument_callers)."""
+        for position in positions:
+            if position < len(args) and not isinstance(args[position], PLAIN_VALUES):
+                self.note_call(args[position])
+
     def push_global(self, name: str) -> None:
         self.globals.add(name)
         self.stack.append(Global(name))
@@ -75,6 +83,8 @@ class Machine:
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
         name = func.name if isinstance(func, Global) else None
+        if name in ARGUMENT_CALLERS and isinstance(args, tuple):
+            self.note_argument_calls(args, ARGUMENT_CALLERS[name])
         if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
             # BUILD then checks the type of the dtype object, a class the stream never names (numpy >= 1.25)
             implied = numpy_dtype_class(args[0])
@@ -85,6 +95,11 @@ class Machine:
             if built is not None:
                 return built
         return Call(func, args)
+
+
+def _op_proto(m: Machine, arg: Any) -> None:
+    if not 0 <= arg <= HIGHEST_PROTOCOL:  # CPython refuses it: "unsupported pickle protocol"
+        raise PickleError(f"unsupported pickle protocol {arg}", truncated=False)
 
 
 def _op_mark(m: Machine, _arg: Any) -> None:
@@ -270,6 +285,11 @@ def _op_build(m: Machine, _arg: Any) -> None:
             target.metadata = state["_metadata"]
     elif isinstance(target, Call):
         target.state = state
+    elif isinstance(target, Global):
+        # BUILD on a class, function or module sets its attributes (setattr per key of the state's slot
+        # dict): a pickle can patch code that runs later. Recorded as a call that nothing allowlists.
+        m.globals.add(f"{target.name}.__setstate__")
+        m.calls.add(f"{target.name}.__setstate__")
 
 
 def _op_persid(m: Machine, arg: Any) -> None:
@@ -288,6 +308,7 @@ def _op_empty(factory: Callable[[], Any]) -> Callable[[Machine, Any], None]:
 
 
 HANDLERS: dict[str, Callable[[Machine, Any], None]] = {
+    "PROTO": _op_proto,
     "MARK": _op_mark,
     "STOP": _op_stop,
     "POP": _op_pop,
@@ -358,4 +379,4 @@ PUSH_ARG = frozenset(
         "BINUNICODE8",
     }
 )
-IGNORED = frozenset({"PROTO", "FRAME", "READONLY_BUFFER"})
+IGNORED = frozenset({"FRAME", "READONLY_BUFFER"})  # FRAME: the decoders check its length
