@@ -67,7 +67,7 @@ def _error_json(path: Path, exc: CheckpointReadError) -> str:
 
 def describe(info: CheckpointInfo) -> dict[str, Any]:
     """The inspect report as plain data (the JSON output; text renders the same)."""
-    verdict = classify_globals(info.globals)
+    verdict = classify_globals(info.globals, info.calls)
     return {
         "version": 1,
         "path": info.path,
@@ -97,6 +97,7 @@ def describe(info: CheckpointInfo) -> dict[str, Any]:
             for c in info.candidates
         ],
         "globals": list(info.globals),
+        "calls": list(info.calls),
         "safety": {
             "blocked": list(verdict.blocked),
             "unsafe": list(verdict.unsafe),

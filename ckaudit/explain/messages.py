@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ckaudit.files.safety import UNSAFE_FIX
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.model.keyfix import collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
+from ckaudit.reader.safety import classify_globals, safe_globals_fix
 
 _CONTAINER_KEYS = {
     "state_dict",
@@ -87,17 +89,21 @@ def _weights_only(match: re.Match[str]) -> str:
 
 
 def _safe_globals_fix(match: re.Match[str]) -> str:
+    """The allow line for inert names only; torch names one global at a time and the log does not say
+    whether the pickle calls it, so every name is judged as called (fail closed)."""
     names = sorted(set(re.findall(r"Unsupported global: GLOBAL ([\w.]+)", match.string)))
-    imports = "; ".join(sorted({f"import {n.rsplit('.', 1)[0]}" for n in names if "." in n}))
-    line = (
-        f"torch.serialization.add_safe_globals([{', '.join(names)}])"
-        if names
-        else "torch.serialization.add_safe_globals([...])"
-    )
+    verdict = classify_globals(names, calls=names)
+    if verdict.unsafe:
+        return f"`{', '.join(verdict.unsafe)}` can run code: never allow it. {UNSAFE_FIX}"
+    if not names:
+        return (
+            "Re-save it as a plain state dict or safetensors from a trusted copy. Never switch to "
+            "weights_only=False for an untrusted file."
+        )
+    line = "; ".join(safe_globals_fix(names).splitlines())
     return (
-        f"If you trust the file: `{imports + '; ' if imports else ''}{line}` before torch.load; better, "
-        "re-save it as a plain state dict or safetensors. Never switch to weights_only=False for an "
-        "untrusted file."
+        f"If you trust the file: `{line}` before torch.load; better, re-save it as a plain state dict or "
+        "safetensors. Never switch to weights_only=False for an untrusted file."
     )
 
 

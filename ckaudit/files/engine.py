@@ -32,6 +32,7 @@ class FileScope:
     verify: bool = False
     registry: str | None = None  # the registry file as shown in locations
     show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
+    trusted_globals: tuple[str, ...] = ()  # the registry's trusted_globals: inert for the safety checks
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def open_scope(
         verify=verify,
         registry=_shown(root, config.path),
         show_progress=show_progress,
+        trusted_globals=config.trusted_globals,
     )
 
 
@@ -120,7 +122,7 @@ def _content_checks(
         *integrity.integrity_findings(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
-        *safety.safety_findings(rel_path, info, model),
+        *safety.safety_findings(rel_path, info, model, trusted=scope.trusted_globals),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),
     ]

@@ -1,19 +1,31 @@
-"""`unsafe-pickle` and `weights-only-blocked` from the globals the pickle names (allowlist, fail closed).
+"""`unsafe-pickle` and `weights-only-blocked` from the globals the pickle names and calls (fail closed).
 
-The reader classifies; this turns its verdict into findings. Globals that can run code are only ever
-reported as `unsafe-pickle`: the `add_safe_globals` fix never offers to allow them. Pickle opcodes that
-torch's weights_only unpickler refuses (the reader lists them in `details`) block the default load too.
+The reader classifies (ckaudit/reader/safety.py); this turns its verdict into findings. A global the pickle
+calls that is not inert is only ever `unsafe-pickle`, and its fix never offers a line that would let it
+load: it says why the file is dangerous and how to get a plain state dict out of a trusted copy. The
+`add_safe_globals` line is printed for inert names only (torch's allowlist aside: ckaudit's data-only list
+and the registry's `trusted_globals`), and not at all for a file that is unsafe. Pickle opcodes that torch's
+weights_only unpickler refuses (the reader lists them in `details`) block the default load too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader.safety import classify_globals, safe_globals_fix
+from ckaudit.reader.safety import GlobalsVerdict, classify_globals, safe_globals_fix
 from ckaudit.reader.types import CheckpointInfo
 
 _SHOWN = 8
 _RESAVE = "re-save it as a plain state dict (`torch.save(model.state_dict(), path)`) or safetensors"
+UNSAFE_FIX = (
+    "Do not load it: torch.load(weights_only=False), or allowing these names with add_safe_globals, runs "
+    "them. Get the weights from their original source; or, if you trust where this copy came from, load "
+    "it once in an isolated, throwaway environment (a container without credentials or network) and save "
+    "`model.state_dict()` from there with torch.save or as safetensors, then use that file. A class of "
+    "your own repository that you vouch for goes into `trusted_globals:` in ckaudit.yaml."
+)
 
 
 def _listed(names: list[str]) -> str:
@@ -21,35 +33,15 @@ def _listed(names: list[str]) -> str:
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
-def safety_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
-    verdict = classify_globals(info.globals)
+def safety_findings(
+    rel_path: str, info: CheckpointInfo, model: str | None, *, trusted: Iterable[str] = ()
+) -> list[Finding]:
+    verdict = classify_globals(info.globals, info.calls, trusted)
     findings = []
     if verdict.unsafe:
-        unsafe = list(verdict.unsafe)
-        findings.append(
-            _finding(
-                Rule.UNSAFE_PICKLE,
-                rel_path,
-                model,
-                f"the pickle can run code on load: {_listed(unsafe)}",
-                "Never load it with weights_only=False. Get the tensors from a trusted source and "
-                + _RESAVE.replace("re-save it", "save them"),
-                {"unsafe": unsafe},
-            )
-        )
-    if verdict.fixable:
-        fixable = list(verdict.fixable)
-        allow = "; ".join(safe_globals_fix(fixable).splitlines())
-        findings.append(
-            _finding(
-                Rule.WEIGHTS_ONLY_BLOCKED,
-                rel_path,
-                model,
-                f"torch.load(weights_only=True) refuses {_listed(fixable)}",
-                f"If you trust the file, allow them before torch.load: `{allow}`; or {_RESAVE}",
-                {"blocked": fixable},
-            )
-        )
+        findings.append(_unsafe_finding(rel_path, model, verdict))
+    if verdict.blocked and verdict.blocked != verdict.unsafe:
+        findings.append(_blocked_finding(rel_path, model, verdict))
     opcodes = list(info.details.get("opcodes_outside_weights_only") or ())
     if opcodes:
         findings.append(
@@ -58,11 +50,50 @@ def safety_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> l
                 rel_path,
                 model,
                 f"torch.load(weights_only=True) refuses the pickle opcodes {_listed(opcodes)}",
-                f"Load it once with weights_only=False only if you trust it, and {_RESAVE}",
+                UNSAFE_FIX
+                if verdict.unsafe
+                else f"Load it once with weights_only=False only if you trust it, and {_RESAVE}",
                 {"opcodes": opcodes},
             )
         )
     return findings
+
+
+def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -> Finding:
+    unsafe = list(verdict.unsafe)
+    return _finding(
+        Rule.UNSAFE_PICKLE,
+        rel_path,
+        model,
+        f"the pickle can run code on load: {_listed(unsafe)}",
+        UNSAFE_FIX,
+        {"unsafe": unsafe},
+    )
+
+
+def _blocked_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -> Finding:
+    """weights_only refuses these; the allow line only when every one is inert and nothing is unsafe."""
+    blocked = [n for n in verdict.blocked if n not in verdict.unsafe]
+    if verdict.unsafe:
+        fix = f"The file also holds code that runs on load (see unsafe-pickle). {UNSAFE_FIX}"
+    elif len(verdict.fixable) == len(blocked):
+        allow = "; ".join(safe_globals_fix(blocked).splitlines())
+        fix = f"If you trust the file, allow them before torch.load: `{allow}`; or {_RESAVE}"
+    else:
+        unknown = [n for n in blocked if n not in verdict.fixable]
+        fix = (
+            f"ckaudit cannot tell that {_listed(unknown)} only hold data, so it prints no add_safe_globals "
+            f"line for them. If they are your repository's own classes, list them in `trusted_globals:`; "
+            f"otherwise {_RESAVE} from a trusted copy"
+        )
+    return _finding(
+        Rule.WEIGHTS_ONLY_BLOCKED,
+        rel_path,
+        model,
+        f"torch.load(weights_only=True) refuses {_listed(blocked)}",
+        fix,
+        {"blocked": blocked},
+    )
 
 
 def _finding(
