@@ -28,6 +28,20 @@ UNSAFE_FIX = (
 )
 
 
+_TORCHSCRIPT_FIX = (
+    "torch.load(weights_only=True) refuses every TorchScript archive: load it with `torch.jit.load(path)` "
+    "(or re-save the weights with `torch.save(model.state_dict(), path)`)"
+)
+
+
+def _torchscript_classes(info: CheckpointInfo) -> list[str]:
+    """In a TorchScript archive, `__torch__.*` names are classes compiled from the archive's own TorchScript
+    code by torch.jit.load's unpickler, never Python imports: not code a pickle can run."""
+    if info.format != "torchscript":
+        return []
+    return [name for name in info.globals if name.startswith("__torch__.")]
+
+
 def _listed(names: list[str]) -> str:
     shown = ", ".join(names[:_SHOWN])
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
@@ -36,13 +50,21 @@ def _listed(names: list[str]) -> str:
 def safety_findings(
     rel_path: str, info: CheckpointInfo, model: str | None, *, trusted: Iterable[str] = ()
 ) -> list[Finding]:
-    verdict = classify_globals(info.globals, info.calls, trusted)
+    script_classes = _torchscript_classes(info)
+    verdict = classify_globals(info.globals, info.calls, [*trusted, *script_classes])
+    opcodes = list(info.details.get("opcodes_outside_weights_only") or ())
     findings = []
     if verdict.unsafe:
         findings.append(_unsafe_finding(rel_path, model, verdict))
     if verdict.blocked and verdict.blocked != verdict.unsafe:
-        findings.append(_blocked_finding(rel_path, model, verdict))
-    opcodes = list(info.details.get("opcodes_outside_weights_only") or ())
+        blocked = _blocked_finding(rel_path, model, verdict, allow=not opcodes)
+        findings.append(
+            file_finding(
+                blocked.rule, rel_path, blocked.message, _TORCHSCRIPT_FIX, blocked.details, model=model
+            )
+            if script_classes and not verdict.unsafe
+            else blocked
+        )
     if opcodes:
         findings.append(
             _finding(
@@ -71,11 +93,17 @@ def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -
     )
 
 
-def _blocked_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -> Finding:
-    """weights_only refuses these; the allow line only when every one is inert and nothing is unsafe."""
+def _blocked_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict, *, allow: bool) -> Finding:
+    """weights_only refuses these; the allow line only when every one is inert, nothing is unsafe, and
+    (`allow`) no opcode use that torch refuses whatever is allowed."""
     blocked = [n for n in verdict.blocked if n not in verdict.unsafe]
     if verdict.unsafe:
         fix = f"The file also holds code that runs on load (see unsafe-pickle). {UNSAFE_FIX}"
+    elif not allow:
+        fix = (
+            "add_safe_globals alone cannot make it load: torch's weights_only unpickler also refuses how the "
+            f"pickle builds some objects. If you trust the file, {_RESAVE} with plain containers"
+        )
     elif len(verdict.fixable) == len(blocked):
         allow = "; ".join(safe_globals_fix(blocked).splitlines())
         fix = f"If you trust the file, allow them before torch.load: `{allow}`; or {_RESAVE}"

@@ -35,7 +35,6 @@ import shutil
 import struct
 import subprocess
 import timeit
-import types
 import typing
 import uuid
 from collections.abc import Callable, Iterable
@@ -142,7 +141,7 @@ def _direct_calls(c: Path) -> dict[str, bytes]:
 
 
 def _marshal_function(c: Path) -> bytes:
-    """types.FunctionType(marshal.loads(code bytes), {})(): a function built from raw bytecode, then called."""
+    """types.FunctionType(marshal.loads(code), {})(): a function built from raw bytecode, then called."""
     raw = marshal.dumps(compile(_py(c), "<p>", "exec"))
     code_object = _global("marshal", "loads") + b"(B" + struct.pack("<I", len(raw)) + raw + b"tR"
     return _proto(3) + _global("types", "FunctionType") + b"(" + code_object + b"}tR)R."

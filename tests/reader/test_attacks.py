@@ -149,8 +149,10 @@ for name, path in names.items():
     canary.unlink(missing_ok=True)
     try:
         if name == "raw:payload_after_stop":  # a second pickle.load on the same bytes runs it
-            with zipfile.ZipFile(path) as zf, zf.open(next(n for n in zf.namelist() if n.endswith("data.pkl"))) as f:
-                pickle.load(f), pickle.load(f)
+            with zipfile.ZipFile(path) as zf:
+                member = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                with zf.open(member) as f:
+                    pickle.load(f), pickle.load(f)
         else:
             torch.load(path, weights_only=False)
     except BaseException:

@@ -18,8 +18,8 @@ ARGUMENT_CALLERS: dict[str, tuple[int, ...]] = {
     "numpy.core.multiarray._reconstruct": (0,),
     "numpy._core.multiarray._reconstruct": (0,),
     "numpy.random._pickle.__bit_generator_ctor": (0,),
-    "numpy.random._pickle.__generator_ctor": (0, 1),
-    "numpy.random._pickle.__randomstate_ctor": (0, 1),
+    "numpy.random._pickle.__generator_ctor": (1,),  # arg 0: a name or a BitGenerator, not called
+    "numpy.random._pickle.__randomstate_ctor": (1,),
     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence": (0,),
     "collections.defaultdict": (0,),  # the default factory: called later, on the first missing key
     "copyreg._reconstructor": (0, 1),

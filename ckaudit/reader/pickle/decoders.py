@@ -81,7 +81,7 @@ def _walk_one(data: bytes, start: int, persistent_load: PersistentLoad | None) -
     except Exception as exc:
         at_end = state.pos >= len(data)
         raise machine.error(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
-    machine.opcodes = {_OPCODES[code].name for code in state.seen}
+    machine.opcodes |= {_OPCODES[code].name for code in state.seen}
     return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
 
 

@@ -20,7 +20,8 @@ from ckaudit.reader.pickle.stubs import (
     PickleError,
     StubDict,
 )
-from ckaudit.reader.pickle.torch_rebuild import call_known, numpy_dtype_class
+from ckaudit.reader.pickle.torch_rebuild import call_known
+from ckaudit.reader.pickle.weights_only import append_refusal, result_type, setitem_refusal
 
 
 class _Mark:
@@ -85,11 +86,9 @@ class Machine:
         name = func.name if isinstance(func, Global) else None
         if name in ARGUMENT_CALLERS and isinstance(args, tuple):
             self.note_argument_calls(args, ARGUMENT_CALLERS[name])
-        if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
-            # BUILD then checks the type of the dtype object, a class the stream never names (numpy >= 1.25)
-            implied = numpy_dtype_class(args[0])
-            if implied:
-                self.globals.add(implied)
+        implied = result_type(name, args) if name else None
+        if implied:  # BUILD checks the result's type, a class the stream need not name
+            self.globals.add(implied)
         if name is not None:
             built = call_known(name, args)
             if built is not None:
@@ -161,7 +160,10 @@ def _op_frozenset(m: Machine, _arg: Any) -> None:
     m.stack.append(items)
 
 
-def _add_items(target: Any, items: list[Any]) -> None:
+def _add_items(m: Machine, target: Any, items: list[Any]) -> None:
+    refusal = append_refusal(target)
+    if refusal:
+        m.opcodes.add(refusal)
     if isinstance(target, list):
         target.extend(items)
     elif isinstance(target, set):
@@ -174,15 +176,18 @@ def _add_items(target: Any, items: list[Any]) -> None:
 
 def _op_append(m: Machine, _arg: Any) -> None:
     value = m.stack.pop()
-    _add_items(m.stack[-1], [value])
+    _add_items(m, m.stack[-1], [value])
 
 
 def _op_appends(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _add_items(m.stack[-1], items)
+    _add_items(m, m.stack[-1], items)
 
 
-def _set_items(target: Any, items: list[Any]) -> None:
+def _set_items(m: Machine, target: Any, items: list[Any]) -> None:
+    refusal = setitem_refusal(target)
+    if refusal:
+        m.opcodes.add(refusal)
     if isinstance(target, dict):
         for i in range(0, len(items) - 1, 2):
             target[items[i]] = items[i + 1]
@@ -195,17 +200,17 @@ def _set_items(target: Any, items: list[Any]) -> None:
 def _op_setitem(m: Machine, _arg: Any) -> None:
     value = m.stack.pop()
     key = m.stack.pop()
-    _set_items(m.stack[-1], [key, value])
+    _set_items(m, m.stack[-1], [key, value])
 
 
 def _op_setitems(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _set_items(m.stack[-1], items)
+    _set_items(m, m.stack[-1], items)
 
 
 def _op_additems(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _add_items(m.stack[-1], items)
+    _add_items(m, m.stack[-1], items)
 
 
 def _op_get(m: Machine, arg: Any) -> None:
