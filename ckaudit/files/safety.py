@@ -57,13 +57,11 @@ def safety_findings(
     if verdict.unsafe:
         findings.append(_unsafe_finding(rel_path, model, verdict))
     if verdict.blocked and verdict.blocked != verdict.unsafe:
-        blocked = _blocked_finding(rel_path, model, verdict, allow=not opcodes)
+        blocked = [n for n in verdict.blocked if n not in verdict.unsafe]
+        fix = _blocked_fix(verdict, blocked, allow=not opcodes, torchscript=bool(script_classes))
+        message = f"torch.load(weights_only=True) refuses {_listed(blocked)}"
         findings.append(
-            file_finding(
-                blocked.rule, rel_path, blocked.message, _TORCHSCRIPT_FIX, blocked.details, model=model
-            )
-            if script_classes and not verdict.unsafe
-            else blocked
+            _finding(Rule.WEIGHTS_ONLY_BLOCKED, rel_path, model, message, fix, {"blocked": blocked})
         )
     if opcodes:
         findings.append(
@@ -93,34 +91,26 @@ def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -
     )
 
 
-def _blocked_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict, *, allow: bool) -> Finding:
-    """weights_only refuses these; the allow line only when every one is inert, nothing is unsafe, and
-    (`allow`) no opcode use that torch refuses whatever is allowed."""
-    blocked = [n for n in verdict.blocked if n not in verdict.unsafe]
+def _blocked_fix(verdict: GlobalsVerdict, blocked: list[str], *, allow: bool, torchscript: bool) -> str:
+    """The allow line only when every blocked name is inert, nothing is unsafe, and (`allow`) the pickle
+    uses no opcode torch refuses whatever is allowed."""
     if verdict.unsafe:
-        fix = f"The file also holds code that runs on load (see unsafe-pickle). {UNSAFE_FIX}"
-    elif not allow:
-        fix = (
+        return f"The file also holds code that runs on load (see unsafe-pickle). {UNSAFE_FIX}"
+    if torchscript:
+        return _TORCHSCRIPT_FIX
+    if not allow:
+        return (
             "add_safe_globals alone cannot make it load: torch's weights_only unpickler also refuses how the "
             f"pickle builds some objects. If you trust the file, {_RESAVE} with plain containers"
         )
-    elif len(verdict.fixable) == len(blocked):
-        allow = "; ".join(safe_globals_fix(blocked).splitlines())
-        fix = f"If you trust the file, allow them before torch.load: `{allow}`; or {_RESAVE}"
-    else:
-        unknown = [n for n in blocked if n not in verdict.fixable]
-        fix = (
-            f"ckaudit cannot tell that {_listed(unknown)} only hold data, so it prints no add_safe_globals "
-            f"line for them. If they are your repository's own classes, list them in `trusted_globals:`; "
-            f"otherwise {_RESAVE} from a trusted copy"
-        )
-    return _finding(
-        Rule.WEIGHTS_ONLY_BLOCKED,
-        rel_path,
-        model,
-        f"torch.load(weights_only=True) refuses {_listed(blocked)}",
-        fix,
-        {"blocked": blocked},
+    if len(verdict.fixable) == len(blocked):
+        line = "; ".join(safe_globals_fix(blocked).splitlines())
+        return f"If you trust the file, allow them before torch.load: `{line}`; or {_RESAVE}"
+    unknown = [n for n in blocked if n not in verdict.fixable]
+    return (
+        f"ckaudit cannot tell that {_listed(unknown)} only hold data, so it prints no add_safe_globals "
+        f"line for them. If they are your repository's own classes, list them in `trusted_globals:`; "
+        f"otherwise {_RESAVE} from a trusted copy"
     )
 
 
