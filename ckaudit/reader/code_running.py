@@ -11,7 +11,19 @@ from __future__ import annotations
 # Whole modules (and their submodules): execution, imports, processes, files, network, pickles, debuggers.
 CODE_RUNNING_MODULES = frozenset(
     {
-        *("os", "posix", "nt", "sys", "subprocess", "pty", "commands", "popen2", "signal", "atexit"),
+        *(
+            "os",
+            "posix",
+            "nt",
+            "sys",
+            "subprocess",
+            "_posixsubprocess",
+            "pty",
+            "commands",
+            "popen2",
+            "signal",
+            "atexit",
+        ),
         *("builtins", "types", "functools", "operator", "inspect", "gc", "ctypes", "_ctypes", "cffi"),
         *("runpy", "importlib", "pkgutil", "zipimport", "imp", "site", "pydoc", "code", "codeop"),
         *("compileall", "py_compile", "logging.config", "pickle", "_pickle", "cPickle", "copyreg"),

@@ -268,6 +268,9 @@ def _static_only(c: Path) -> dict[str, bytes]:
         "types_codetype": call_bytes("types", "CodeType", "x"),
         "cloudpickle_make_function": call_bytes("cloudpickle.cloudpickle", "_make_function", "x"),
         "torch_dynamo_guard": call_bytes("torch._dynamo.guards", "GuardBuilder.get", "x"),
+        "posixsubprocess_fork_exec": call_bytes("_posixsubprocess", "fork_exec", "x"),
+        "site_execsitecustomize": call_bytes("site", "execsitecustomize"),
+        "atexit_run_exitfuncs": call_bytes("atexit", "_run_exitfuncs"),
         "unknown_library_function": call_bytes("innocent_looking_pkg.tools", "helper", "x"),
         "user_class_instance": call_bytes("mypkg.config", "TrainConfig", "x"),
     }
