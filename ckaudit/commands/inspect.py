@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.errors import CkauditError
+from ckaudit.files.safety import allow_line
 from ckaudit.keyranges import collapse_rows
 from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
-from ckaudit.reader.safety import classify_globals, safe_globals_fix
+from ckaudit.reader.safety import classify_globals
 
 EXIT_OK, EXIT_BROKEN = 0, 1
 
@@ -101,7 +102,7 @@ def describe(info: CheckpointInfo) -> dict[str, Any]:
         "safety": {
             "blocked": list(verdict.blocked),
             "unsafe": list(verdict.unsafe),
-            "fix": safe_globals_fix(verdict.fixable) if verdict.fixable else None,
+            "fix": allow_line(verdict, info.details.get("opcodes_outside_weights_only") or ()),
         },
         "details": {k: v for k, v in info.details.items()},
     }

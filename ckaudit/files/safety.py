@@ -91,6 +91,16 @@ def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -
     )
 
 
+def allow_line(verdict: GlobalsVerdict, refused_opcodes: Iterable[str]) -> str | None:
+    """The add_safe_globals lines, only when they make torch.load(weights_only=True) accept the file: every
+    blocked name inert, nothing unsafe, no opcode use torch refuses whatever is allowed."""
+    if not verdict.blocked or verdict.unsafe or list(refused_opcodes):
+        return None
+    if len(verdict.fixable) != len(verdict.blocked):
+        return None
+    return safe_globals_fix(verdict.blocked)
+
+
 def _blocked_fix(verdict: GlobalsVerdict, blocked: list[str], *, allow: bool, torchscript: bool) -> str:
     """The allow line only when every blocked name is inert, nothing is unsafe, and (`allow`) the pickle
     uses no opcode torch refuses whatever is allowed."""
@@ -103,9 +113,10 @@ def _blocked_fix(verdict: GlobalsVerdict, blocked: list[str], *, allow: bool, to
             "add_safe_globals alone cannot make it load: torch's weights_only unpickler also refuses how the "
             f"pickle builds some objects. If you trust the file, {_RESAVE} with plain containers"
         )
-    if len(verdict.fixable) == len(blocked):
-        line = "; ".join(safe_globals_fix(blocked).splitlines())
-        return f"If you trust the file, allow them before torch.load: `{line}`; or {_RESAVE}"
+    line = allow_line(verdict, [])
+    if line:
+        pasteable = "; ".join(line.splitlines())
+        return f"If you trust the file, allow them before torch.load: `{pasteable}`; or {_RESAVE}"
     unknown = [n for n in blocked if n not in verdict.fixable]
     return (
         f"ckaudit cannot tell that {_listed(unknown)} only hold data, so it prints no add_safe_globals "
