@@ -21,7 +21,9 @@ from ckaudit.reader.pickle.stubs import (
     StubDict,
 )
 from ckaudit.reader.pickle.torch_rebuild import call_known
-from ckaudit.reader.pickle.weights_only import append_refusal, result_type, setitem_refusal
+from ckaudit.reader.pickle.weights_only import RESULT_TYPED, append_refusal, result_type, setitem_refusal
+
+_SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
 
 
 class _Mark:
@@ -71,6 +73,15 @@ class Machine:
         """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
         self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
 
+    def special_call(self, name: str, args: Any) -> None:
+        """Arguments the callee calls count as called; the class of its result, which BUILD checks and
+        the stream need not name, counts as named."""
+        if name in ARGUMENT_CALLERS and isinstance(args, tuple):
+            self.note_argument_calls(args, ARGUMENT_CALLERS[name])
+        implied = result_type(name, args)
+        if implied:
+            self.globals.add(implied)
+
     def note_argument_calls(self, args: tuple[Any, ...], positions: tuple[int, ...]) -> None:
         """The arguments a known callable calls or instantiates count as called (see argument_callers)."""
         for position in positions:
@@ -84,11 +95,8 @@ class Machine:
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
         name = func.name if isinstance(func, Global) else None
-        if name in ARGUMENT_CALLERS and isinstance(args, tuple):
-            self.note_argument_calls(args, ARGUMENT_CALLERS[name])
-        implied = result_type(name, args) if name else None
-        if implied:  # BUILD checks the result's type, a class the stream need not name
-            self.globals.add(implied)
+        if name in _SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
+            self.special_call(name, args)
         if name is not None:
             built = call_known(name, args)
             if built is not None:

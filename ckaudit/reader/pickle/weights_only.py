@@ -71,6 +71,9 @@ _RESULT_TYPES: dict[str, int | str | dict[str, str]] = {
 }
 
 
+RESULT_TYPED = frozenset({"numpy.dtype", *_RESULT_TYPES})  # the callables result_type knows
+
+
 def result_type(name: str, args: Any) -> str | None:
     """The class of what `name(*args)` returns, when the stream does not name it (see _RESULT_TYPES)."""
     if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
