@@ -8,7 +8,8 @@ default factory, the loading code) would run.
 
 from __future__ import annotations
 
-# Whole modules (and their submodules): execution, imports, processes, files, network, pickles, debuggers.
+# Whole modules (and their submodules): execution, imports, processes, files, network, pickles, debuggers,
+# and modules that act when merely imported (this, antigravity, idlelib; any `__main__` is a dunder below).
 CODE_RUNNING_MODULES = frozenset(
     {
         *(
@@ -33,6 +34,7 @@ CODE_RUNNING_MODULES = frozenset(
         *("telnetlib", "xmlrpc", "webbrowser", "antigravity", "asyncio", "concurrent", "selectors"),
         *("threading", "_thread", "multiprocessing", "pdb", "bdb", "trace", "timeit", "cProfile"),
         *("profile", "doctest", "unittest", "platform", "setuptools", "distutils", "pip", "ensurepip"),
+        *("this", "__hello__", "__phello__", "idlelib", "turtle", "turtledemo", "tkinter", "lib2to3"),
         *("IPython", "numpy.testing", "numpy.f2py", "numpy.distutils", "numpy.ctypeslib"),
         *("torch.serialization", "torch.jit", "torch.hub", "torch.package", "torch.fx", "torch._C"),
         *("torch._dynamo", "torch._inductor", "torch.compiler", "torch.library", "torch._ops", "torch.ops"),

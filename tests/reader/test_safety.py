@@ -255,3 +255,14 @@ def test_real_lightning_trainer_checkpoint(tmp_path: Path) -> None:
     fixes = _assert_benign(tmp_path, ["lightning.ckpt"])
     assert fixes and "omegaconf.dictconfig.DictConfig" in fixes[0][1]
     assert set(_apply_fixes(fixes, tmp_path).values()) == {"loads"}
+
+
+def test_modules_that_act_on_import_are_never_resolved() -> None:
+    """The model side imports the modules a pickle names to tell missing classes; it skips code-running
+    names, which include modules with import-time effects and any `__main__`."""
+    from ckaudit.reader.code_running import runs_code
+
+    acting = ["antigravity.fly", "this.s", "idlelib.idle.x", "unittest.__main__.main", "venv.__main__.x"]
+    assert all(runs_code(name) for name in acting)
+    assert classify_globals(acting).unsafe == tuple(sorted(acting))
+    assert not runs_code("mypkg.models.Net") and not runs_code("argparse.Namespace")
