@@ -83,15 +83,19 @@ def _constant(value: str | Callable[[re.Match[str]], str]) -> Callable[[re.Match
     return text
 
 
+# torch words a refused global two ways: allowlist miss, or a module it blocks outright (os, posix, ...)
+_BLOCKED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
+
+
 def _weights_only(match: re.Match[str]) -> str:
-    names = sorted(set(re.findall(r"Unsupported global: GLOBAL ([\w.]+)", match.string)))
+    names = sorted(set(re.findall(_BLOCKED_GLOBAL, match.string)))
     return ", ".join(names) or "a global outside the allowlist"
 
 
 def _safe_globals_fix(match: re.Match[str]) -> str:
     """The allow line for inert names only; torch names one global at a time and the log does not say
     whether the pickle calls it, so every name is judged as called (fail closed)."""
-    names = sorted(set(re.findall(r"Unsupported global: GLOBAL ([\w.]+)", match.string)))
+    names = sorted(set(re.findall(_BLOCKED_GLOBAL, match.string)))
     verdict = classify_globals(names, calls=names)
     if verdict.unsafe:
         return f"`{', '.join(verdict.unsafe)}` can run code: never allow it. {UNSAFE_FIX}"
