@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.errors import CkauditError
-from ckaudit.files.safety import allow_line
 from ckaudit.keyranges import collapse_rows
 from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
-from ckaudit.reader.safety import classify_globals
+from ckaudit.reader.safety import allow_line, classify_globals
 
 EXIT_OK, EXIT_BROKEN = 0, 1
 

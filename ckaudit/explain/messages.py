@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ckaudit.files.safety import UNSAFE_FIX
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.model.keyfix import collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
-from ckaudit.reader.safety import classify_globals, safe_globals_fix
+from ckaudit.reader.safety import UNSAFE_FIX, classify_globals, safe_globals_fix
 from ckaudit.tracebacks import frames
 
 _CONTAINER_KEYS = {

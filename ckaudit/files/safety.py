@@ -14,20 +14,11 @@ from collections.abc import Iterable
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader.safety import GlobalsVerdict, classify_globals, safe_globals_fix
+from ckaudit.reader.safety import UNSAFE_FIX, GlobalsVerdict, allow_line, classify_globals
 from ckaudit.reader.types import CheckpointInfo
 
 _SHOWN = 8
 _RESAVE = "re-save it as a plain state dict (`torch.save(model.state_dict(), path)`) or safetensors"
-UNSAFE_FIX = (
-    "Do not load it: torch.load(weights_only=False), or allowing these names with add_safe_globals, runs "
-    "them. Get the weights from their original source; or, if you trust where this copy came from, load "
-    "it once in an isolated, throwaway environment (a container without credentials or network) and save "
-    "`model.state_dict()` from there with torch.save or as safetensors, then use that file. A class of "
-    "your own repository that you vouch for goes into `trusted_globals:` in ckaudit.yaml."
-)
-
-
 _TORCHSCRIPT_FIX = (
     "torch.load(weights_only=True) refuses every TorchScript archive: load it with `torch.jit.load(path)` "
     "(or re-save the weights with `torch.save(model.state_dict(), path)`)"
@@ -89,16 +80,6 @@ def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -
         UNSAFE_FIX,
         {"unsafe": unsafe},
     )
-
-
-def allow_line(verdict: GlobalsVerdict, refused_opcodes: Iterable[str]) -> str | None:
-    """The add_safe_globals lines, only when they make torch.load(weights_only=True) accept the file: every
-    blocked name inert, nothing unsafe, no opcode use torch refuses whatever is allowed."""
-    if not verdict.blocked or verdict.unsafe or list(refused_opcodes):
-        return None
-    if len(verdict.fixable) != len(verdict.blocked):
-        return None
-    return safe_globals_fix(verdict.blocked)
 
 
 def _blocked_fix(verdict: GlobalsVerdict, blocked: list[str], *, allow: bool, torchscript: bool) -> str:

@@ -124,3 +124,23 @@ def safe_globals_fix(names: Iterable[str]) -> str:
     wanted = sorted({normalize(n) for n in names})
     modules = sorted({"torch", *(n.rpartition(".")[0] for n in wanted)})
     return f"import {', '.join(modules)}\ntorch.serialization.add_safe_globals([{', '.join(wanted)}])"
+
+
+def allow_line(verdict: GlobalsVerdict, refused_opcodes: Iterable[str]) -> str | None:
+    """The add_safe_globals lines, only when they make torch.load(weights_only=True) accept the file: every
+    blocked name inert, nothing unsafe, no opcode use torch refuses whatever is allowed."""
+    if not verdict.blocked or verdict.unsafe or list(refused_opcodes):
+        return None
+    if len(verdict.fixable) != len(verdict.blocked):
+        return None
+    return safe_globals_fix(verdict.blocked)
+
+
+# The advice for a file that can run code: why, and how to get the weights out without running it here.
+UNSAFE_FIX = (
+    "Do not load it: torch.load(weights_only=False), or allowing these names with add_safe_globals, runs "
+    "them. Get the weights from their original source; or, if you trust where this copy came from, load "
+    "it once in an isolated, throwaway environment (a container without credentials or network) and save "
+    "`model.state_dict()` from there with torch.save or as safetensors, then use that file. A class of "
+    "your own repository that you vouch for goes into `trusted_globals:` in ckaudit.yaml."
+)
