@@ -36,6 +36,7 @@ class FileScope:
     registry: str | None = None  # the registry file as shown in locations
     show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
     lock: Mapping[str, Signature] = field(default_factory=dict)  # ckaudit.lock: path -> signature
+    trusted_globals: tuple[str, ...] = ()  # the registry's trusted_globals: inert for the safety checks
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def open_scope(
         registry=_shown(root, config.path),
         show_progress=show_progress,
         lock=lock_of(config),
+        trusted_globals=config.trusted_globals,
     )
 
 
@@ -132,7 +134,7 @@ def _content_checks(
         *integrity.integrity_findings(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
-        *safety.safety_findings(rel_path, info, model),
+        *safety.safety_findings(rel_path, info, model, trusted=scope.trusted_globals),
         *signature.replaced(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),

@@ -25,6 +25,7 @@ from ckaudit.model.diagnosis import Context, Problems, problems_of
 from ckaudit.model.keyfix import PrefixFix, find_prefix, module_renames, pair_renames, rename_key
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.model.worker.results import ModelBuild
+from ckaudit.reader.code_running import runs_code
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
 
@@ -183,7 +184,9 @@ class _Check:
         return findings
 
     def missing_classes(self, build: ModelBuild) -> list[Finding]:
-        names = [g for g in self.info.globals if not g.startswith(_PROVIDED)]
+        # never import what an untrusted pickle names when the name is known to run code (import-time side
+        # effects included: antigravity, idlelib, any __main__): those are unsafe-pickle already
+        names = [g for g in self.info.globals if not g.startswith(_PROVIDED) and not runs_code(g)]
         if not names or not build.ok:
             return []
         unresolved = self.worker.resolve_globals(self.root, names)
