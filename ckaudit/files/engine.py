@@ -81,11 +81,9 @@ def check_file(
             scope.root, scope.repo, rel_path, model=model, location=registry, what=what
         )
         return _result(rel_path, entry, None, [finding]), None
-    read = content.read(scope.root, rel_path, model=model)
+    read = content.audit_read(scope.root, rel_path, model=model, repo=scope.repo)
     info = read if isinstance(read, CheckpointInfo) else None
-    findings = (
-        [read] if isinstance(read, Finding) else _content_checks(scope, entry, rel_path, read, registry)
-    )
+    findings = read if isinstance(read, list) else _content_checks(scope, entry, rel_path, read, registry)
     if (
         entry is not None
         and scope.repo is not None
