@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from ckaudit.files import FileOutcome
+from ckaudit.files.environment import device_findings
 from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.model.check import CompatResult, check_compat
 from ckaudit.model.worker.client import ModelWorker
@@ -47,7 +48,23 @@ def add_code_findings(
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = check_compat(entry, models[entry.model], outcome.info, config.root, worker)
             checked[id(outcome)] = _with_findings(outcome, _code_findings(entry, result))
-    return [checked.get(id(o), o) for o in outcomes]
+        available = worker.devices
+    return [_judge_devices(checked.get(id(o), o), available) for o in outcomes]
+
+
+def _judge_devices(outcome: FileOutcome, available: frozenset[str] | None) -> FileOutcome:
+    """The file side could only warn about storages on other devices; the worker knows which this
+    interpreter has: a device it lacks is an error, one it has no finding."""
+    if available is None or outcome.info is None:
+        return outcome
+    findings = outcome.result.findings
+    at = next((i for i, f in enumerate(findings) if f.rule is Rule.DEVICE), None)
+    if at is None:
+        return outcome
+    judged = device_findings(outcome.result.path, outcome.info, outcome.result.model, available)
+    kept = [f for f in findings if f.rule is not Rule.DEVICE]
+    result = dataclasses.replace(outcome.result, findings=(*kept[:at], *judged, *kept[at:]))
+    return dataclasses.replace(outcome, result=result)
 
 
 def _code_findings(entry: CheckpointEntry, result: CompatResult) -> tuple[Finding, ...]:

@@ -17,8 +17,10 @@ from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
+from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
 from ckaudit.reader.pickles import read_pickle_file
 from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
+from ckaudit.reader.tarformat import looks_like_tar, read_tar
 from ckaudit.reader.torchzip import read_torch_zip
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
@@ -51,9 +53,7 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
         raise audit.attach(exc) from None
     except OSError as exc:
         raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
-    except (
-        Exception
-    ) as exc:  # unanticipated: still a finding, never a traceback
+    except Exception as exc:  # unanticipated: still a finding, never a traceback
         raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
 
 
@@ -79,6 +79,10 @@ def _dispatch(path: Path, size: int, head: bytes, audit: StreamAudit) -> Checkpo
         raise lfs_pointer(head)
     if head.startswith(b"PK"):
         return read_torch_zip(path, size, audit)
+    if head.startswith(NPY_MAGIC):
+        read_npy(path, size, audit)
+    if looks_like_tar(head):
+        return read_tar(path, size, audit)
     if looks_like_safetensors(head):
         return read_safetensors(path, size)
     if head.lstrip()[:1] == b"{" and size <= _MAX_INDEX:

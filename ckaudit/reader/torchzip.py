@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.numpyfile import audit_npy_members, npz_error
 from ckaudit.reader.pickle_walk import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
@@ -123,7 +124,13 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             raise
         with archive_file:
             archive = _Archive(handle, size, members_of(archive_file))
-            return _read(path, size, archive, audit)
+            npy_members, objects = audit_npy_members(archive_file, audit)
+            info = _read(path, size, archive, audit)
+            if info is None and npy_members:
+                npz_error(objects)
+            if info is None:
+                raise not_a_checkpoint(_no_data_pkl(archive.view))
+            return info
 
 
 def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
@@ -135,7 +142,8 @@ def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
             continue  # a pickle cut short: its names are kept, the file is already `truncated`
 
 
-def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> CheckpointInfo:
+def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> CheckpointInfo | None:
+    """The checkpoint torch reads from data.pkl; None when torch finds no data.pkl."""
     main = archive.view.record("data.pkl")
     storages: dict[str, StorageRef] = {}
 
@@ -146,7 +154,7 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
 
     walked = _walk_pickles(archive, main, audit, persistent_load)
     if walked is None:
-        raise not_a_checkpoint(_no_data_pkl(archive.view))
+        return None
     small = archive.small_members()
     if archive.problems:
         raise corrupt(
@@ -186,8 +194,6 @@ def _is_torchscript(view: TorchView) -> bool:
 
 def _no_data_pkl(view: TorchView) -> str:
     if view.prefix is None:
-        return (
-            "a zip archive whose first entry is in no folder: not a torch checkpoint"
-        )
+        return "a zip archive whose first entry is in no folder: not a torch checkpoint"
     folder = view.prefix.decode("utf-8", "backslashreplace")
     return f"a zip archive without {folder}data.pkl: not a torch checkpoint"

@@ -60,6 +60,7 @@ class CheckpointInfo:
 FORMATS = (
     "torch-zip",  # torch.save since 1.6
     "torch-legacy",  # torch.save(_use_new_zipfile_serialization=False) / pre-1.6
+    "torch-tar",  # torch.save before 0.4: a tar archive (torch.load needs weights_only=False)
     "torchscript",  # torch.jit.save archive
     "safetensors",
     "safetensors-index",  # model.safetensors.index.json

@@ -445,6 +445,17 @@ def _serve(worker: Worker) -> None:
         _send({"id": request.get("id"), **answer})
 
 
+def _devices(torch: Any) -> list[str]:
+    """Device types this interpreter can restore storages to (what torch.load needs for a location)."""
+    found = ["cpu", "meta"]
+    for name in ("cuda", "mps", "xpu"):
+        backend = getattr(torch.backends, name, None) if name == "mps" else getattr(torch, name, None)
+        with contextlib.suppress(Exception):
+            if backend is not None and backend.is_available():
+                found.append(name)
+    return found
+
+
 def main() -> None:
     here = os.path.dirname(os.path.realpath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]  # our folder is no import root
@@ -455,7 +466,8 @@ def main() -> None:
         faulthandler.register(signal.SIGUSR1, all_threads=False)  # the client asks for a stack on timeout
     import torch
 
-    _send({"id": None, "ready": True, "torch": torch.__version__, "python": sys.version.split()[0]})
+    ready = {"ready": True, "torch": torch.__version__, "python": sys.version.split()[0]}
+    _send({"id": None, **ready, "devices": _devices(torch)})
     _serve(Worker())
 
 
