@@ -21,6 +21,7 @@ from ckaudit.files import missing, safety
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
 from ckaudit.reader import read_checkpoint
+from ckaudit.reader.numpyfile import NUMPY_FORMAT
 from ckaudit.reader.pickles import PICKLE_FORMAT
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.vcs import queries as git
@@ -31,10 +32,13 @@ _FIXES = {
     Rule.TRUNCATED: "Fetch {path} again and compare its size and sha256 with the source",
     Rule.CORRUPT: "Fetch {path} again, or re-save it from a trusted copy",
 }
-_PLAIN_PICKLE_FIX = (
-    "torch.load cannot read a plain pickle: have the tensors saved from a trusted copy with "
-    "`torch.save(state_dict, path)` or as safetensors"
-)
+# A file that is another format than torch's is not fixed by downloading it again.
+_FORMAT_FIXES = {
+    PICKLE_FORMAT: "torch.load cannot read a plain pickle: have the tensors saved from a trusted copy with "
+    "`torch.save(state_dict, path)` or as safetensors",
+    NUMPY_FORMAT: "torch.load cannot read numpy files: convert trusted arrays with `torch.from_numpy` and "
+    "save them with `torch.save` or as safetensors",
+}
 
 
 def content_finding(
@@ -123,8 +127,9 @@ def _read_error(
     if exc.rule is Rule.FILE_MISSING and "shard" in exc.details:
         return _missing_shard(root, repo, rel_path, str(exc.details["shard"]), model)
     finding = content_finding(rel_path, exc.rule, exc.message, exc.details, model=model)
-    if exc.details.get("format") == PICKLE_FORMAT:
-        return file_finding(exc.rule, rel_path, finding.message, _PLAIN_PICKLE_FIX, exc.details, model=model)
+    fix = _FORMAT_FIXES.get(str(exc.details.get("format")))
+    if fix is not None:
+        return file_finding(exc.rule, rel_path, finding.message, fix, exc.details, model=model)
     return finding
 
 

@@ -82,6 +82,8 @@ def salvage_pickles(handle: BinaryIO, size: int) -> list[tuple[str, bytes]]:
         extra = handle.read(extra_length)
         packed = _zip64_size(extra, packed)
         start = position + 30 + name_length + extra_length
+        if start >= size:
+            break
         if name.lower().split(b"\x00", 1)[0].endswith(b".pkl") and method in (0, 8):
             handle.seek(start)
             data = handle.read(min(packed, size - start))

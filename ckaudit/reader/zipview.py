@@ -52,22 +52,20 @@ def raw_name(info: zipfile.ZipInfo) -> bytes:
     return info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
 
 
-def _less(a: bytes, b: bytes) -> bool:
-    """mz_zip_reader_filename_less: lowercased bytes, then the shorter name first."""
-    common = min(len(a), len(b))
-    for x, y in zip(a[:common], b[:common], strict=True):
-        if x != y:
-            return x < y
-    return len(a) < len(b)
-
-
 class TorchView:
-    """Member lookup exactly as miniz does it for torch (sorting and binary search included)."""
+    """Member lookup exactly as miniz does it for torch (sorting and binary search included).
+
+    miniz orders lowercased names as bytes compare (a prefix first), which is Python's `bytes <`. While no
+    two names are equal that way, its binary search finds the one equal name, so a dict does the same
+    faster; only duplicates need the heap sort and the search replayed step by step.
+    """
 
     def __init__(self, members: list[Member]) -> None:
         self.members = members
         self.keys = [m.raw_name.translate(_ASCII_LOWER) for m in members]
-        self._sorted = self._heap_sort()
+        index = dict(zip(self.keys, members, strict=True))
+        self._index = index if len(index) == len(members) else None
+        self._sorted = self._heap_sort() if self._index is None else []
         first = members[0].raw_name if members else b""
         slash = first.find(b"/")
         self.prefix: bytes | None = first[: slash + 1] if slash >= 0 else None
@@ -81,6 +79,8 @@ class TorchView:
 
     def locate(self, query: bytes) -> Member | None:
         wanted = query.translate(_ASCII_LOWER)
+        if self._index is not None:
+            return self._index.get(wanted)
         low, high = 0, len(self._sorted) - 1
         while low <= high:
             middle = low + ((high - low) >> 1)
@@ -118,9 +118,9 @@ class TorchView:
             child = (root << 1) + 1
             if child >= end:
                 return
-            if child + 1 < end and _less(keys[order[child]], keys[order[child + 1]]):
+            if child + 1 < end and keys[order[child]] < keys[order[child + 1]]:
                 child += 1
-            if not _less(keys[order[root]], keys[order[child]]):
+            if not keys[order[root]] < keys[order[child]]:
                 return
             order[root], order[child] = order[child], order[root]
             root = child

@@ -72,12 +72,8 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
         sizes = (crc, len(stored), len(entry.data))
         out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, entry.method, 0, 0, *sizes, len(local), 0))
         out.write(local + stored)
-        directory.write(
-            struct.pack(
-                "<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, entry.method, 0, 0, *sizes, len(entry.name),
-                0, 0, 0, 0, 0, offset,
-            )  # fmt: skip
-        )
+        fields = (0x02014B50, 20, 20, 0, entry.method, 0, 0, *sizes, len(entry.name), 0, 0, 0, 0, 0, offset)
+        directory.write(struct.pack("<IHHHHHHIIIHHHHHII", *fields))
         directory.write(entry.name)
     start, table = out.tell(), directory.getvalue()
     out.write(table)
@@ -162,7 +158,7 @@ def tar_main_pickle(extra: object | None = None) -> bytes:
     return out.getvalue()
 
 
-# -- the oracle -----------------------------------------------------------------------------------------------
+# -- the oracle ---------------------------------------------------------------------------------------------
 
 _LOADER = """
 import json, sys, warnings
