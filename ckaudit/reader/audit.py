@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from ckaudit.reader.errors import from_pickle
-from ckaudit.reader.pickle_walk import PersistentLoad, PickleError, PickleResult, walk_bytes, walk_pickle
+from ckaudit.reader.pickle import PersistentLoad, PickleError, PickleResult, walk_bytes, walk_pickle
 from ckaudit.reader.types import CheckpointReadError
 
 

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, storage_dtype
 from ckaudit.reader.errors import corrupt, truncated
-from ckaudit.reader.pickle_walk import WEIGHTS_ONLY_OPCODES, Global, StorageRef, TensorRef
+from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, Global, StorageRef, TensorRef
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.reader.views import check_views

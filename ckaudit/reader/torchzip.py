@@ -14,7 +14,7 @@ from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.numpyfile import audit_npy_members, npz_error
-from ckaudit.reader.pickle_walk import (
+from ckaudit.reader.pickle import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
     PickleResult,
