@@ -60,7 +60,7 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
     if path.is_dir():
         if (path / METADATA).is_file():
-            return read_dcp(path)
+            return read_dcp(path, audit)
         raise not_a_checkpoint("a directory, and not a torch.distributed.checkpoint one (no .metadata)")
     if not path.exists():
         if path.is_symlink():

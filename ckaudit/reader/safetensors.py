@@ -27,8 +27,9 @@ _USIZE = 1 << 64
 
 
 def looks_like_safetensors(head: bytes) -> bool:
-    """A length prefix followed by a JSON object (the library allows whitespace before the brace)."""
-    return len(head) >= 9 and head[8:].lstrip(_JSON_SPACE)[:1] == b"{"
+    """A length prefix, then JSON (the library allows whitespace first; a top level other than an object
+    is a broken safetensors file, not another format)."""
+    return len(head) >= 9 and head[8:].lstrip(_JSON_SPACE)[:1] in (b"{", b"[")
 
 
 class _Fields(dict[str, Any]):
