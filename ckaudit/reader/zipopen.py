@@ -45,9 +45,7 @@ def _why_unopenable(path: Path, size: int, exc: Exception) -> CheckpointReadErro
         tail = handle.read()
     if _has_end_record(tail, size):
         return corrupt(f"zip directory is damaged: {exc}")
-    return truncated(
-        "zip archive ends before its central directory is complete (an interrupted download or copy?)"
-    )
+    return truncated("zip archive ends before its central directory (an interrupted download or copy?)")
 
 
 def _has_end_record(tail: bytes, size: int) -> bool:

@@ -190,3 +190,17 @@ def test_tar_checkpoint_is_read(tmp_path: Path) -> None:
     rules = [f.rule for f in _findings(tmp_path, path)]
     assert rules == [Rule.WEIGHTS_ONLY_BLOCKED]  # torch.load(weights_only=True) refuses any tar file
     assert os.path.getsize(path) == info.size
+
+
+def test_inspect_shows_what_a_broken_file_calls(
+    dangerous: tuple[Path, dict[str, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ckaudit.cli import main
+
+    _root, files = dangerous
+    status = main(["inspect", str(files["raw_protocol4"]), "--format", "json"])
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert status != 0 and error["rule"] == "not-a-checkpoint" and error["details"]["format"] == "pickle"
+    assert "posix.system" in error["calls"]
+    main(["inspect", str(files["zip_cut_tail"])])
+    assert "pickle globals seen: posix.system" in capsys.readouterr().out
