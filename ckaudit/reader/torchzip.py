@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.numpyfile import audit_npy_members, npz_error
@@ -118,9 +117,8 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
     with path.open("rb") as handle:
         try:
             archive_file = open_archive(path, size)
-        except CheckpointReadError as exc:
-            if exc.rule is Rule.TRUNCATED:
-                _audit_salvaged(handle, size, audit)
+        except CheckpointReadError:
+            _audit_salvaged(handle, size, audit)
             raise
         with archive_file:
             archive = _Archive(handle, size, members_of(archive_file))
@@ -134,7 +132,8 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
 
 
 def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
-    """A cut archive cannot be opened, but the pickles at its start are still walked for their names."""
+    """An archive Python's zipfile cannot open (cut, or a directory only torch reads): the pickles its local
+    headers lead to are still walked for their names."""
     for name, data in salvage_pickles(handle, size):
         try:
             audit.walk_bytes(data, name, persistent_load=_lenient_storage)

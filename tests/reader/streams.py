@@ -59,6 +59,7 @@ class Entry:
     local_name: bytes | None = None  # None: the same as the central directory's
     crc: int | None = None  # None: the right CRC-32
     method: int = 0  # 0 stored, 8 deflate
+    flags: int = 0  # general purpose bits: 0x800 says the name is UTF-8
 
 
 def write_zip(path: Path, entries: list[Entry]) -> None:
@@ -70,9 +71,29 @@ def write_zip(path: Path, entries: list[Entry]) -> None:
         crc = zlib.crc32(entry.data) if entry.crc is None else entry.crc
         local = entry.name if entry.local_name is None else entry.local_name
         sizes = (crc, len(stored), len(entry.data))
-        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, entry.method, 0, 0, *sizes, len(local), 0))
+        out.write(
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, entry.flags, entry.method, 0, 0, *sizes, len(local), 0
+            )
+        )
         out.write(local + stored)
-        fields = (0x02014B50, 20, 20, 0, entry.method, 0, 0, *sizes, len(entry.name), 0, 0, 0, 0, 0, offset)
+        fields = (
+            0x02014B50,
+            20,
+            20,
+            entry.flags,
+            entry.method,
+            0,
+            0,
+            *sizes,
+            len(entry.name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
         directory.write(struct.pack("<IHHHHHHIIIHHHHHII", *fields))
         directory.write(entry.name)
     start, table = out.tell(), directory.getvalue()

@@ -132,6 +132,23 @@ def test_disagreements_are_corrupt_and_every_copy_is_audited(
     assert not canary.exists()
 
 
+def test_a_name_python_cannot_decode(tmp_path: Path, base_entries: list[Entry]) -> None:
+    """A member flagged UTF-8 whose name is not: Python's zipfile cannot open the archive (nor can
+    torch.load, which decodes every record name); its pickles are still audited from the local headers."""
+    import os
+
+    from tests.reader.reader_fixtures import Exploit
+
+    evil = pickle.dumps(Exploit(os.system, f"touch {tmp_path / 'canary'}"), protocol=2)
+    path = tmp_path / "odd.pt"
+    write_zip(path, [*base_entries, Entry(b"base/\xff\xfe.pkl", evil, flags=0x800)])
+    with pytest.raises(CheckpointReadError) as caught:
+        read_checkpoint(path)
+    assert caught.value.rule is Rule.CORRUPT
+    assert "posix.system" in caught.value.calls
+    assert not (tmp_path / "canary").exists()
+
+
 def test_what_only_torch_reads(tmp_path: Path, base_entries: list[Entry]) -> None:
     """An upper-case DATA.PKL is torch's data.pkl (miniz compares names case-insensitively); a deflated one
     is read; an archive whose first entry sits in no folder is no torch checkpoint."""
