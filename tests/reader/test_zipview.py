@@ -149,6 +149,7 @@ def test_a_name_python_cannot_decode(tmp_path: Path, base_entries: list[Entry]) 
     assert not (tmp_path / "canary").exists()
 
 
+@pytest.mark.slow
 def test_what_only_torch_reads(tmp_path: Path, base_entries: list[Entry]) -> None:
     """An upper-case DATA.PKL is torch's data.pkl (miniz compares names case-insensitively); a deflated one
     is read; an archive whose first entry sits in no folder is no torch checkpoint."""
