@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ckaudit.commands.common import EXIT_OK
+from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.register import file_sha256, snake_case
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
@@ -32,7 +32,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="write a starting ckaudit.yaml from the checkpoints and models found in the repository",
         description=(__doc__ or "").split("\n\n", 1)[1].strip(),
     )
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="repository root (default: the nearest folder with a ckaudit.yaml, "
+        "else the git work tree's top)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing ckaudit.yaml")
     parser.add_argument(
         "--no-match",
@@ -44,9 +50,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    root: Path = args.path.resolve()
-    if not root.is_dir():
+    if args.path is not None and not args.path.is_dir():
         raise CkauditError(f"{args.path}: not a directory")
+    root = find_root(None, args.path)
     target = root / CONFIG_NAME
     if target.exists() and not args.force:
         raise CkauditError(f"{target} already exists (use --force to overwrite, or `ckaudit register`)")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ckaudit import reader
-from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
+from ckaudit.commands.common import EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointReadError
@@ -28,14 +28,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("file", type=Path, help="the checkpoint file")
     parser.add_argument("--model", required=True, help="a model NAME from the registry, or module:callable")
     parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="repository root (default: the folder of --config, else the nearest with a "
+        "ckaudit.yaml, else the git work tree's top)",
+    )
     parser.add_argument("--no-sha256", action="store_true", help="do not record the content hash")
     add_config_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    root = args.root.resolve()
+    root = find_root(args.config, args.root)
     config = resolve_config(root, args.config)
     rel_path = _relative_path(args.file, root)
     model_name, config = _ensure_model(config, args.model)

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ckaudit.cache.verify import VerifyCache, default_directory
+from ckaudit.cache.store import cache_root
+from ckaudit.cache.verify import VerifyCache
 from ckaudit.files import content, environment, globs, integrity, missing, safety, tracking
 from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report
@@ -47,7 +48,7 @@ def open_scope(
     root = config.root
     repo = git.find_repo(root)
     tracked = frozenset(git.tracked_files(repo)) if repo is not None else None
-    cache = VerifyCache(default_directory(repo.git_dir if repo else None) if use_cache else None)
+    cache = VerifyCache(cache_root(repo) / "verify" if use_cache else None)
     return FileScope(
         root=root,
         repo=repo,

@@ -15,16 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import (
-    SigCache,
-    checkpoint_signature,
-    finding_from_dict,
-    finding_to_dict,
-    make_key,
-)
+from ckaudit.cache.outcomes import SigCache, checkpoint_signature, make_key
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.model.sources import ModelSources, model_sources
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.report.json_format import finding_dict, finding_from_dict
 from ckaudit.vcs.trees import Tree, materialise
 
 if TYPE_CHECKING:
@@ -197,7 +192,7 @@ class Evaluator:
                 "loads": outcome.loads,
                 "built": outcome.built,
                 "sources": dict(outcome.sources),
-                "findings": [finding_to_dict(f) for f in outcome.findings],
+                "findings": [finding_dict(f) for f in outcome.findings],
                 "signature": outcome.signature,
             },
         )

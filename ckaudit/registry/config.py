@@ -16,7 +16,7 @@ CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
 DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -171,7 +171,7 @@ class _Parser:
             raise self.error(
                 node, f"{what} needs exactly one of factory (module:callable) or build (Python code)"
             )
-        if factory is not None and not _FACTORY.match(factory):
+        if factory is not None and not FACTORY.match(factory):
             raise self.error(
                 fields["factory"], f"{what}.factory must look like package.module:callable, got {factory!r}"
             )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ckaudit.cache.store import write_atomic
 from ckaudit.errors import CkauditError
 from ckaudit.registry.config import DEFAULT_TIMEOUT, CheckpointEntry, Config, ModelSpec, ScanSettings
 
@@ -78,9 +77,6 @@ def dump_config(config: Config) -> str:
 def write_atomically(path: Path, text: str) -> None:
     """Temp file in the same folder, then rename: a reader never sees half a file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as exc:
         raise CkauditError(f"cannot write {path}: {exc}") from None

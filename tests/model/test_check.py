@@ -158,7 +158,12 @@ def test_resized_layers_show_both_shapes_and_the_defining_line(
 
 @requires_torch
 @pytest.mark.parametrize(
-    ("wrap", "prefix"), [("dp", "module."), ("compile", "_orig_mod."), ("both", "module._orig_mod.")]
+    ("wrap", "prefix"),
+    [
+        ("dp", "module."),
+        pytest.param("compile", "_orig_mod.", marks=pytest.mark.slow),  # torch.compile's import is slow
+        pytest.param("both", "module._orig_mod.", marks=pytest.mark.slow),
+    ],
 )
 def test_wrapper_prefixes_are_named_with_the_call_that_strips_them(
     repo: Path, worker: ModelWorker, classes: Any, wrap: str, prefix: str

@@ -109,9 +109,16 @@ def short() -> Iterator[ModelWorker]:
     [
         ("import torch\n\n\ndef build():\n    raise ValueError('width must be even')\n", "raised", 5),
         ("import missing_dependency_xyz\n\n\ndef build():\n    pass\n", "raised", 1),
-        ("import torch\n\n\ndef build():\n    while True:\n        pass\n", "timeout", (5, 6)),
+        pytest.param(
+            "import torch\n\n\ndef build():\n    while True:\n        pass\n",
+            "timeout",
+            (5, 6),
+            marks=pytest.mark.slow,  # waits out the timeout
+        ),
         ("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5),
-        ("import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5),
+        pytest.param(
+            "import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5, marks=pytest.mark.slow
+        ),
     ],
     ids=["raises", "import-error", "loops", "os-exit", "segfault"],
 )
@@ -134,6 +141,7 @@ def test_misbehaving_factory_becomes_an_error_within_the_timeout(
     assert after.ok and after.signature["weight"].shape == (3, 2)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch
 def test_server_runs_without_ckaudit_importable(tmp_path: Path) -> None:
     """The project's interpreter may lack ckaudit: server.py copied alone, run without site, answers."""
     import torch

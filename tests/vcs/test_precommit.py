@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import GIT_ENV, git, repo_snapshot, requires_torch
 from tests.modelrepo import NET, write
 
-pytestmark = requires_torch
+pytestmark = [requires_torch, pytest.mark.slow]  # the real pre-commit installs its environment
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
