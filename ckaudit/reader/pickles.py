@@ -8,8 +8,11 @@ reported as the format `pickle`, its names kept for the safety checks.
 
 from __future__ import annotations
 
+import pickletools
 from pathlib import Path
+from typing import BinaryIO
 
+from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import describe, not_a_checkpoint
 from ckaudit.reader.legacy import MAGIC_NUMBER, read_legacy
@@ -22,18 +25,36 @@ def read_pickle_file(path: Path, size: int, head: bytes, audit: StreamAudit) -> 
     with path.open("rb") as handle:
         try:
             first = audit.walk_stream(handle, size, "the first pickle")
-        except CheckpointReadError:
+        except CheckpointReadError as exc:
             if head[:1] != b"\x80" and not audit.globals:
                 raise not_a_checkpoint(f"no checkpoint format recognised ({describe(head)})") from None
+            if exc.rule is Rule.CORRUPT and _well_formed(handle):
+                raise _plain_pickle(head, f" (ckaudit follows it only in part: {exc.message})") from None
             raise
         if first.root == MAGIC_NUMBER and type(first.root) is int:
             return read_legacy(path, handle, size, audit)
-    raise not_a_checkpoint(
+    raise _plain_pickle(head)
+
+
+def _plain_pickle(head: bytes, note: str = "") -> CheckpointReadError:
+    return not_a_checkpoint(
         f"a plain pickle (protocol {_protocol(head)}), not a torch checkpoint: torch.load unpickles it "
-        "and then refuses it (Invalid magic number)",
+        f"and then refuses it (Invalid magic number){note}",
         format=PICKLE_FORMAT,
         protocol=_protocol(head),
     )
+
+
+def _well_formed(handle: BinaryIO) -> bool:
+    """Whether the file starts with a syntactically complete pickle (the walker may still not follow what
+    it builds: tensors pickled with plain pickle, say)."""
+    handle.seek(0)
+    try:
+        for _opcode, _arg, _pos in pickletools.genops(handle):
+            pass
+    except Exception:  # genops: ValueError and friends on malformed input
+        return False
+    return True
 
 
 def _protocol(head: bytes) -> str:

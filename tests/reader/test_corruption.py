@@ -157,7 +157,7 @@ def test_other_formats_cut_and_flipped(tmp_path: Path) -> None:
 
     for name, data in _other_formats(tmp_path).items():
         target = tmp_path / f"broken-{name}"
-        step = max(1, len(data) // 60)  # sampled: each read costs a few file opens
+        step = max(1, len(data) // 40)  # sampled: each read costs a few file opens
         whole = len(data)
         if name.endswith(".tar"):
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:

@@ -204,3 +204,15 @@ def test_inspect_shows_what_a_broken_file_calls(
     assert "posix.system" in error["calls"]
     main(["inspect", str(files["zip_cut_tail"])])
     assert "pickle globals seen: posix.system" in capsys.readouterr().out
+
+
+def test_tensors_pickled_with_plain_pickle(tmp_path: Path) -> None:
+    """pickle.dump(state_dict) is a plain pickle (its tensors are torch.save bytes inside), not `corrupt`."""
+    import torch
+
+    path = tmp_path / "state.pt"
+    path.write_bytes(pickle.dumps({"w": torch.ones(2)}, protocol=2))
+    findings = _findings(tmp_path, path)
+    plain = [f for f in findings if f.rule is Rule.NOT_A_CHECKPOINT]
+    assert plain and plain[0].details["format"] == "pickle", [f.message for f in findings]
+    assert Rule.CORRUPT not in [f.rule for f in findings]
