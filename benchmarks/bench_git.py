@@ -4,8 +4,9 @@ Measured in one run, each against the obvious alternative:
 - the hook with no model file staged (target < 0.3 s; it must never import torch: checked) vs bare `python`;
 - the hook with a model change, HEAD side from the cache (target <= 1.5x `python -c "import torch"`);
 - `blame` over N commits, cold cache vs warm cache;
-- materialising N Python files through ckaudit's git layer (GitPython's persistent `cat-file`) vs the
-  plumbing it replaced (`git ls-tree` + one `git cat-file --batch` process, re-done here), target <= 1.5x.
+- materialising N Python files through ckaudit's git layer (a persistent `cat-file` run by GitPython, fed
+  in pipelined chunks) vs the plumbing it replaced (`git ls-tree` + one `git cat-file --batch` process,
+  re-done here; target <= 1.5x) and vs GitPython's own `get_object_data`, one object per round trip.
 `--baseline DIR` (a checkout of ckaudit before the GitPython layer: `git archive 31e3412 | tar -x -C DIR`)
 also times the two hook cases with that code, interleaved with the current code, so "before" and "after"
 share the machine's load. Writes benchmarks/results/git.json; generated repositories live under
@@ -192,15 +193,34 @@ def bench_snapshot(files: int) -> dict[str, float | int]:
         with materialise(commit_tree(repo, "HEAD"), base=DATA):  # the same filesystem as the plumbing run
             pass
 
-    runs: dict[str, list[float]] = {"gitpython": [], "plumbing": []}  # interleaved, so both see the same load
+    runs: dict[str, list[float]] = {"gitpython": [], "plumbing": [], "odb": []}  # interleaved: same load
     for _ in range(5):
         runs["plumbing"].append(timed(lambda: plumbing_materialise(repo)))
         runs["gitpython"].append(timed(gitpython))
+        runs["odb"].append(timed(lambda: object_by_object(repo)))
     return {
         "files": files,
         "plumbing_s": statistics.median(runs["plumbing"]),
         "gitpython_s": statistics.median(runs["gitpython"]),
+        "gitpython_odb_s": statistics.median(runs["odb"]),
     }
+
+
+def object_by_object(repo: Path) -> None:
+    """The same files through GitPython's own persistent cat-file (`Git.get_object_data`), which asks one
+    object per round trip: what ckaudit's layer would cost without its pipelined chunks."""
+    import git as gitpython
+
+    from ckaudit.vcs.trees import commit_tree, wanted, write_files
+
+    tree = commit_tree(repo, "HEAD")
+    runner = gitpython.Repo(repo).git
+    selected = [e for e in tree.entries.values() if wanted(e)]
+    contents = {e.path: runner.get_object_data(e.oid)[3] for e in selected}
+    target = Path(tempfile.mkdtemp(dir=DATA))
+    write_files(target, contents)
+    shutil.rmtree(target)
+    runner.clear_cache()
 
 
 def plumbing_materialise(repo: Path) -> None:
@@ -294,7 +314,8 @@ def table(r: dict[str, Any]) -> str:
         (
             f"materialise {s['files']} .py, GitPython cat-file",
             s["gitpython_s"],
-            f"plumbing (ls-tree + cat-file --batch) {s['plumbing_s']:.3f} s",
+            f"plumbing (ls-tree + cat-file --batch) {s['plumbing_s']:.3f} s; "
+            f"GitPython object by object {s['gitpython_odb_s']:.3f} s",
             "<= 1.5x",
             f"{s['gitpython_s'] / s['plumbing_s']:.2f}x",
         ),

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     entry = registered(config, root, args.checkpoint)
     spec = config.models[entry.model or ""]
-    info = load_info(root, entry)
+    from ckaudit.registry.lock import lock_of
+
+    info = load_info(root, entry, lock_of(config))
     if isinstance(info, Finding):
         raise CkauditError(info.message)
     if resolve_commit(root, args.rev) is None:

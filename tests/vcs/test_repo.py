@@ -49,9 +49,18 @@ def test_blobs_through_one_persistent_cat_file_see_new_commits(git_repo: Path) -
     second = commit_tree(git_repo, "HEAD")
     assert second.read_many(["pkg/a.py", "pkg/b.py"]) == {"pkg/a.py": b"A = 2\n", "pkg/b.py": b"B = 1\n"}
     repo = find_repo(git_repo)
-    assert repo is not None and repo.git.cat_file_all is not None  # GitPython's persistent process
+    assert repo is not None
+    process = repo._batch("--batch")
+    assert process.alive() and repo._batch("--batch") is process  # one process served both trees
     with pytest.raises(GitError, match="cat-file"):
         repo.read_blobs(["0" * 40])
+    assert repo.blob_sizes(["0" * 40]) == {}  # a missing object is no size, not an error
+    head = repo.resolve_commit("HEAD")
+    assert head is not None
+    with pytest.raises(GitError, match="is commit, not a blob"):
+        repo.read_blobs([head])
+    b_oid = second.oid("pkg/b.py") or ""
+    assert repo.read_blobs([b_oid]) == {b_oid: b"B = 1\n"}  # in step again after the errors
 
 
 def test_reading_writes_nothing(git_repo: Path, snapshot_repo: Callable[[Path], dict[str, object]]) -> None:
