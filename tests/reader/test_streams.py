@@ -130,7 +130,7 @@ def test_broken_files_keep_their_own_finding_beside_unsafe(dangerous: tuple[Path
 def test_plain_pickles_are_their_own_format(tmp_path: Path) -> None:
     """A benign plain pickle is no checkpoint, but it is not 'download again' and nothing is unsafe."""
     for protocol in range(6):
-        path = tmp_path / f"state{protocol}.pkl"
+        path = tmp_path / f"state{protocol}.pt"  # a .pkl nobody registered is only a note
         path.write_bytes(pickle.dumps({"lr": 0.1, "steps": [1, 2]}, protocol=protocol))
         findings = _findings(tmp_path, path)
         assert [f.rule for f in findings] == [Rule.NOT_A_CHECKPOINT]
