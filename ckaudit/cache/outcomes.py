@@ -2,7 +2,9 @@
 
 A key is the sha256 of everything a result depends on: the blob ids of the model's source files, the
 factory/build/kwargs, the project interpreter and its torch version, the checkpoint's state-dict
-signature and the entry's key/strict/ignore. One JSON file per key, written atomically (`write_atomic`), so
+signature and the entry's key/strict/ignore (the installed distributions a build used are recorded with its
+outcome and checked when it is read: `ckaudit.model.evaluator`). One JSON file per key, written atomically
+(`write_atomic`), so
 two worktrees or terminals sharing the cache can never leave a torn file; an unreadable entry is a miss.
 Deleting the folder changes nothing but speed.
 """
@@ -11,20 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit import proc
 from ckaudit.cache.store import cache_root, write_atomic
 
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
 
 CACHE_VERSION = 1
-_VERSION_LINE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
-_torch_versions: dict[str, str] = {}
 
 
 class SigCache:
@@ -69,35 +67,6 @@ class SigCache:
 def make_key(parts: Mapping[str, Any]) -> str:
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def torch_version(python: str) -> str:
-    """The project interpreter's torch version, from `torch/version.py` beside it (no import)."""
-    if python not in _torch_versions:
-        _torch_versions[python] = _version_from_files(Path(python)) or _version_from_interpreter(python)
-    return _torch_versions[python]
-
-
-def _version_from_files(python: Path) -> str | None:
-    prefix = python.parent.parent
-    patterns = ("lib/python3*/site-packages/torch/version.py", "Lib/site-packages/torch/version.py")
-    for pattern in patterns:
-        for candidate in sorted(prefix.glob(pattern)):
-            try:
-                match = _VERSION_LINE.search(candidate.read_text(encoding="utf-8"))
-            except OSError:
-                continue
-            if match:
-                return match.group(1)
-    return None
-
-
-def _version_from_interpreter(python: str) -> str:
-    code = "import importlib.metadata as m\ntry: print(m.version('torch'))\nexcept Exception: print('none')"
-    try:
-        return proc.run([python, "-S", "-c", code], timeout=30).stdout.decode().strip() or "unknown"
-    except proc.CommandError:
-        return "unknown"
 
 
 def checkpoint_signature(info: CheckpointInfo) -> str:

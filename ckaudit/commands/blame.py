@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     entry = registered(config, root, args.checkpoint)
     spec = config.models[entry.model or ""]
-    info = load_info(root, entry)
+    info = load_info(config, entry)
     if isinstance(info, Finding):
         raise CkauditError(info.message)
     if resolve_commit(root, args.rev) is None:

@@ -50,7 +50,7 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
         help="read tensor data: every zip member's CRC32, safetensors and shard sizes",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="ignore and do not update the verification cache"
+        "--no-cache", action="store_true", help="ignore and do not update the verification and result caches"
     )
 
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.files_only:
         from ckaudit.model.registered import add_code_findings  # the model side: only where it is wanted
 
-        code_side = partial(add_code_findings, config, show_progress=show)
+        code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(
         config,
         verify=args.verify,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GLOBAL = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class CheckpointEntry:
-    path: str  # relative to the repository root, posix separators
+    path: str  # relative to the repository root (posix separators), or absolute once `~`/`$VARS` expanded
     model: str | None = None
     key: str | None = None
     sha256: str | None = None
@@ -41,6 +43,17 @@ class CheckpointEntry:
     expect_fails: bool = False
     reason: str | None = None
     line: int | None = None
+    written: str | None = None  # the path as the registry writes it, when it had `~` or `$VARS` to expand
+
+    @property
+    def as_written(self) -> str:
+        """The path as in the registry: what ckaudit.lock and rewritten registries use (machine-free)."""
+        return self.written or self.path
+
+
+def expand_path(text: str) -> str:
+    """`~` and `$VARS` expanded (registry paths may point outside the repository), posix separators."""
+    return Path(os.path.expandvars(os.path.expanduser(text))).as_posix()
 
 
 @dataclass(frozen=True)
@@ -58,9 +71,10 @@ class Config:
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     checkpoints: tuple[CheckpointEntry, ...] = ()
     scan: ScanSettings = field(default_factory=ScanSettings)
+    trusted_globals: tuple[str, ...] = ()  # "module.qualname" the repository vouches for in its pickles
 
     def checkpoint(self, path: str) -> CheckpointEntry | None:
-        return next((c for c in self.checkpoints if c.path == path), None)
+        return next((c for c in self.checkpoints if path in (c.path, c.as_written)), None)
 
 
 def find_config(root: Path) -> Path | None:
@@ -136,7 +150,9 @@ class _Parser:
 
     def config(self, node: yaml.Node, root: Path) -> Config:
         top = self.mapping(
-            node, "ckaudit.yaml", {"version", "python", "timeout", "models", "checkpoints", "scan"}
+            node,
+            "ckaudit.yaml",
+            {"version", "python", "timeout", "models", "checkpoints", "scan", "trusted_globals"},
         )
         if "version" in top and self.value(top["version"], "version", int) != 1:
             raise self.error(top["version"], "version must be 1")
@@ -160,7 +176,23 @@ class _Parser:
             models=models,
             checkpoints=tuple(checkpoints),
             scan=self.scan(top["scan"]) if "scan" in top else ScanSettings(),
+            trusted_globals=self.trusted_globals(top["trusted_globals"]) if "trusted_globals" in top else (),
         )
+
+    def trusted_globals(self, node: yaml.Node) -> tuple[str, ...]:
+        """Dotted `module.qualname` names; never one ckaudit knows to run code (a registry cannot vouch
+        for os.system)."""
+        from ckaudit.reader.code_running import runs_code  # here: the reader package is slow to import
+
+        names = self.strings(node, "trusted_globals")
+        for name in names:
+            if not _GLOBAL.match(name):
+                raise self.error(node, f"trusted_globals: {name!r} is not a module.qualname name")
+            if runs_code(name):
+                raise self.error(
+                    node, f"trusted_globals: {name!r} runs code or reaches the system; it cannot be trusted"
+                )
+        return tuple(sorted(set(names)))
 
     def model(self, name: str, node: yaml.Node) -> ModelSpec:
         what = f"models.{name}"
@@ -197,8 +229,10 @@ class _Parser:
         expect = self.value(fields["expect"], f"{what}: expect", str) if "expect" in fields else None
         if expect not in (None, "fails", "loads"):
             raise self.error(fields["expect"], f"{what}: expect must be 'fails' or 'loads'")
+        written = Path(path).as_posix()
         return CheckpointEntry(
-            path=Path(path).as_posix(),
+            path=expand_path(written),
+            written=written if expand_path(written) != written else None,
             model=model,
             key=self.value(fields["key"], f"{what}: key", str) if "key" in fields else None,
             sha256=sha256,

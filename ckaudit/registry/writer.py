@@ -40,7 +40,7 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
 
 
 def _checkpoint_dict(entry: CheckpointEntry) -> dict[str, Any]:
-    fields: dict[str, Any] = {"path": entry.path}
+    fields: dict[str, Any] = {"path": entry.as_written}
     optional: list[tuple[str, Any, Any]] = [
         ("model", entry.model, None),
         ("key", entry.key, None),
@@ -61,7 +61,11 @@ def config_dict(config: Config) -> dict[str, Any]:
     if config.timeout != DEFAULT_TIMEOUT:
         data["timeout"] = config.timeout
     data["models"] = {name: _model_dict(config.models[name]) for name in sorted(config.models)}
-    data["checkpoints"] = [_checkpoint_dict(c) for c in sorted(config.checkpoints, key=lambda c: c.path)]
+    data["checkpoints"] = [
+        _checkpoint_dict(c) for c in sorted(config.checkpoints, key=lambda c: c.as_written)
+    ]
+    if config.trusted_globals:
+        data["trusted_globals"] = sorted(config.trusted_globals)
     if config.scan != ScanSettings():
         data["scan"] = {"include": list(config.scan.include), "exclude": list(config.scan.exclude)}
     return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ckaudit.cache.outcomes import SigCache, make_key, torch_version
+from ckaudit.cache.outcomes import SigCache, make_key
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.report.json_format import finding_dict, finding_from_dict
 
@@ -55,10 +55,3 @@ def test_findings_round_trip() -> None:
         details={"key": "conv1.weight"},
     )
     assert finding_from_dict(finding_dict(finding)) == finding
-
-
-def test_torch_version_without_importing_torch() -> None:
-    import sys
-
-    version = torch_version(sys.executable)
-    assert version and version != "unknown"

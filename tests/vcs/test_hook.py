@@ -236,3 +236,16 @@ def test_every_format_renders(model_repo: Path, worker: SharedWorker, fmt: str) 
     git(model_repo, "add", "models/net.py")
     status, out = hook(model_repo, "--format", fmt, "models/net.py")
     assert status == 1 and "conv1" in out
+
+
+def test_files_only_notes_an_unrelated_binary_and_blocks_a_broken_checkpoint(model_repo: Path) -> None:
+    (model_repo / "firmware.bin").write_bytes(bytes(range(256)) * 64)
+    (model_repo / "checkpoints" / "page.pt").write_text("<html>404</html>", encoding="utf-8")
+    git(model_repo, "add", "firmware.bin")
+    status, report = hook_json(model_repo, "--files-only", "firmware.bin")
+    (result,) = report["checkpoints"]
+    assert status == 0 and [f["severity"] for f in result["findings"]] == ["note"]
+    assert "not a checkpoint" in result["findings"][0]["message"]
+    git(model_repo, "add", "checkpoints/page.pt")
+    status, report = hook_json(model_repo, "--files-only", "checkpoints/page.pt")
+    assert status == 1 and report["checkpoints"][0]["findings"][0]["rule"] == "not-a-checkpoint"
