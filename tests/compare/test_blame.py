@@ -82,6 +82,7 @@ def blame_json(repo: Path, *extra: str) -> tuple[int, dict]:
     return status, json.loads(out)
 
 
+@pytest.mark.slow  # builds the model at every commit of a branching history
 def test_blame_names_breaks_fixes_and_the_merged_commit(history: History, worker: SharedWorker) -> None:
     status, data = blame_json(history.repo)
     assert status == 1  # fails at the newest commit
