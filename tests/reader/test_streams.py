@@ -216,3 +216,23 @@ def test_tensors_pickled_with_plain_pickle(tmp_path: Path) -> None:
     plain = [f for f in findings if f.rule is Rule.NOT_A_CHECKPOINT]
     assert plain and plain[0].details["format"] == "pickle", [f.message for f in findings]
     assert Rule.CORRUPT not in [f.rule for f in findings]
+
+
+def test_trusted_globals_hold_for_broken_files_too(tmp_path: Path) -> None:
+    """A cut archive whose pickle instantiates the repository's own class: unsafe until the registry's
+    trusted_globals vouch for it, then only `truncated`."""
+    import torch
+
+    from ckaudit.files.content import audit_read
+    from tests.reader.reader_fixtures import UserThing
+
+    path = tmp_path / "run.pt"
+    torch.save({"w": torch.ones(2), "config": UserThing()}, path)
+    path.write_bytes(path.read_bytes()[:-10])
+    name = f"{UserThing.__module__}.{UserThing.__qualname__}"
+    untrusted = audit_read(tmp_path, "run.pt")
+    trusted = audit_read(tmp_path, "run.pt", trusted=[name])
+    assert isinstance(untrusted, list) and isinstance(trusted, list)
+    assert [f.rule for f in untrusted] == [Rule.UNSAFE_PICKLE, Rule.TRUNCATED]
+    assert name in untrusted[0].message
+    assert [f.rule for f in trusted] == [Rule.TRUNCATED]
