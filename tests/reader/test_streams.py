@@ -159,8 +159,8 @@ for path in sys.argv[1:]:
 
 @pytest.mark.slow
 def test_each_payload_runs_under_torch_load(dangerous: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
-    """The oracle: a real torch.load(weights_only=False) (np.load for numpy files) runs every payload but three
-    that ckaudit reports to fail closed: the cut archive's (torch cannot open it), the extra member's
+    """The oracle: a real torch.load(weights_only=False) (np.load for numpy files) runs every payload but
+    three that ckaudit reports to fail closed: the cut archive's (torch cannot open it), the extra member's
     (torch.load reads only data.pkl; other loaders, torch.package's, read any .pkl) and the shadowed tar
     member's (a repeated name: tarfile reads the last copy)."""
     root, files = dangerous
