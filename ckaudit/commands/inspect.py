@@ -58,11 +58,13 @@ def _problem(exc: CheckpointReadError) -> dict[str, Any]:
 
 
 def _error_text(path: Path, exc: CheckpointReadError) -> str:
-    return f"{path}: {exc.rule.value} ({exc.rule.cause.value}): {exc.message}\n"
+    seen = f"  pickle globals seen: {', '.join(exc.globals)}\n" if exc.globals else ""
+    return f"{path}: {exc.rule.value} ({exc.rule.cause.value}): {exc.message}\n{seen}"
 
 
 def _error_json(path: Path, exc: CheckpointReadError) -> str:
-    return json.dumps({"version": 1, "path": str(path), "error": _problem(exc)}, indent=2, default=str) + "\n"
+    error = {**_problem(exc), "globals": list(exc.globals), "calls": list(exc.calls)}
+    return json.dumps({"version": 1, "path": str(path), "error": error}, indent=2, default=str) + "\n"
 
 
 def describe(info: CheckpointInfo) -> dict[str, Any]:

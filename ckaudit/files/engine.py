@@ -87,27 +87,31 @@ def check_file(
         repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
         finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
         return _result(rel_path, entry, None, [finding]), None
-    read = content.read(scope.root, rel_path, model=model)
-    if isinstance(read, Finding) and entry is None:
+    read = content.audit_read(scope.root, rel_path, model=model, repo=scope.repo)
+    if isinstance(read, list) and entry is None:
         read = _foreign(rel_path, read)
     info = read if isinstance(read, CheckpointInfo) else None
-    findings = (
-        [read] if isinstance(read, Finding) else _content_checks(scope, entry, rel_path, read, registry)
-    )
+    findings = read if isinstance(read, list) else _content_checks(scope, entry, rel_path, read, registry)
     return _result(rel_path, entry, info, findings, path), info
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 
 
-def _foreign(rel_path: str, finding: Finding) -> Finding:
+def _foreign(rel_path: str, findings: list[Finding]) -> list[Finding]:
     """An unregistered file with a shared extension (`firmware.bin`, `data.tar`) that is no checkpoint at all
-    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors."""
-    if finding.rule is not Rule.NOT_A_CHECKPOINT or rel_path.lower().endswith(CHECKPOINT_SUFFIXES):
-        return finding
+    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors, and
+    so does a file whose pickle can run code, whoever's it is."""
+    if rel_path.lower().endswith(CHECKPOINT_SUFFIXES) or any(f.rule is Rule.UNSAFE_PICKLE for f in findings):
+        return findings
     message = f"{rel_path} is not a checkpoint (no checkpoint format), so it was not checked"
     fix = "Nothing to do if it is not a model file; register it if it is one."
-    return dataclasses.replace(finding, severity=Severity.NOTE, message=message, fix=fix)
+    return [
+        dataclasses.replace(f, severity=Severity.NOTE, message=message, fix=fix)
+        if f.rule is Rule.NOT_A_CHECKPOINT
+        else f
+        for f in findings
+    ]
 
 
 def _absent(path: Path) -> str | None:
