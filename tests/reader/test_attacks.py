@@ -107,6 +107,16 @@ def test_findings_are_unsafe_pickle_without_pasteable_allow_lines(
     assert not canary.exists()
 
 
+def test_plain_pickle_file_with_a_payload_after_its_first_pickle(tmp_path: Path) -> None:
+    """A .pkl of several pickles: torch.load stops after the first, a second pickle.load runs the next."""
+    payload = attacks.pickle.dumps(attacks.Call(attacks.os.system, f"touch {tmp_path / 'canary'}"))
+    (tmp_path / "objects.pkl").write_bytes(attacks.pickle.dumps({"epoch": 1}) + payload + b"not a pickle")
+    result, _info = check_file(FileScope(tmp_path), None, "objects.pkl")
+    (unsafe,) = [f for f in result.findings if f.rule is Rule.UNSAFE_PICKLE]
+    assert unsafe.details["unsafe"] == ["posix.system"]
+    assert not (tmp_path / "canary").exists()
+
+
 def test_names_reported_for_known_categories(attack_files: tuple[dict[str, Path], Path]) -> None:
     files, _canary = attack_files
     expect = {
