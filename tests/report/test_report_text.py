@@ -126,7 +126,7 @@ def test_details_as_the_compatibility_engine_and_file_checks_write_them() -> Non
             Rule.SHAPE_MISMATCH,
             Severity.ERROR,
             "fc1.weight: [10, 10816] vs [10, 2704]",
-            details={"key_name": "fc1.weight", "checkpoint_shape": [10, 10816], "model_shape": [10, 2704]},
+            details={"key": "fc1.weight", "checkpoint_shape": [10, 10816], "model_shape": [10, 2704]},
         ),
         Finding(
             Rule.DTYPE_CHANGE,
