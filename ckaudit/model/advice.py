@@ -13,6 +13,7 @@ from dataclasses import replace
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.keyranges import collapse_keys, collapse_rows
 from ckaudit.model.diagnosis import EXPECT_FAILS, Context, Mismatch, Problems, dims, shown
+from ckaudit.model.fixcode import collapsed_moves, rename_code
 from ckaudit.model.keyfix import collapsed_renames, exact_globs
 from ckaudit.model.renames import Ambiguity
 
@@ -171,16 +172,17 @@ def renamed_keys(
     renames: Mapping[str, str],
     moves: Mapping[str, str],
     ambiguous: Sequence[Ambiguity],
-    severity: Severity,
+    keys: Iterable[str],
 ) -> Finding:
     """`moves` (from `module_renames`) is what the message, the fix and the dry run use; `renames` the
-    per-key map they reproduce. Ambiguous groups are shown as competing keys, never as a pairing."""
-    unsure = [{"checkpoint": list(group.checkpoint), "model": list(group.model)} for group in ambiguous]
+    per-key map they reproduce; `keys` every key of the checkpoint (the printed code is checked on them).
+    Ambiguous groups are shown as competing keys, never as a pairing."""
     if moves:
-        listing = ", ".join(f"{old} -> {new}" for old, new in list(moves.items())[:_SHOWN_PAIRS])
-        more = f", … ({len(moves) - _SHOWN_PAIRS} more)" if len(moves) > _SHOWN_PAIRS else ""
+        short = collapsed_moves(moves)
+        listing = ", ".join(f"{old} -> {new}" for old, new in list(short.items())[:_SHOWN_PAIRS])
+        more = f", … ({len(short) - _SHOWN_PAIRS} more)" if len(short) > _SHOWN_PAIRS else ""
         message = f"layers renamed: {listing}{more}"
-        fix = f"Rename the keys when loading: {_rename_code(moves, renames)}, or {EXPECT_FAILS}."
+        fix = f"Rename the keys when loading: {rename_code(moves, renames, keys)}, or {EXPECT_FAILS}."
         where = ctx.build.location_of(next(iter(moves.values())))
     else:
         count = sum(len(g.checkpoint) for g in ambiguous)
@@ -191,25 +193,14 @@ def renamed_keys(
         fix += (
             " Ambiguous: the keys under `ambiguous` have equal shapes and a dry run cannot tell which "
             "pairs belong together; pair them by hand (the library's conversion code, if any, is the "
-            "truth) — no map is proposed for them."
+            "truth). No map is proposed for them."
         )
     details: dict[str, object] = {
         "modules": dict(moves),
         "renames": collapsed_renames(renames),
         "keys_renamed": len(renames),
     }
-    if unsure:
-        details["ambiguous"] = unsure
-    finding = ctx.finding(Rule.RENAMED_KEYS, severity, message, fix.strip(), location=where)
+    if ambiguous:
+        details["ambiguous"] = [{"checkpoint": list(g.checkpoint), "model": list(g.model)} for g in ambiguous]
+    finding = ctx.finding(Rule.RENAMED_KEYS, Severity.ERROR, message, fix.strip(), location=where)
     return replace(finding, details=details)
-
-
-def _rename_code(compact: Mapping[str, str], renames: Mapping[str, str]) -> str:
-    if all(old not in renames for old in compact):  # whole modules moved
-        pairs = ", ".join(f'"{old}.": "{new}."' for old, new in compact.items())
-        return (
-            f"`moves = {{{pairs}}}; sd = {{next((moves[p] + k[len(p):] for p in moves if k.startswith(p)), "
-            "k): v for k, v in sd.items()}`"
-        )
-    pairs = ", ".join(f'"{old}": "{new}"' for old, new in renames.items())
-    return f"`renames = {{{pairs}}}; sd = {{renames.get(k, k): v for k, v in sd.items()}}`"

@@ -211,11 +211,11 @@ class _Check:
             moved_keys = {rename_key(moves, k) for k in problems.unexpected}
             if not rejected and _verified(problems, after, set(renames.values()), moved_keys):
                 unsure = _still_open(proposal.ambiguous, after)
-                finding = advice.renamed_keys(ctx, renames, moves, unsure, Severity.ERROR)
+                finding = advice.renamed_keys(ctx, renames, moves, unsure, candidate.tensors)
                 return finding, moved, _without(after, unsure), moves
             renames = {old: new for old, new in renames.items() if old not in rejected}
         if proposal.ambiguous:
-            finding = advice.renamed_keys(ctx, {}, {}, proposal.ambiguous, Severity.ERROR)
+            finding = advice.renamed_keys(ctx, {}, {}, proposal.ambiguous, candidate.tensors)
             return finding, candidate, _without(problems, proposal.ambiguous), {}
         return None
 
