@@ -381,4 +381,6 @@ def _compare_one(
     old = evaluator.outcome(before, spec, entry, info) if before is not None else None
     new = evaluator.outcome(after, spec, entry, info)
     findings = judge(entry, old, new, labels, strict)
-    return CheckpointResult(entry.path, spec.name, info.format, len(info.tensors), info.size, tuple(findings))
+    return CheckpointResult(
+        entry.path, spec.name, info.format, len(info.tensors), info.size, tuple(findings), loads=new.loads
+    )

@@ -139,14 +139,13 @@ def _member(key: str, pattern: str) -> bool:
 
 def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
     where = ctx.build.location_of(rows[0][0])
-    line = f" at {where.path}:{where.line}" if where else ""
     if len(rows) == 1:
         key, ckpt, model = rows[0]
         return ctx.finding(
             Rule.SHAPE_MISMATCH,
             Severity.ERROR,
             f"{key}: {dims(ckpt)} in the checkpoint, {dims(model)} in the model",
-            f"The layer was resized{line}: restore the definition that gives {dims(ckpt)}, re-save the "
+            f"The layer was resized: restore the definition that gives {dims(ckpt)}, re-save the "
             f"checkpoint from the new model, or {EXPECT_FAILS}.",
             location=where,
             key=key,
@@ -159,7 +158,7 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
         Severity.ERROR,
         f"{len(rows)} tensors resized in {name}"
         + (f": {next(iter(pairs))}" if len(pairs) == 1 else f" ({len(pairs)} shape changes)"),
-        f"The layers were resized{line}: restore the definitions that give the checkpoint's shapes, "
+        "The layers were resized: restore the definitions that give the checkpoint's shapes, "
         f"re-save the checkpoint from the new model, or {EXPECT_FAILS}.",
         location=where,
         key=rows[0][0],

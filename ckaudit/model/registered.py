@@ -46,7 +46,7 @@ def add_code_findings(
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = check_compat(entry, models[entry.model], outcome.info, config.root, worker)
-            checked[id(outcome)] = _with_findings(outcome, _code_findings(entry, result))
+            checked[id(outcome)] = _with_findings(outcome, _code_findings(entry, result), result.loads)
     return [checked.get(id(o), o) for o in outcomes]
 
 
@@ -65,6 +65,7 @@ def _code_findings(entry: CheckpointEntry, result: CompatResult) -> tuple[Findin
     return (*result.findings, note)
 
 
-def _with_findings(outcome: FileOutcome, extra: Sequence[Finding]) -> FileOutcome:
+def _with_findings(outcome: FileOutcome, extra: Sequence[Finding], loads: bool) -> FileOutcome:
     findings = (*outcome.result.findings, *extra)
-    return dataclasses.replace(outcome, result=dataclasses.replace(outcome.result, findings=findings))
+    result = dataclasses.replace(outcome.result, findings=findings, loads=loads)
+    return dataclasses.replace(outcome, result=result)
