@@ -7,6 +7,7 @@ finding per module group (`blocks.{0..11}`), not one per key; the JSON details k
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -17,7 +18,7 @@ from ckaudit.model.fixcode import collapsed_moves, rename_code
 from ckaudit.model.keyfix import collapsed_renames, exact_globs
 from ckaudit.model.renames import Ambiguity
 
-_SEPARATE_GROUPS = 3  # more resized module groups than this read as one change: one finding for all
+_SEPARATE_GROUPS = 2  # more resized module groups than this read as one change: one finding for all
 _SHOWN_PAIRS = 6
 
 
@@ -114,7 +115,8 @@ def shape_mismatches(ctx: Context, mismatches: Sequence[Mismatch]) -> list[Findi
     for pattern, rows in _by_group(mismatches):
         groups.setdefault(pattern, []).extend(rows)
     if len(groups) > _SEPARATE_GROUPS:
-        return [_resized(ctx, list(mismatches), f"{len(groups)} modules ({', '.join(list(groups)[:3])}, …)")]
+        names = ", ".join(list(groups)[:3]) + (", …" if len(groups) > 3 else "")
+        return [_resized(ctx, list(mismatches), f"{len(groups)} modules ({names})")]
     return [_resized(ctx, rows, name) for name, rows in groups.items()]
 
 
@@ -123,15 +125,20 @@ def _by_group(mismatches: Sequence[Mismatch]) -> list[tuple[str, list[Mismatch]]
     by_key = {key: (key, ckpt, model) for key, ckpt, model in mismatches}
     out: list[tuple[str, list[Mismatch]]] = []
     for pattern, _, _ in collapse_rows((key, 0) for key in by_key):
-        parts = pattern.split(".")
+        parts = _parts(pattern)
         cut = next((i + 1 for i, p in enumerate(parts) if p.startswith("{")), max(len(parts) - 1, 1))
         members = [row for key, row in by_key.items() if _member(key, pattern)]
         out.append((".".join(parts[:cut]), members))
     return out
 
 
+def _parts(pattern: str) -> list[str]:
+    """Dotted parts of a collapsed key; a range such as `{0..11}` is one part."""
+    return re.findall(r"\{[^}]*\}|[^.]+", pattern)
+
+
 def _member(key: str, pattern: str) -> bool:
-    a, b = key.split("."), pattern.split(".")
+    a, b = key.split("."), _parts(pattern)
     return len(a) == len(b) and all(
         x == y or (y.startswith("{") and x.isdigit()) for x, y in zip(a, b, strict=True)
     )

@@ -65,7 +65,9 @@ def _apply_fix(fix: str, state: dict[str, Any]) -> dict[str, Any]:
 
 @requires_torch
 @pytest.mark.parametrize("name", sorted(CLASSES))
-def test_upgrade_renames_match_the_librarys_conversion(name: str, worker: ModelWorker, tmp_path: Path) -> None:
+def test_upgrade_renames_match_the_librarys_conversion(
+    name: str, worker: ModelWorker, tmp_path: Path
+) -> None:
     import torch
 
     info = read_checkpoint(FIXTURES / name / "model.safetensors")
@@ -92,5 +94,7 @@ def test_upgrade_renames_match_the_librarys_conversion(name: str, worker: ModelW
     wrong = [k for k, v in fixed.items() if k in truth and not torch.equal(v, truth[k])]
     assert wrong == [], f"{name}: tensors moved to the wrong key: {wrong}"
     for group in ambiguous:  # each ambiguous group holds the truth's own pairs, not a guess
-        true_pairs = {o: n for o in group["checkpoint"] for n in group["model"] if torch.equal(old[o], truth[n])}
+        true_pairs = {
+            o: n for o in group["checkpoint"] for n in group["model"] if torch.equal(old[o], truth[n])
+        }
         assert len(true_pairs) == len(group["checkpoint"])

@@ -30,26 +30,55 @@ def _configs() -> dict[str, tuple[str, object]]:
     return {
         "vit": (
             "ViTForImageClassification",
-            tf.ViTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
-                         patch_size=8, **vision),
+            tf.ViTConfig(
+                hidden_size=16,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=24,
+                patch_size=8,
+                **vision,
+            ),
         ),
         "swin": (
             "SwinForImageClassification",
-            tf.SwinConfig(embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=2, patch_size=4, **vision),
+            tf.SwinConfig(
+                embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=2, patch_size=4, **vision
+            ),
         ),
         "segformer": (
             "SegformerForSemanticSegmentation",
-            tf.SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
-                               patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2],
-                               mlp_ratios=[2, 2], decoder_hidden_size=16, **vision),
+            tf.SegformerConfig(
+                num_encoder_blocks=2,
+                depths=[1, 1],
+                sr_ratios=[2, 1],
+                hidden_sizes=[8, 16],
+                patch_sizes=[7, 3],
+                strides=[4, 2],
+                num_attention_heads=[1, 2],
+                mlp_ratios=[2, 2],
+                decoder_hidden_size=16,
+                **vision,
+            ),
         ),
         "llava": (
             "LlavaForConditionalGeneration",
             tf.LlavaConfig(
-                vision_config=tf.CLIPVisionConfig(hidden_size=16, intermediate_size=24, num_hidden_layers=2,
-                                                  num_attention_heads=2, image_size=16, patch_size=8),
-                text_config=tf.LlamaConfig(hidden_size=16, intermediate_size=24, num_hidden_layers=2,
-                                           num_attention_heads=2, num_key_value_heads=2, vocab_size=64),
+                vision_config=tf.CLIPVisionConfig(
+                    hidden_size=16,
+                    intermediate_size=24,
+                    num_hidden_layers=2,
+                    num_attention_heads=2,
+                    image_size=16,
+                    patch_size=8,
+                ),
+                text_config=tf.LlamaConfig(
+                    hidden_size=16,
+                    intermediate_size=24,
+                    num_hidden_layers=2,
+                    num_attention_heads=2,
+                    num_key_value_heads=2,
+                    vocab_size=64,
+                ),
                 image_token_index=63,
             ),
         ),
