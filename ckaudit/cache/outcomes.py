@@ -24,7 +24,7 @@ from ckaudit.findings import Finding, Location, Rule, Severity
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: findings grouped and worded anew (issue 12); older entries would show stale advice
 _VERSION_LINE = re.compile(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", re.M)
 _torch_versions: dict[str, str] = {}
 
