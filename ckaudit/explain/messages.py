@@ -241,8 +241,8 @@ def _size_findings(text: str, frame: Location | None) -> Iterator[Finding]:
             "convert the checkpoint, or run `ckaudit diagnose CHECKPOINT --model ...` for the line.",
             frame,
             key=key,
-            checkpoint_shape=saved,
-            model_shape=wanted,
+            checkpoint_shape=[int(d) for d in saved.split(", ") if d],
+            model_shape=[int(d) for d in wanted.split(", ") if d],
         )
 
 

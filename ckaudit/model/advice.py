@@ -73,7 +73,7 @@ def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity, universe
         severity,
         f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
         fix,
-        key=keys[0],
+        layer=keys[0],
         keys=list(keys),
         collapsed=collapse_keys(keys),
         ignore=globs,
@@ -94,7 +94,7 @@ def unexpected_keys(
         severity,
         f"{len(keys)} unexpected key(s) in the checkpoint: {shown(keys)}",
         fix,
-        key=keys[0],
+        layer=keys[0],
         keys=list(keys),
         collapsed=collapse_keys(keys),
         ignore=globs,
@@ -168,7 +168,6 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
         "The layers were resized: restore the definitions that give the checkpoint's shapes, "
         f"re-save the checkpoint from the new model, or {EXPECT_FAILS}.",
         location=where,
-        key=rows[0][0],
         mismatches=[{"key": k, "checkpoint_shape": list(c), "model_shape": list(m)} for k, c, m in rows],
     )
 

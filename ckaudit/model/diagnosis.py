@@ -63,12 +63,13 @@ class Context:
         message: str,
         fix: str,
         *,
-        key: str | None = None,
+        layer: str | None = None,
         location: Location | None = None,
         **details: object,
     ) -> Finding:
-        if location is None and key is not None:
-            location = self.build.location_of(key)
+        """`layer`: a state-dict key whose defining line is the location (when `location` is not given)."""
+        if location is None and layer is not None:
+            location = self.build.location_of(layer)
         return Finding(
             rule=rule,
             severity=severity,
@@ -135,7 +136,7 @@ def dtype_changes(ctx: Context, tensors: Mapping[str, TensorInfo], build: ModelB
             f"{len(keys)} tensor(s) stored as {saved}, cast to {wanted} on load: {shown(keys)}",
             f"Loads with a silent cast from {saved} to {wanted}; if that is intended (e.g. a half-"
             f"precision export) nothing to do, else save the checkpoint in {wanted}.",
-            key=keys[0],
+            layer=keys[0],
             checkpoint_dtype=saved,
             model_dtype=wanted,
             keys=keys,

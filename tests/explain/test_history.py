@@ -15,6 +15,7 @@ import yaml
 
 from ckaudit.explain.messages import explain_text
 from ckaudit.findings import Rule
+from tests.docs_details import undocumented
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "explain" / "torch_messages.yaml"
 ENTRIES: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
@@ -36,8 +37,9 @@ def test_each_wording_maps_to_its_cause(entry: dict[str, Any], tmp_path: Path) -
     assert explanation.verdict == Rule(entry["rule"]).cause.value
     first = explanation.findings[0]
     if "shapes" in entry:  # which shape is the checkpoint's, whatever the version's word order
-        assert (first.details["checkpoint_shape"], first.details["model_shape"]) == tuple(entry["shapes"])
+        assert [first.details["checkpoint_shape"], first.details["model_shape"]] == entry["shapes"]
     if "keys" in entry:
         assert sorted(first.details["keys"]) == sorted(entry["keys"])
+    assert undocumented(explanation.findings) == []
     if "globals" in entry:
         assert all(name in first.message for name in entry["globals"])

@@ -20,6 +20,7 @@ from ckaudit.model.worker.client import ModelWorker
 from ckaudit.registry.config import CheckpointEntry, ModelSpec
 from ckaudit.report.text import SCREENFUL, render
 from tests.conftest import requires_torch
+from tests.docs_details import undocumented
 from tests.model.conftest import info_from_torch, write
 
 pytestmark = [requires_torch]
@@ -154,7 +155,9 @@ def _check(repo: Path, worker: ModelWorker, state: dict[str, Any], factory: str)
     torch.save(state, path)
     spec = ModelSpec(name=factory, factory=f"nets:{factory}")
     entry = CheckpointEntry(path=f"checkpoints/{factory}.pt", model=factory)
-    return check_compat(entry, spec, info_from_torch(path), repo, worker)
+    result = check_compat(entry, spec, info_from_torch(path), repo, worker)
+    assert undocumented(result.findings) == []  # every detail is one docs/json-format.md names
+    return result
 
 
 def _only(result: CompatResult, rule: Rule) -> Finding:
