@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.report.text import WIDTH, render
+from ckaudit.report.text import SCREENFUL, WIDTH, render
 
 EXPECTED = """\
 checkpoints/classifier_a.pth  [ok, 1 warning]  model classifier_a
@@ -145,3 +145,44 @@ def test_details_as_the_compatibility_engine_and_file_checks_write_them() -> Non
     assert "fc1.weight: [10, 10816] vs [10, 2704]\n  warning" in text
     assert "      dtype   float16      float32" in text and "layers.{0..1}.w" in text
     assert "blocked (1)" not in text and "refuses argparse.Namespace\n" in text
+
+
+def test_a_checkpoint_that_does_not_load_is_headed_fails() -> None:
+    already = Finding(
+        Rule.SHAPE_MISMATCH,
+        Severity.WARNING,
+        "already fails at HEAD, unchanged by this change: fc.weight: [2, 4] in the checkpoint, [3, 4] ...",
+    )
+    missing = Finding(Rule.FILE_MISSING, Severity.ERROR, "c.pt does not exist", checkpoint="c.pt")
+    results = (
+        CheckpointResult("a.pt", "m", "zip", 2, 10, (already,), loads=False),  # the hook: fails at HEAD too
+        CheckpointResult("b.pt", "m", "zip", 2, 10, (), loads=True),
+        CheckpointResult("c.pt", "m", None, None, None, (missing,)),
+    )
+    headers = [
+        line for line in render(Report("/r", "hook", results)).splitlines() if line.endswith("model m")
+    ]
+    assert headers == [
+        "a.pt  [fails, 1 warning]  model m",
+        "b.pt  [ok]  model m",
+        "c.pt  [fails: repository]  model m",
+    ]
+
+
+def test_a_long_block_stops_at_a_screenful() -> None:
+    findings = tuple(
+        Finding(Rule.MISSING_KEYS, Severity.ERROR, f"layer{i}.weight is missing", fix="Re-save it.")
+        for i in range(30)
+    )
+    text = render(Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 2, 10, findings),)))
+    block = text.split("\n\n")[0].splitlines()
+    assert len(block) <= SCREENFUL
+    assert block[-1].startswith("  … ") and "more findings (`--format json` lists all)" in block[-1]
+    assert (
+        len(
+            render(
+                Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 2, 10, findings),)), limit=None
+            ).splitlines()
+        )
+        > 60
+    )
