@@ -168,7 +168,7 @@ def _compare_one(
 ) -> CheckpointResult:
     info = load_info(config.root, entry)
     if isinstance(info, Finding):
-        return CheckpointResult(entry.path, spec.name, None, None, None, (info,))
+        return CheckpointResult(entry.path, spec.name, None, None, None, (info,), loads=False)
     old = evaluator.outcome(before, spec, entry, info) if before is not None else None
     new = evaluator.outcome(after, spec, entry, info)
     findings = judge(entry, old, new, labels, strict)

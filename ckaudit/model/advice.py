@@ -20,6 +20,7 @@ from ckaudit.model.renames import Ambiguity
 
 _SEPARATE_GROUPS = 2  # more resized module groups than this read as one change: one finding for all
 _SHOWN_PAIRS = 6
+_SHOWN_PER_MODULE = 3  # a layer with at most this many resized tensors is worded in one line
 
 
 def key_findings(
@@ -160,11 +161,17 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
             model_shape=list(model),
         )
     pairs = {dims(c) + " -> " + dims(m) for _, c, m in rows}
+    module = {key.rpartition(".")[0] for key, _, _ in rows}
+    if len(module) == 1 and len(rows) <= _SHOWN_PER_MODULE:  # one layer: say every shape in the message
+        leaves = ", ".join(f"{k.rpartition('.')[2]} {dims(c)} -> {dims(m)}" for k, c, m in rows)
+        message = f"{module.pop()} resized (checkpoint -> model): {leaves}"
+    else:
+        change = next(iter(pairs)) if len(pairs) == 1 else f"{len(pairs)} shape changes"
+        message = f"{len(rows)} tensors resized in {name} ({change})"
     return ctx.finding(
         Rule.SHAPE_MISMATCH,
         Severity.ERROR,
-        f"{len(rows)} tensors resized in {name}"
-        + (f": {next(iter(pairs))}" if len(pairs) == 1 else f" ({len(pairs)} shape changes)"),
+        message,
         "The layers were resized: restore the definitions that give the checkpoint's shapes, "
         f"re-save the checkpoint from the new model, or {EXPECT_FAILS}.",
         location=where,

@@ -153,6 +153,7 @@ def view(finding: Finding) -> DetailView:
         if name not in used and (text := _short(value)) and text not in finding.message
     )
     rows = _shape_rows(details)
-    shapes = () if len(rows) == 1 and rows[0].key in finding.message else tuple(rows)
+    said = all(r.checkpoint in finding.message and r.model in finding.message for r in rows)
+    shapes = () if said and len(rows) <= 3 else tuple(rows)
     renames = tuple(_renames(finding))
     return DetailView(shapes, renames, lists, extras, tuple(_ambiguous(details)))
