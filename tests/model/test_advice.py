@@ -68,6 +68,10 @@ def Wide():
     return Tower(width=16)
 
 
+def Small():
+    return Tower(depth=2)
+
+
 class Pair(nn.Module):
     def __init__(self, first, second):
         super().__init__()
@@ -112,6 +116,27 @@ class Old(nn.Module):
         self.aux = nn.Linear(6, 3)
         self.head = nn.Module()
         self.head.fc = nn.Linear(6, 2)
+
+
+class TFNorm(nn.Module):  # a LayerNorm as TF-era code wrote it: gamma and beta
+
+    def __init__(self, width):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(width))
+        self.beta = nn.Parameter(torch.zeros(width))
+
+
+class OldEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.ModuleDict({"ln": TFNorm(8), "fc": nn.Linear(8, 8)}) for _ in "abc")
+
+
+class NewEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        norm = nn.LayerNorm
+        self.layers = nn.ModuleList(nn.ModuleDict({"ln": norm(8), "fc": nn.Linear(8, 8)}) for _ in "abc")
 
 
 class New(nn.Module):
@@ -263,6 +288,37 @@ def test_renames_prefix_guard_and_leftovers_named_as_in_the_file(
     model.load_state_dict(fixed, strict=True)  # strict, after the printed steps
     assert torch.equal(model.fc.weight, state["head.fc.weight"])
     assert torch.equal(model.encoder[1].weight, state["backbone.1.weight"])
+
+
+def test_gamma_and_beta_become_weight_and_bias(repo: Path, worker: ModelWorker, nets: Any) -> None:
+    import torch
+
+    state = _random_state(nets.OldEncoder())
+    finding = _only(_check(repo, worker, state, "NewEncoder"), Rule.RENAMED_KEYS)
+    assert "ambiguous" not in finding.details
+    model = nets.NewEncoder()
+    model.load_state_dict(_run_fix(finding.fix, state), strict=True)
+    for i in range(3):  # all six [8]-shaped tensors: each where its name says
+        assert torch.equal(model.layers[i]["ln"].weight, state[f"layers.{i}.ln.gamma"])
+        assert torch.equal(model.layers[i]["ln"].bias, state[f"layers.{i}.ln.beta"])
+
+
+@pytest.mark.parametrize("wrap", ["dp", pytest.param("compile", marks=pytest.mark.slow)])  # compile: ~9 s
+def test_the_printed_prefix_strip_loads_strict(repo: Path, worker: ModelWorker, nets: Any, wrap: str) -> None:
+    import torch
+    from torch import nn
+
+    net = nets.Tower(depth=2)
+    wrapped = nn.DataParallel(net) if wrap == "dp" else torch.compile(net)
+    state = _random_state(wrapped)
+    finding = _only(_check(repo, worker, state, "Small"), Rule.KEY_PREFIX)
+    code = re.search(
+        r"`(torch\.nn\.modules\.utils\.consume_prefix_in_state_dict_if_present\(sd, [^`]+\))`", finding.fix
+    )
+    assert code is not None, finding.fix
+    sd = dict(state)
+    exec(code.group(1), {"torch": torch, "sd": sd})
+    nets.Small().load_state_dict(sd, strict=True)
 
 
 def test_a_width_change_across_twelve_blocks_fits_one_screen(
