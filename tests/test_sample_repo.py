@@ -16,6 +16,7 @@ from tests.docs_details import documented_details, undocumented
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_repo"
 SNAPSHOT = Path(__file__).resolve().parent / "data" / "sample_repo_scan.txt"
+pytestmark = pytest.mark.slow  # every model of sample_repo built and dry-run
 
 EXPECTED_VERDICTS = {
     "checkpoints/classifier_a.pth": "ok",

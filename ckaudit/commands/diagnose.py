@@ -1,8 +1,9 @@
 """`ckaudit diagnose FILE`: one checkpoint, one verdict, with the evidence and the fix. Needs no config.
 
-The root is the folder of --config when given, else the nearest folder above FILE holding a ckaudit.yaml
-(up to the git work tree's top), else the work tree's top, else FILE's folder. When FILE is registered
-there, its registry entry (model, key, sha256) applies.
+The root follows the one rule (`commands.common.find_root`), searching from FILE's folder: the folder of
+--config when given, else the nearest folder above FILE holding a ckaudit.yaml (up to the git work tree's
+top), else the work tree's top, else FILE's folder. When FILE is registered there, its registry entry
+(model, key, sha256) applies.
 
 With a model (`--model`, or the registry entry's), the checkpoint is also dry-run into it: the full
 verdict, code included. Without a config, the root is also the import root for `--model module:callable`.
@@ -14,12 +15,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.commands.scan import add_verify_options
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
-from ckaudit.vcs import queries as git
+from ckaudit.registry.config import CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,20 +39,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_verify_options(parser)
     add_report_options(parser)
     parser.set_defaults(handler=run)
-
-
-def find_root(file: Path, explicit_config: Path | None) -> Path:
-    if explicit_config is not None:
-        return explicit_config.resolve().parent
-    folder = file.parent.resolve()
-    repo = git.find_repo(folder) if folder.is_dir() else None
-    top = repo.toplevel.resolve() if repo is not None else None
-    for candidate in (folder, *folder.parents):
-        if (candidate / CONFIG_NAME).is_file():
-            return candidate
-        if candidate == top:
-            return top
-    return folder
 
 
 def relative_to_root(file: Path, root: Path) -> str:
@@ -95,7 +81,7 @@ def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcom
 
 def run(args: argparse.Namespace) -> int:
     file: Path = args.file
-    root = find_root(file, args.config)
+    root = find_root(args.config, near=file.parent)
     config = resolve_config(root, args.config)
     rel_path = relative_to_root(file, root)
     entry = entry_for(config, rel_path, args.key)

@@ -1,7 +1,9 @@
 """`ckaudit init`: write a starting ckaudit.yaml from what the repository holds.
 
-Checkpoints are the files the scan globs find (git-tracked ones in a repository). Models are the
-`nn.Module` subclasses whose constructor needs no arguments, found by reading the code (nothing imported).
+Checkpoints are the files the scan globs find: git-tracked ones, and in a repository also the ones git
+ignores or does not track (teams keep checkpoints out of git), said once: which were registered, which
+skipped and why. Models are the `nn.Module` subclasses whose constructor needs no arguments, found by
+reading the code (nothing imported).
 With `--match` (the default when torch is available to the project's interpreter), each checkpoint is
 registered with the model it actually loads into: every model is built once on meta, the closest signature
 is dry-run, and only a clean load assigns the model. Checkpoints that match nothing are registered without a
@@ -15,14 +17,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ckaudit.commands.common import EXIT_OK
+from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.register import file_sha256, snake_case
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
+from ckaudit.files.outside import checkpoints_outside_git
 from ckaudit.model.discovery import find_model_classes
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.lock import LOCK_NAME, signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
 
 
@@ -32,7 +36,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="write a starting ckaudit.yaml from the checkpoints and models found in the repository",
         description=(__doc__ or "").split("\n\n", 1)[1].strip(),
     )
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="repository root (default: the nearest folder with a ckaudit.yaml, "
+        "else the git work tree's top)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing ckaudit.yaml")
     parser.add_argument(
         "--no-match",
@@ -44,9 +54,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    root: Path = args.path.resolve()
-    if not root.is_dir():
+    if args.path is not None and not args.path.is_dir():
         raise CkauditError(f"{args.path}: not a directory")
+    root = find_root(None, args.path)
     target = root / CONFIG_NAME
     if target.exists() and not args.force:
         raise CkauditError(f"{target} already exists (use --force to overwrite, or `ckaudit register`)")
@@ -55,15 +65,52 @@ def run(args: argparse.Namespace) -> int:
     files = repository_files(scope, config.scan.exclude)
     models = _models(root, [f for f in files if f.endswith(".py")])
     infos = _readable(root, discovered(config, scope, files))
+    outside = checkpoints_outside_git(config, scope)
+    skipped = _add_outside(root, infos, outside)
     pairs = _match(config, models, infos) if args.match and models and infos else {}
     entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
-    write_atomically(target, dump_config(Config(root=root, models=models, checkpoints=entries)))
+    written = Config(root=root, path=target, models=models, checkpoints=entries)
+    write_atomically(target, dump_config(written))
+    signatures = {
+        e.as_written: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
+    }
+    update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)
     print(
         f"wrote {target}: {len(models)} models, {len(entries)} checkpoints ({paired} paired with a model)",
         file=sys.stderr,
     )
+    _say_outside(outside, skipped)
     return EXIT_OK
+
+
+def _add_outside(
+    root: Path, infos: dict[str, CheckpointInfo | None], outside: dict[str, str]
+) -> dict[str, str]:
+    """Readable checkpoints outside git join `infos`; the rest are skipped: path -> why."""
+    skipped = {}
+    for path in sorted(outside):
+        try:
+            infos[path] = read_checkpoint(root / path)
+        except CheckpointReadError as exc:
+            skipped[path] = f"{exc.rule.value}: {exc.message}"
+    return skipped
+
+
+def _say_outside(outside: dict[str, str], skipped: dict[str, str]) -> None:
+    """Checkpoints outside git, said once: which were registered (and why that is enough) and which not."""
+    registered = sorted(p for p in outside if p not in skipped)
+    if registered:
+        groups = {how: [p for p in registered if outside[p] == how] for how in ("ignored", "untracked")}
+        listed = "; ".join(f"{how} by git: {', '.join(paths)}" for how, paths in groups.items() if paths)
+        print(
+            f"registered {len(registered)} checkpoint(s) that are not in git ({listed}). Their signatures "
+            f"are in {LOCK_NAME}: commit it with {CONFIG_NAME}, and the hook and CI judge code changes "
+            "against them where the files are absent.",
+            file=sys.stderr,
+        )
+    for path, why in sorted(skipped.items()):
+        print(f"skipped {path} ({outside[path]} by git): not a readable checkpoint ({why})", file=sys.stderr)
 
 
 def _models(root: Path, python_files: Sequence[str]) -> dict[str, ModelSpec]:
@@ -96,16 +143,17 @@ def _entry(root: Path, path: str, info: CheckpointInfo | None, model: str | None
 def _match(
     config: Config, models: dict[str, ModelSpec], infos: dict[str, CheckpointInfo | None]
 ) -> dict[str, str]:
-    """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run)."""
+    """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
+    through the same Evaluator and cache as every other command)."""
+    from ckaudit.cache.outcomes import SigCache
     from ckaudit.errors import WorkerError
-    from ckaudit.model.check import check_compat
-    from ckaudit.model.worker.client import ModelWorker
-    from ckaudit.registry.interpreter import resolve_python
+    from ckaudit.model.evaluator import Evaluator
+    from ckaudit.registry.interpreter import InterpreterNotFound
 
     pairs: dict[str, str] = {}
     try:
-        with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:
-            builds = {name: worker.build(spec, config.root) for name, spec in models.items()}
+        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+            builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
             shapes = {
                 name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok
             }
@@ -117,9 +165,9 @@ def _match(
                 if best is None or not _overlap(shapes[best], tensors):
                     continue
                 entry = _entry(config.root, path, info, best)
-                if check_compat(entry, models[best], info, config.root, worker).loads:
+                if evaluator.outcome(evaluator.here(), models[best], entry, info).loads:
                     pairs[path] = best
-    except WorkerError as exc:
+    except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
     return pairs
 

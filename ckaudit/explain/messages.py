@@ -21,6 +21,7 @@ from ckaudit.explain.history import HISTORICAL_LOAD, by_meaning, key_lists, size
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.model.keyfix import PrefixFix, collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
+from ckaudit.tracebacks import frames
 
 _CONTAINER_KEYS = {
     "state_dict",
@@ -41,7 +42,6 @@ _CONTAINER_KEYS = {
 _CHECKPOINT_PATH = re.compile(
     r"""(?<![\w/.~-])((?:~|\.{1,2})?[\w./~-]*\.(?:pt|pth|ckpt|bin|safetensors|tar|pkl))\b"""
 )
-_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _UNSUPPORTED = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")  # 2.4+ | 1.13-2.3
 _WRAPPERS = ("module.", "_orig_mod.")
 
@@ -313,14 +313,10 @@ def _meaning_findings(text: str, frame: Location | None) -> Iterator[Finding]:
 
 def _last_user_frame(text: str, cwd: Path) -> Location | None:
     """The innermost traceback frame outside site-packages and the standard library: the user's load call."""
-    frames = [
-        (p, int(n))
-        for p, n in _FRAME.findall(text)
-        if "site-packages" not in p and "/lib/python" not in p and not p.startswith("<")  # <string>, <stdin>
-    ]
-    if not frames:
+    user = [(p, n) for p, n in frames(text) if "site-packages" not in p and "/lib/python" not in p]
+    if not user:
         return None
-    path, line = frames[-1]
+    path, line = user[-1]
     try:
         shown = Path(path).resolve().relative_to(cwd.resolve()).as_posix()
     except (ValueError, OSError):

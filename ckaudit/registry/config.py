@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
 DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -32,7 +33,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class CheckpointEntry:
-    path: str  # relative to the repository root, posix separators
+    path: str  # relative to the repository root (posix separators), or absolute once `~`/`$VARS` expanded
     model: str | None = None
     key: str | None = None
     sha256: str | None = None
@@ -41,6 +42,17 @@ class CheckpointEntry:
     expect_fails: bool = False
     reason: str | None = None
     line: int | None = None
+    written: str | None = None  # the path as the registry writes it, when it had `~` or `$VARS` to expand
+
+    @property
+    def as_written(self) -> str:
+        """The path as in the registry: what ckaudit.lock and rewritten registries use (machine-free)."""
+        return self.written or self.path
+
+
+def expand_path(text: str) -> str:
+    """`~` and `$VARS` expanded (registry paths may point outside the repository), posix separators."""
+    return Path(os.path.expandvars(os.path.expanduser(text))).as_posix()
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class Config:
     scan: ScanSettings = field(default_factory=ScanSettings)
 
     def checkpoint(self, path: str) -> CheckpointEntry | None:
-        return next((c for c in self.checkpoints if c.path == path), None)
+        return next((c for c in self.checkpoints if path in (c.path, c.as_written)), None)
 
 
 def find_config(root: Path) -> Path | None:
@@ -171,7 +183,7 @@ class _Parser:
             raise self.error(
                 node, f"{what} needs exactly one of factory (module:callable) or build (Python code)"
             )
-        if factory is not None and not _FACTORY.match(factory):
+        if factory is not None and not FACTORY.match(factory):
             raise self.error(
                 fields["factory"], f"{what}.factory must look like package.module:callable, got {factory!r}"
             )
@@ -197,8 +209,10 @@ class _Parser:
         expect = self.value(fields["expect"], f"{what}: expect", str) if "expect" in fields else None
         if expect not in (None, "fails", "loads"):
             raise self.error(fields["expect"], f"{what}: expect must be 'fails' or 'loads'")
+        written = Path(path).as_posix()
         return CheckpointEntry(
-            path=Path(path).as_posix(),
+            path=expand_path(written),
+            written=written if expand_path(written) != written else None,
             model=model,
             key=self.value(fields["key"], f"{what}: key", str) if "key" in fields else None,
             sha256=sha256,

@@ -36,6 +36,7 @@ class ModelBuild:
     device: Literal["meta", "cpu"] = "meta"
     error: ModelError | None = None
     meta_error: str | None = None  # why the build fell back to CPU, when it did
+    distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
 
     def state_keys(self) -> list[str]:
         """The keys a state dict of this model has (persistent entries), in the model's order."""
@@ -75,6 +76,7 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
         device="cpu" if data.get("device") == "cpu" else "meta",
         error=error_from_wire(error) if error else None,
         meta_error=data.get("meta_error"),
+        distributions=dict(data.get("distributions") or {}),
     )
 
 
