@@ -163,8 +163,8 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
     pairs = {dims(c) + " -> " + dims(m) for _, c, m in rows}
     module = {key.rpartition(".")[0] for key, _, _ in rows}
     if len(module) == 1 and len(rows) <= _SHOWN_PER_MODULE:  # one layer: say every shape in the message
-        leaves = ", ".join(f"{k.rpartition('.')[2]} {dims(c)} -> {dims(m)}" for k, c, m in rows)
-        message = f"{module.pop()} resized (checkpoint -> model): {leaves}"
+        shapes = ", ".join(f"{k} {dims(c)} -> {dims(m)}" for k, c, m in rows)
+        message = f"{module.pop()} resized (checkpoint -> model): {shapes}"
     else:
         change = next(iter(pairs)) if len(pairs) == 1 else f"{len(pairs)} shape changes"
         message = f"{len(rows)} tensors resized in {name} ({change})"

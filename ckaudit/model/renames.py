@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 Shape = tuple[int, ...]
 _TOKEN = re.compile(r"[a-z]+|\d+")
@@ -26,6 +27,7 @@ _LEAF_ALIASES = {
     "weight_v": "parametrizations.weight.original1",
 }
 _TIE = 1e-9
+_FULL_SCORING = 48 * 48  # groups up to this many pairs are scored pair by pair
 # Name parts that mean the same layer kind in different libraries' spellings.
 _SYNONYMS = {"ln": "norm", "layernorm": "norm", "bn": "norm", "batchnorm": "norm", "attention": "attn"}
 
@@ -59,8 +61,9 @@ def _leaf(key: str) -> str:
     return key.rpartition(".")[2]
 
 
-def _tokens(key: str) -> list[str]:
-    return [_SYNONYMS.get(t, t) for t in _TOKEN.findall(canonical(key).lower())]
+@lru_cache(maxsize=65536)
+def _tokens(key: str) -> tuple[str, ...]:
+    return tuple(_SYNONYMS.get(t, t) for t in _TOKEN.findall(canonical(key).lower()))
 
 
 def similarity(old: str, new: str) -> float:
@@ -129,30 +132,28 @@ def propose_renames(
 
 def _assign(olds: list[str], news: list[str], resized: set[str]) -> tuple[dict[str, str], list[Ambiguity]]:
     """Greedy by name similarity; pairs that an equal-scoring swap could replace are ambiguous."""
-    scored = sorted(
-        (
-            (similarity(old, new), old, new)
-            for old in olds
-            for new in news
-            if old != new and ((old not in resized and new not in resized) or _index_move(old, new))
-        ),
-        key=lambda item: -item[0],
-    )
-    chosen: dict[str, str] = {}
-    taken: set[str] = set()
-    for _, old, new in scored:
-        if old not in chosen and new not in taken:
-            chosen[old] = new
-            taken.add(new)
-    score = {(old, new): s for s, old, new in scored}
+    score: dict[tuple[str, str], float] = {}
+    if len(olds) * len(news) > _FULL_SCORING:  # many same-shaped layers: equal block indices first
+        by_index: dict[tuple[str, ...], list[str]] = {}
+        for new in news:
+            by_index.setdefault(_indices(new), []).append(new)
+        _score(score, ((old, new) for old in olds for new in by_index.get(_indices(old), ())), resized)
+        chosen, taken = _greedy(score)
+        left_old, left_new = [o for o in olds if o not in chosen], [n for n in news if n not in taken]
+        if len(left_old) * len(left_new) <= _FULL_SCORING:
+            _score(score, ((old, new) for old in left_old for new in left_new), resized)
+    else:
+        _score(score, ((old, new) for old in olds for new in news), resized)
+    chosen, taken = _greedy(score)
     unsure_old: set[str] = set()
     rival_new: set[str] = set()
-    items = list(chosen.items())
-    for i, (o1, n1) in enumerate(items):
-        for o2, n2 in items[i + 1 :]:
-            swapped = score.get((o1, n2), -1.0) + score.get((o2, n1), -1.0)
-            if swapped >= score[(o1, n1)] + score[(o2, n2)] - _TIE:
-                unsure_old |= {o1, o2}
+    owner = {new: old for old, new in chosen.items()}
+    for (o1, n2), crossed in score.items():  # would swapping two chosen pairs score as well?
+        o2, n1 = owner.get(n2), chosen.get(o1)
+        if o2 is None or n1 is None or o2 == o1:
+            continue
+        if crossed + score.get((o2, n1), -1.0) >= score[(o1, n1)] + score[(o2, n2)] - _TIE:
+            unsure_old |= {o1, o2}
     for old, new in chosen.items():  # a free key that would fit as well as the chosen one
         best = score[(old, new)] - _TIE
         free_olds = {o for o in olds if o not in chosen and score.get((o, new), -1.0) >= best}
@@ -165,6 +166,26 @@ def _assign(olds: list[str], news: list[str], resized: set[str]) -> tuple[dict[s
     rival_new |= {chosen[o] for o in unsure_old if o in chosen}
     group = Ambiguity(tuple(o for o in olds if o in unsure_old), tuple(n for n in news if n in rival_new))
     return {o: n for o, n in chosen.items() if o not in unsure_old}, [group]
+
+
+def _indices(key: str) -> tuple[str, ...]:
+    return tuple(part for part in key.split(".") if part.isdigit())
+
+
+def _score(score: dict[tuple[str, str], float], pairs: Iterable[tuple[str, str]], resized: set[str]) -> None:
+    for old, new in pairs:
+        if old != new and ((old not in resized and new not in resized) or _index_move(old, new)):
+            score[(old, new)] = similarity(old, new)
+
+
+def _greedy(score: Mapping[tuple[str, str], float]) -> tuple[dict[str, str], set[str]]:
+    chosen: dict[str, str] = {}
+    taken: set[str] = set()
+    for (old, new), _ in sorted(score.items(), key=lambda item: -item[1]):
+        if old not in chosen and new not in taken:
+            chosen[old] = new
+            taken.add(new)
+    return chosen, taken
 
 
 def _whole_module_moves(

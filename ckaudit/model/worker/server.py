@@ -232,6 +232,12 @@ class Worker:
             model = self.instantiate(request, "meta", recorder)
         except BaseException as exc:
             fallback = _describe(exc, root)
+            if _META.needs_real_dynamo(exc) and _META.load_real_dynamo():  # then once more, in torch's order
+                recorder = _Recorder(root)
+                try:
+                    model, fallback = self.instantiate(request, "meta", recorder), None
+                except BaseException as again:
+                    fallback = _describe(again, root)
         if model is None and not _import_failed(fallback):
             recorder = _Recorder(root)
             try:
