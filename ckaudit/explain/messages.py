@@ -80,7 +80,7 @@ def _constant(value: str | Callable[[re.Match[str]], str]) -> Callable[[re.Match
 
 
 # torch words a refused global two ways: allowlist miss, or a module it blocks outright (os, posix, ...)
-# 2.4+: "Unsupported global: GLOBAL x" / "unsupported GLOBAL x whose module ..."; 1.13-2.3: "Unsupported class x"
+# (1.13-2.3 said "Unsupported class x")
 _BLOCKED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL|Unsupported class) ([\w.]+)")
 
 
