@@ -311,10 +311,17 @@ class CheckpointResult:
     bytes: int | None
     findings: tuple[Finding, ...] = ()
     registered: bool = True
+    loads: bool | None = None  # whether it loads into the code judged; None: not dry-run (decided by verdict)
 
     @property
     def verdict(self) -> Verdict:
         return verdict_of(self.findings)
+
+    @property
+    def fails(self) -> bool:
+        """It does not load: a failing verdict, or a failure kept as a warning or note (already failing
+        before the change, `expect: fails`)."""
+        return self.verdict is not Verdict.OK or self.loads is False
 
 
 @dataclass(frozen=True)

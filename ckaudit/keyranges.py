@@ -31,14 +31,22 @@ def _numeric_positions(key: str) -> list[int]:
     return [i for i, part in enumerate(key.split(".")) if part.isdigit()]
 
 
-def _collapse_once(rows: list[tuple[str, V, int]]) -> list[tuple[str, V, int]]:
-    """Group rows on their last plain numeric segment (ranges already made are not plain); others pass."""
+def _index_positions(key: str) -> list[int]:
+    """Plain indices and ranges already made: `a.{0..1}.b.0` -> [1, 3]."""
+    return [i for i, part in enumerate(key.split(".")) if part.isdigit() or part.startswith("{")]
+
+
+def _collapse_once(rows: list[tuple[str, V, int]], depth: int) -> list[tuple[str, V, int]]:
+    """Group rows on their `depth`-th index from the end (inner ones were grouped before); others pass.
+
+    An inner index that took one value stays a plain number (`block.{0..1}.0.q`), yet is not grouped again.
+    """
     groups: dict[tuple[tuple[str, ...], V], list[tuple[int, int]]] = {}
     for key, value, count in rows:
         parts = key.split(".")
-        positions = _numeric_positions(key)
-        index = positions[-1] if positions else None
-        if index is None:
+        positions = _index_positions(key)
+        index = positions[-1 - depth] if len(positions) > depth else None
+        if index is None or not parts[index].isdigit():
             groups.setdefault(((key,), value), []).append((-1, count))
             continue
         template = (*parts[:index], "\0", *parts[index + 1 :])
@@ -59,8 +67,8 @@ def collapse_rows(rows: Iterable[tuple[str, V]]) -> list[tuple[str, V, int]]:
     """(key, value) rows -> (collapsed key, value, keys it stands for), in order of first appearance."""
     current = [(key, value, 1) for key, value in rows]
     deepest = max((len(_numeric_positions(key)) for key, _value, _count in current), default=0)
-    for _ in range(deepest):  # innermost index first, so outer ranges merge identical inner ranges
-        current = _collapse_once(current)
+    for depth in range(deepest):  # innermost index first, so outer ranges merge identical inner ranges
+        current = _collapse_once(current, depth)
     return current
 
 

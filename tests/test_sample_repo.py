@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ckaudit.cli import main
+from ckaudit.findings import Rule
 from tests.conftest import requires_torch
+from tests.docs_details import documented_details, undocumented
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_repo"
@@ -86,3 +88,14 @@ def test_text_report_matches_snapshot(scans: dict[str, str]) -> None:
 def test_text_report_fits_80_columns(scans: dict[str, str]) -> None:
     for line in scans["text"].splitlines():
         assert len(line) <= 80 or " " not in line.strip(), line
+
+
+@requires_torch
+def test_json_details_are_the_documented_ones(scans: dict[str, str]) -> None:
+    report = json.loads(scans["json"])
+    findings = [f for c in report["checkpoints"] for f in c["findings"]] + report["findings"]
+    assert undocumented(findings) == []
+    rows = documented_details()
+    assert {rule.value for rule in Rule} <= set(rows)  # every rule has its row
+    shape = next(f for f in findings if f["rule"] == "shape-mismatch")
+    assert set(shape["details"]) == {"key", "checkpoint_shape", "model_shape"}

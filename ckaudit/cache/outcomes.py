@@ -22,7 +22,7 @@ from ckaudit.cache.store import cache_root, write_atomic
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: findings grouped and worded anew (issue 12); older entries would show stale advice
 
 
 class SigCache:

@@ -177,14 +177,21 @@ def compare(
         for entry in (e for e in config.checkpoints if e.model == spec.name):
             info = load_info(config, entry)
             if isinstance(info, Finding):
-                results.append(CheckpointResult(entry.path, spec.name, None, None, None, (info,)))
+                result = CheckpointResult(entry.path, spec.name, None, None, None, (info,), loads=False)
+                results.append(result)
                 continue
             old = evaluator.outcome(before, *entry_at(sides[0], config, entry), info) if before else None
             new = evaluator.outcome(after, *entry_at(sides[1], config, entry), info)
             findings = [*judge(entry, old, new, labels, strict), *_from_lock(entry, info)]
             results.append(
                 CheckpointResult(
-                    entry.path, spec.name, info.format, len(info.tensors), info.size or None, tuple(findings)
+                    entry.path,
+                    spec.name,
+                    info.format,
+                    len(info.tensors),
+                    info.size or None,
+                    tuple(findings),
+                    loads=new.loads,
                 )
             )
     return Report(root=str(config.root), command=command, checkpoints=tuple(results))

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ckaudit.explain.history import HISTORICAL_LOAD, by_meaning, key_lists, size_mismatches
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
-from ckaudit.model.keyfix import collapse_keys, find_prefix
+from ckaudit.model.keyfix import PrefixFix, collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
 from ckaudit.reader.safety import UNSAFE_FIX, classify_globals, safe_globals_fix
 from ckaudit.tracebacks import frames
@@ -42,11 +43,7 @@ _CONTAINER_KEYS = {
 _CHECKPOINT_PATH = re.compile(
     r"""(?<![\w/.~-])((?:~|\.{1,2})?[\w./~-]*\.(?:pt|pth|ckpt|bin|safetensors|tar|pkl))\b"""
 )
-_SIZE = re.compile(
-    r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
-    r"checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
-)
-_KEYS = re.compile(r"(Missing|Unexpected) key\(s\) in state_dict: ((?:\"[^\"]*\"(?:, )?)+)")
+_WRAPPERS = ("module.", "_orig_mod.")
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def _p(
     message: str | Callable[[re.Match[str]], str],
     fix: str | Callable[[re.Match[str]], str],
 ) -> _Pattern:
-    return _Pattern(rule, re.compile(regex, re.MULTILINE), _constant(message), _constant(fix))
+    return _Pattern(rule, re.compile(regex, re.MULTILINE | re.IGNORECASE), _constant(message), _constant(fix))
 
 
 def _constant(value: str | Callable[[re.Match[str]], str]) -> Callable[[re.Match[str]], str]:
@@ -83,7 +80,8 @@ def _constant(value: str | Callable[[re.Match[str]], str]) -> Callable[[re.Match
 
 
 # torch words a refused global two ways: allowlist miss, or a module it blocks outright (os, posix, ...)
-_BLOCKED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
+# (1.13-2.3 said "Unsupported class x")
+_BLOCKED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL|Unsupported class) ([\w.]+)")
 
 
 def _weights_only(match: re.Match[str]) -> str:
@@ -181,6 +179,11 @@ LOAD_PATTERNS = (
         "Fetch or re-save the file; compare its sha256 with the original.",
     ),
 )
+# Older torch's wordings first: they are the more specific (a device count, an archive version).
+_ALL_LOAD_PATTERNS = (
+    *(_p(w.rule, w.regex.pattern, w.message, w.fix) for w in HISTORICAL_LOAD),
+    *LOAD_PATTERNS,
+)
 _NO_MODULE = re.compile(r"No module named '([^']+)'")
 _UNPICKLING = re.compile(r"serialization\.py|pickle|find_class|torch\.load", re.IGNORECASE)
 
@@ -188,6 +191,8 @@ _UNPICKLING = re.compile(r"serialization\.py|pickle|find_class|torch\.load", re.
 def explain_text(text: str, cwd: Path) -> Explanation:
     frame = _last_user_frame(text, cwd)
     findings = [*_load_findings(text, frame), *_size_findings(text, frame), *_key_findings(text, frame)]
+    if not findings:
+        findings = list(_meaning_findings(text, frame))
     for found in _file_findings(text, cwd):
         same = next(
             (i for i, f in enumerate(findings) if f.rule is found.rule and f.checkpoint is None), None
@@ -208,7 +213,7 @@ def _finding(rule: Rule, message: str, fix: str, location: Location | None, **de
 
 
 def _load_findings(text: str, frame: Location | None) -> Iterator[Finding]:
-    for pattern in LOAD_PATTERNS:
+    for pattern in _ALL_LOAD_PATTERNS:
         match = pattern.regex.search(text)
         if match:
             yield _finding(
@@ -237,7 +242,7 @@ def _load_findings(text: str, frame: Location | None) -> Iterator[Finding]:
 
 
 def _size_findings(text: str, frame: Location | None) -> Iterator[Finding]:
-    for key, saved, wanted in dict.fromkeys(_SIZE.findall(text)):
+    for key, saved, wanted in size_mismatches(text):
         yield _finding(
             Rule.SHAPE_MISMATCH,
             f"{key}: [{saved}] in the checkpoint, [{wanted}] in the model",
@@ -245,16 +250,13 @@ def _size_findings(text: str, frame: Location | None) -> Iterator[Finding]:
             "convert the checkpoint, or run `ckaudit diagnose CHECKPOINT --model ...` for the line.",
             frame,
             key=key,
-            checkpoint_shape=saved,
-            model_shape=wanted,
+            checkpoint_shape=[int(d) for d in saved.split(", ") if d],
+            model_shape=[int(d) for d in wanted.split(", ") if d],
         )
 
 
 def _key_findings(text: str, frame: Location | None) -> Iterator[Finding]:
-    lists = {"Missing": [], "Unexpected": []}  # type: dict[str, list[str]]
-    for kind, quoted in _KEYS.findall(text):
-        lists[kind].extend(re.findall(r'"([^"]*)"', quoted))
-    missing, unexpected = lists["Missing"], lists["Unexpected"]
+    missing, unexpected = key_lists(text)
     if unexpected and set(unexpected) <= _CONTAINER_KEYS:
         found = next(
             (k for k in unexpected if "state_dict" in k or k in ("model", "net", "module")), unexpected[0]
@@ -267,7 +269,7 @@ def _key_findings(text: str, frame: Location | None) -> Iterator[Finding]:
             found=found,
         )
         return
-    prefix = find_prefix(missing, unexpected)
+    prefix = find_prefix(missing, unexpected) or _wrapper_prefix(missing, unexpected)
     if prefix is not None and prefix.count >= max(1, len(missing) // 2):
         how = (
             f'`torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(sd, "{prefix.prefix}")`'
@@ -297,6 +299,25 @@ def _key_findings(text: str, frame: Location | None) -> Iterator[Finding]:
                 frame,
                 keys=keys,
             )
+
+
+def _wrapper_prefix(missing: list[str], unexpected: list[str]) -> PrefixFix | None:
+    """torch 0.3 raised on the first unexpected key alone: `module.` on it still names the wrapper."""
+    for wrapper in _WRAPPERS:
+        if unexpected and not missing and all(k.startswith(wrapper) for k in unexpected):
+            return PrefixFix("strip", wrapper, len(unexpected))
+    return None
+
+
+def _meaning_findings(text: str, frame: Location | None) -> Iterator[Finding]:
+    """No exact wording matched: a title or paraphrase whose words still name the failure."""
+    for rule, reads_as in by_meaning(text):
+        yield _finding(
+            rule,
+            f"the text reads as {reads_as} (matched by its words, not by torch's exact message)",
+            rule.info.help,
+            frame,
+        )
 
 
 def _last_user_frame(text: str, cwd: Path) -> Location | None:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Severity
+from ckaudit.model import advice
 from ckaudit.model import diagnosis as compat
 from ckaudit.model.diagnosis import Context, Problems, problems_of
-from ckaudit.model.keyfix import PrefixFix, find_prefix, module_renames, pair_renames, rename_key
+from ckaudit.model.keyfix import PrefixFix, explains_most, find_prefix, module_renames, rename_key
+from ckaudit.model.renames import Ambiguity, propose_renames
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.model.worker.results import ModelBuild
 from ckaudit.reader.code_running import runs_code
@@ -119,7 +122,7 @@ class _Check:
         """It loads; say so quietly, unless strict=False hides that (nearly) nothing matched."""
         findings = compat.dtype_changes(ctx, candidate.tensors, ctx.build)
         fix = find_prefix(problems.missing, problems.unexpected)
-        if fix is not None and fix.count >= max(1, len(problems.missing) // 2):
+        if fix is not None and explains_most(fix, problems.missing, problems.unexpected):
             findings.insert(0, compat.key_prefix(ctx, fix, Severity.WARNING))
         return findings
 
@@ -161,27 +164,57 @@ class _Check:
     def explain_keys(self, ctx: Context, candidate: StateDictCandidate, problems: Problems) -> list[Finding]:
         """A prefix, then a rename map, each kept only if a dry run confirms it; then what is left."""
         findings: list[Finding] = []
+        original = candidate
         prefix = find_prefix(problems.missing, problems.unexpected)
-        if prefix is not None:
+        if prefix is not None and explains_most(prefix, problems.missing, problems.unexpected):
             moved = _rekey(candidate, prefix.apply, _prefix_metadata(prefix))
             after, _ = self.dry_run(moved)
-            if after.count < problems.count:
+            moved_keys = {prefix.apply(k) for k in problems.unexpected}
+            if _verified(problems, after, moved_keys & set(problems.missing), moved_keys):
                 severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
                 findings.append(compat.key_prefix(ctx, prefix, severity))
                 candidate, problems = moved, after
-        model_shapes = {k: s.shape for k, s in ctx.build.signature.items()}
-        checkpoint_shapes = {k: t.shape for k, t in candidate.tensors.items()}
-        renames = pair_renames(problems.missing, problems.unexpected, model_shapes, checkpoint_shapes)
-        if renames:
-            moves = _module_moves(renames, candidate.tensors)
-            moved = _rekey(candidate, lambda k: rename_key(moves, k), _rename_metadata(renames, moves))
-            after, _ = self.dry_run(moved)  # the collapsed map is what is verified, and what the fix says
-            if after.count < problems.count:
-                findings.append(compat.renamed_keys(ctx, renames, moves, Severity.ERROR))
-                candidate, problems = moved, after
-        findings.extend(compat.plain(ctx, problems, self.entry.strict))
+        renamed = self.rename(ctx, candidate, problems)
+        named: dict[str, str] = {k: k for k in original.tensors}
+        if renamed is not None:
+            finding, candidate, problems, moves = renamed
+            findings.append(finding)
+            named = {rename_key(moves, k): k for k in original.tensors}
+        universe = [*ctx.build.state_keys(), *original.tensors]
+        findings.extend(advice.key_findings(ctx, problems, self.entry.strict, universe, named))
         findings.extend(compat.dtype_changes(ctx, candidate.tensors, ctx.build))
         return findings
+
+    def rename(
+        self, ctx: Context, candidate: StateDictCandidate, problems: Problems
+    ) -> tuple[Finding, StateDictCandidate, Problems, dict[str, str]] | None:
+        """The rename map the names decide, verified by a dry run; ambiguous pairs are reported, not used."""
+        model_shapes = {k: s.shape for k, s in ctx.build.signature.items()}
+        checkpoint_shapes = {k: t.shape for k, t in candidate.tensors.items()}
+        resized = [key for key, _, _ in problems.size_mismatch]
+        proposal = propose_renames(
+            problems.missing, problems.unexpected, model_shapes, checkpoint_shapes, resized
+        )
+        if proposal is None:
+            return None
+        renames, moves = dict(proposal.renames), {}
+        for _ in range(2):  # a pair the dry run rejects is dropped, and the rest tried once more
+            if not renames:
+                break
+            moves = _module_moves(renames, candidate.tensors)
+            moved = _rekey(candidate, partial(rename_key, moves), _rename_metadata(renames, moves))
+            after, _ = self.dry_run(moved)
+            rejected = _rejected(after, renames)
+            moved_keys = {rename_key(moves, k) for k in problems.unexpected}
+            if not rejected and _verified(problems, after, set(renames.values()), moved_keys):
+                unsure = _still_open(proposal.ambiguous, after)
+                finding = advice.renamed_keys(ctx, renames, moves, unsure, candidate.tensors)
+                return finding, moved, _without(after, unsure), moves
+            renames = {old: new for old, new in renames.items() if old not in rejected}
+        if proposal.ambiguous:
+            finding = advice.renamed_keys(ctx, {}, {}, proposal.ambiguous, candidate.tensors)
+            return finding, candidate, _without(problems, proposal.ambiguous), {}
+        return None
 
     def missing_classes(self, build: ModelBuild) -> list[Finding]:
         # never import what an untrusted pickle names when the name is known to run code (import-time side
@@ -191,6 +224,42 @@ class _Check:
             return []
         unresolved = self.worker.resolve_globals(self.root, names)
         return compat.missing_classes(self.context(build), unresolved)
+
+
+def _verified(before: Problems, after: Problems, fixed: set[str], moved: set[str]) -> bool:
+    """The step paired the keys it claims (`fixed`: no longer missing or unexpected; they may still be
+    resized) and broke nothing: every problem left was there before, under its old name or, for a key the
+    step renamed, under its new one (`moved`)."""
+    left = {*after.missing, *after.unexpected, *(k for k, _, _ in after.size_mismatch)}
+    known = {*before.missing, *before.unexpected, *(k for k, _, _ in before.size_mismatch), *moved}
+    return (
+        after.count < before.count
+        and not {*after.missing, *after.unexpected} & fixed
+        and left <= known
+        and len(after.other_errors) <= len(before.other_errors)
+    )
+
+
+def _rejected(after: Problems, renames: Mapping[str, str]) -> set[str]:
+    """Renamed checkpoint keys whose new name the dry run still objects to."""
+    bad = {*after.unexpected, *(k for k, _, _ in after.size_mismatch)}
+    return {old for old, new in renames.items() if new in bad}
+
+
+def _still_open(groups: tuple[Ambiguity, ...], after: Problems) -> tuple[Ambiguity, ...]:
+    return tuple(
+        g for g in groups if set(g.checkpoint) & set(after.unexpected) or set(g.model) & set(after.missing)
+    )
+
+
+def _without(problems: Problems, groups: Iterable[Ambiguity]) -> Problems:
+    """Keys an ambiguous rename finding already names are not listed again as plain missing/unexpected."""
+    named = {k for g in groups for k in (*g.checkpoint, *g.model)}
+    return replace(
+        problems,
+        missing=tuple(k for k in problems.missing if k not in named),
+        unexpected=tuple(k for k in problems.unexpected if k not in named),
+    )
 
 
 def _matched(candidate: StateDictCandidate, model_keys: list[str]) -> int:

@@ -6,17 +6,16 @@ prefix, rename map or container key) is `modelcheck`'s business; this module onl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.model.keyfix import PrefixFix, collapse_keys, collapsed_renames, ignored
+from ckaudit.model.keyfix import PrefixFix, collapse_keys, ignored
 from ckaudit.model.worker.results import LoadOutcome, ModelBuild
 from ckaudit.reader.types import TensorInfo
 
 _SHOWN_KEYS = 8  # collapsed key patterns shown in a message; details carry them all
-_EXPECT_FAILS = "mark it `expect: fails` with a `reason:` in ckaudit.yaml"
+EXPECT_FAILS = "mark it `expect: fails` with a `reason:` in ckaudit.yaml"
 
 Mismatch = tuple[str, tuple[int, ...], tuple[int, ...]]
 
@@ -64,12 +63,13 @@ class Context:
         message: str,
         fix: str,
         *,
-        key: str | None = None,
+        layer: str | None = None,
         location: Location | None = None,
         **details: object,
     ) -> Finding:
-        if location is None and key is not None:
-            location = self.build.location_of(key)
+        """`layer`: a state-dict key whose defining line is the location (when `location` is not given)."""
+        if location is None and layer is not None:
+            location = self.build.location_of(layer)
         return Finding(
             rule=rule,
             severity=severity,
@@ -117,86 +117,6 @@ def model_error(ctx: Context, build: ModelBuild, factory: str) -> Finding:
     )
 
 
-def plain(ctx: Context, problems: Problems, strict: bool) -> list[Finding]:
-    """missing-keys, unexpected-keys, hook errors: one finding per kind; shape-mismatch: one per key."""
-    findings: list[Finding] = []
-    severity = Severity.ERROR if strict else Severity.NOTE
-    if problems.missing:
-        findings.append(missing_keys(ctx, problems.missing, severity))
-    if problems.unexpected:
-        findings.append(unexpected_keys(ctx, problems.unexpected, severity))
-    findings.extend(shape_mismatch(ctx, key, ckpt, model) for key, ckpt, model in problems.size_mismatch)
-    findings.extend(
-        ctx.finding(
-            Rule.MODEL_ERROR,
-            Severity.ERROR,
-            f"load_state_dict failed in the model's own load code: {text.splitlines()[0] if text else text}",
-            "Fix the model's load hook "
-            "(_load_from_state_dict / load_state_dict pre-hooks) or the checkpoint it rejects.",
-            location=ctx.build.locations.get(""),
-            error=text,
-        )
-        for text in problems.other_errors
-    )
-    return findings
-
-
-def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity) -> Finding:
-    modules = collapse_keys(dict.fromkeys(key.rpartition(".")[0] or key for key in keys))
-    globs = [re.sub(r"\{[^}]*\}", "*", module) + ".*" for module in modules]
-    fix = (
-        "The model defines these but the checkpoint lacks them. If the new layers may start from their "
-        f"initial values, load with strict=False (registry: `ignore: {globs[:4]}`); otherwise re-save the "
-        f"checkpoint from the new code, or {_EXPECT_FAILS}."
-    )
-    return ctx.finding(
-        Rule.MISSING_KEYS,
-        severity,
-        f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
-        fix,
-        key=keys[0],
-        keys=list(keys),
-        collapsed=collapse_keys(keys),
-    )
-
-
-def unexpected_keys(ctx: Context, keys: Sequence[str], severity: Severity) -> Finding:
-    patterns = collapse_keys(keys)
-    fix = (
-        "The checkpoint has entries the model no longer defines. Drop them before loading, e.g. "
-        f"`sd = {{k: v for k, v in sd.items() if k not in UNUSED}}`, list them under `ignore:` in "
-        f"ckaudit.yaml, or {_EXPECT_FAILS}."
-    )
-    return ctx.finding(
-        Rule.UNEXPECTED_KEYS,
-        severity,
-        f"{len(keys)} unexpected key(s) in the checkpoint: {shown(keys)}",
-        fix,
-        key=keys[0],
-        keys=list(keys),
-        collapsed=patterns,
-    )
-
-
-def shape_mismatch(ctx: Context, key: str, checkpoint: Sequence[int], model: Sequence[int]) -> Finding:
-    where = ctx.build.location_of(key)
-    line = f" ({where.path}:{where.line}: `{where.snippet}`)" if where and where.snippet else ""
-    fix = (
-        f"The layer was resized{line}: restore the definition that gives {dims(checkpoint)}, convert the "
-        f"checkpoint (re-save it from the new model), or {_EXPECT_FAILS}."
-    )
-    return ctx.finding(
-        Rule.SHAPE_MISMATCH,
-        Severity.ERROR,
-        f"{key}: {dims(checkpoint)} in the checkpoint, {dims(model)} in the model",
-        fix,
-        location=where,
-        key_name=key,
-        checkpoint_shape=list(checkpoint),
-        model_shape=list(model),
-    )
-
-
 def dtype_changes(ctx: Context, tensors: Mapping[str, TensorInfo], build: ModelBuild) -> list[Finding]:
     """Same key and shape, another dtype: loads with a silent cast (a warning, one per dtype pair)."""
     pairs: dict[tuple[str, str], list[str]] = {}
@@ -216,7 +136,7 @@ def dtype_changes(ctx: Context, tensors: Mapping[str, TensorInfo], build: ModelB
             f"{len(keys)} tensor(s) stored as {saved}, cast to {wanted} on load: {shown(keys)}",
             f"Loads with a silent cast from {saved} to {wanted}; if that is intended (e.g. a half-"
             f"precision export) nothing to do, else save the checkpoint in {wanted}.",
-            key=keys[0],
+            layer=keys[0],
             checkpoint_dtype=saved,
             model_dtype=wanted,
             keys=keys,
@@ -261,37 +181,6 @@ def _origin(prefix: str) -> str:
     }
     origins = [known[part] for part in prefix.rstrip(".").split(".") if part in known]
     return " + ".join(origins) if origins else "a wrapper module"
-
-
-def renamed_keys(
-    ctx: Context, renames: Mapping[str, str], moves: Mapping[str, str], severity: Severity
-) -> Finding:
-    """`moves` (from `module_renames`) is what the message, the fix and the dry run use; `renames` the
-    per-key map they reproduce. Located at the first renamed module's definition in the model."""
-    listing = ", ".join(f"{old} -> {new}" for old, new in list(moves.items())[:_SHOWN_KEYS])
-    more = f", … ({len(moves) - _SHOWN_KEYS} more)" if len(moves) > _SHOWN_KEYS else ""
-    code = _rename_code(moves, renames)
-    return ctx.finding(
-        Rule.RENAMED_KEYS,
-        severity,
-        f"layers renamed: {listing}{more}",
-        f"Rename the keys when loading: {code}, or {_EXPECT_FAILS}.",
-        location=ctx.build.location_of(next(iter(moves.values()))),
-        modules=dict(moves),
-        renames=collapsed_renames(renames),
-        keys_renamed=len(renames),
-    )
-
-
-def _rename_code(compact: Mapping[str, str], renames: Mapping[str, str]) -> str:
-    if all(old not in renames for old in compact):  # whole modules moved
-        pairs = ", ".join(f'"{old}.": "{new}."' for old, new in compact.items())
-        return (
-            f"`moves = {{{pairs}}}; sd = {{next((moves[p] + k[len(p):] for p in moves if k.startswith(p)), "
-            "k): v for k, v in sd.items()}`"
-        )
-    pairs = ", ".join(f'"{old}": "{new}"' for old, new in renames.items())
-    return f"`renames = {{{pairs}}}; sd = {{renames.get(k, k): v for k, v in sd.items()}}`"
 
 
 def wrong_container(ctx: Context, used: str, found: str, known: Sequence[str], loads: bool) -> Finding:

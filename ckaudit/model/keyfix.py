@@ -6,6 +6,7 @@ Key lists are collapsed by the shared `ckaudit.keyranges.collapse_keys` (re-expo
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,16 @@ __all__ = [
     "PrefixFix",
     "collapse_keys",
     "collapsed_renames",
+    "exact_globs",
+    "explains_most",
     "find_prefix",
     "ignored",
     "module_renames",
-    "pair_renames",
     "rename_key",
 ]
 _MAX_PREFIX_PARTS = 3  # `module._orig_mod.model.` is as deep as wrappers nest in practice
+_RANGE = re.compile(r"\{\d[\d.,]*\}")  # an index range of `collapse_keys`: `{0..11}`, `{3,5}`
+_PREFIX_SHARE = 0.8  # a prefix must pair up this share of the differing keys to be the explanation
 
 
 def ignored(key: str, globs: Sequence[str]) -> bool:
@@ -61,46 +65,61 @@ def find_prefix(missing: Sequence[str], unexpected: Sequence[str]) -> PrefixFix 
     return best
 
 
-def pair_renames(
-    missing: Sequence[str],
-    unexpected: Sequence[str],
-    model_shapes: Mapping[str, Shape],
-    checkpoint_shapes: Mapping[str, Shape],
-) -> dict[str, str] | None:
-    """Checkpoint key -> model key, when missing and unexpected pair 1:1 by shape, leaf name and order;
-    in the model's order (of `model_shapes`).
+def explains_most(fix: PrefixFix, missing: Sequence[str], unexpected: Sequence[str]) -> bool:
+    """A prefix is the explanation only when it pairs (nearly) every differing key, not 2 of 132."""
+    differing = len(missing) + len(unexpected)
+    return differing > 0 and 2 * fix.count >= _PREFIX_SHARE * differing
 
-    Unexpected keys left over may only be ones that move with a renamed module (a BatchNorm's
-    `num_batches_tracked` that torch itself fills in for states saved without it).
+
+def exact_globs(keys: Sequence[str], universe: Iterable[str]) -> list[str]:
+    """`ignore:` globs that match exactly `keys` among `universe` (every key of the model and the file).
+
+    Collapsed ranges become `*` (`blocks.*.attn.mask`) where that matches no other key; otherwise the keys
+    are listed one by one. fnmatch's `[`, `]`, `?`, `*` in a key are escaped, so a top-level key matches
+    itself only.
     """
-    wanted = _by_signature(missing, model_shapes)
-    offered = _by_signature(unexpected, checkpoint_shapes)
-    if not missing or wanted is None or offered is None:
-        return None
-    if any(len(offered.get(signature, ())) != len(keys) for signature, keys in wanted.items()):
-        return None
-    renames = {old: new for sig, news in wanted.items() for old, new in zip(offered[sig], news, strict=True)}
-    modules = {old.rpartition(".")[0]: new.rpartition(".")[0] for old, new in renames.items()}
-    for key in unexpected:
-        module, _, leaf = key.rpartition(".")
-        if key in renames:
-            continue
-        if module not in modules:
-            return None
-        renames[key] = f"{modules[module]}.{leaf}" if modules[module] else leaf
-    order = {key: index for index, key in enumerate(model_shapes)}
-    return dict(sorted(renames.items(), key=lambda pair: order.get(pair[1], len(order))))
+    wanted = list(dict.fromkeys(keys))
+    others = [k for k in dict.fromkeys(universe) if k not in set(wanted)]
+    globs: list[str] = []
+    covered: set[str] = set()
+    for pattern in collapse_keys(wanted):
+        glob = _escape(_RANGE.sub("\0", pattern)).replace("\0", "*")
+        shape = re.compile(re.escape(_RANGE.sub("\0", pattern)).replace("\x00", r"\d+"))
+        members = [k for k in wanted if k not in covered and shape.fullmatch(k)]
+        if any(fnmatch.fnmatchcase(k, glob) for k in others):
+            narrow = _digit_classes(pattern)
+            if narrow is not None and not any(fnmatch.fnmatchcase(k, narrow) for k in others):
+                globs.append(narrow)
+            else:
+                globs.extend(_escape(k) for k in members)
+        else:
+            globs.append(glob)
+        covered.update(members)
+    globs.extend(_escape(k) for k in wanted if k not in covered)
+    return globs
 
 
-def _by_signature(
-    keys: Sequence[str], shapes: Mapping[str, Shape]
-) -> dict[tuple[Shape, str], list[str]] | None:
-    groups: dict[tuple[Shape, str], list[str]] = {}
-    for key in keys:
-        if key not in shapes:
+def _digit_classes(pattern: str) -> str | None:
+    """`blocks.{0..5}.mask` -> `blocks.[0-5].mask` when every range is of single digits; else None."""
+    pieces = _RANGE.split(pattern)
+    ranges = _RANGE.findall(pattern)
+    classes = []
+    for spec in ranges:
+        digits = "".join(
+            "".join(str(n) for n in range(int(lo), int(hi or lo) + 1))
+            for lo, _, hi in (part.partition("..") for part in spec[1:-1].split(","))
+        )
+        if len(digits) != len(set(digits)) or any(not d.isdigit() for d in digits) or int(max(digits)) > 9:
             return None
-        groups.setdefault((shapes[key], key.rsplit(".", 1)[-1]), []).append(key)
-    return groups
+        classes.append(f"[{digits}]")
+    out = _escape(pieces[0])
+    for cls, piece in zip(classes, pieces[1:], strict=True):
+        out += cls + _escape(piece)
+    return out
+
+
+def _escape(key: str) -> str:
+    return re.sub(r"([*?\[\]])", r"[\1]", key)
 
 
 def module_renames(renames: Mapping[str, str], keys: Iterable[str] = ()) -> dict[str, str]:

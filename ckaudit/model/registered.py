@@ -52,7 +52,7 @@ def add_code_findings(
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = evaluator.outcome(evaluator.here(), models[entry.model], entry, outcome.info)
-            checked[id(outcome)] = _with_findings(outcome, code_findings(entry, result))
+            checked[id(outcome)] = _with_findings(outcome, code_findings(entry, result), result.loads)
         available = _available_devices(evaluator, outcomes)
     return [_judge_devices(checked.get(id(o), o), available) for o in outcomes]
 
@@ -100,6 +100,7 @@ def code_findings(entry: CheckpointEntry, outcome: Outcome) -> tuple[Finding, ..
     return outcome.findings
 
 
-def _with_findings(outcome: FileOutcome, extra: Sequence[Finding]) -> FileOutcome:
+def _with_findings(outcome: FileOutcome, extra: Sequence[Finding], loads: bool) -> FileOutcome:
     findings = (*outcome.result.findings, *extra)
-    return dataclasses.replace(outcome, result=dataclasses.replace(outcome.result, findings=findings))
+    result = dataclasses.replace(outcome.result, findings=findings, loads=loads)
+    return dataclasses.replace(outcome, result=result)

@@ -11,14 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckaudit.findings import Finding, Rule
-from ckaudit.keyranges import collapse_keys
+from ckaudit.keyranges import collapse_keys, collapse_rows
+from ckaudit.model.fixcode import collapsed_moves
 from ckaudit.report.paths import shape_text
 
 MAX_KEYS = 8
+MAX_SHAPE_ROWS = 6
 _DTYPE_FIELDS = ("checkpoint_dtype", "model_dtype")
 _RENAME_FIELDS = ("renames", "rename_map")
 _LIST_FIELDS = ("keys", "missing", "unexpected", "globals", "unsafe", "blocked", "candidates")
 _SHORT_LIMIT = 60
+# Details that only repeat the message or serve programs (JSON keeps them): not shown to people.
+_HIDDEN = {"mode", "keys_matched", "collapsed", "ignore", "modules", "keys_renamed", "used", "found", "kind"}
 _KEY_LABELS = {Rule.MISSING_KEYS: "missing keys", Rule.UNEXPECTED_KEYS: "unexpected keys"}
 
 
@@ -35,11 +39,12 @@ class DetailView:
     renames: tuple[tuple[str, str], ...] = ()
     lists: tuple[tuple[str, int, tuple[str, ...]], ...] = ()  # (label, count, collapsed and capped entries)
     extras: tuple[tuple[str, str], ...] = field(default=())  # other short scalar details
+    ambiguous: tuple[tuple[str, str], ...] = ()  # (checkpoint keys, model keys) that could pair either way
 
 
 def detail_key(details: Mapping[str, Any]) -> str | None:
-    """The one state-dict key a finding is about, whichever name the producer gave it."""
-    value = details.get("key", details.get("key_name"))
+    """The one state-dict key a finding is about."""
+    value = details.get("key")
     return None if value is None else str(value)
 
 
@@ -53,17 +58,36 @@ def _row(entry: Mapping[str, Any]) -> ShapeRow | None:
 
 
 def _shape_rows(details: Mapping[str, Any]) -> list[ShapeRow]:
+    """One row per key, or for many keys one per collapsed key pattern and shape pair (capped)."""
     mismatches = details.get("mismatches")
     entries: list[Any] = mismatches if isinstance(mismatches, list) else [details]
-    return [row for entry in entries if isinstance(entry, Mapping) and (row := _row(entry)) is not None]
+    rows = [row for entry in entries if isinstance(entry, Mapping) and (row := _row(entry)) is not None]
+    collapsed = [
+        ShapeRow(key, *shapes)
+        for key, shapes, _ in collapse_rows((r.key, (r.checkpoint, r.model)) for r in rows)
+    ]
+    if len(collapsed) <= MAX_SHAPE_ROWS:
+        return collapsed
+    rest = len(collapsed) - MAX_SHAPE_ROWS + 1
+    return [*collapsed[: MAX_SHAPE_ROWS - 1], ShapeRow(f"… and {rest} more", "", "")]
 
 
-def _renames(details: Mapping[str, Any]) -> list[tuple[str, str]]:
-    for name in _RENAME_FIELDS:
-        value = details.get(name)
-        if isinstance(value, Mapping):
-            return [(str(old), str(new)) for old, new in value.items()]
-    return []
+def _renames(finding: Finding) -> list[tuple[str, str]]:
+    """The rename map as module moves collapsed over block indices, unless the message lists it all."""
+    details = finding.details
+    modules = details.get("modules")
+    if isinstance(modules, Mapping) and modules:
+        pairs = list(collapsed_moves({str(o): str(n) for o, n in modules.items()}).items())
+    else:
+        value: Mapping[str, Any] = next(
+            (details[n] for n in _RENAME_FIELDS if isinstance(details.get(n), Mapping)), {}
+        )
+        pairs = [(str(old), str(new)) for old, new in value.items()]
+    if all(f"{old} -> {new}" in finding.message for old, new in pairs):
+        return []
+    if len(pairs) > MAX_KEYS:
+        return [*pairs[: MAX_KEYS - 1], (f"… and {len(pairs) - MAX_KEYS + 1} more", "")]
+    return pairs
 
 
 def capped_keys(keys: Sequence[Any], limit: int = MAX_KEYS) -> tuple[str, ...]:
@@ -84,10 +108,26 @@ def _short(value: Any) -> str | None:
 
 
 def _consumed(details: Mapping[str, Any]) -> set[str]:
-    used = {"mismatches", *_RENAME_FIELDS, *_LIST_FIELDS}
-    if _row(details) is not None:
-        used |= {"key", "key_name", "checkpoint_shape", "model_shape", *_DTYPE_FIELDS}
+    used = {"mismatches", "ambiguous", *_RENAME_FIELDS, *_LIST_FIELDS, *_HIDDEN}
+    if _row(details) is not None or "mismatches" in details:
+        used |= {"key", "checkpoint_shape", "model_shape", *_DTYPE_FIELDS}
     return used
+
+
+def _said(finding: Finding, entries: Sequence[str]) -> bool:
+    """Every entry of a list already appears in the message (the list would only repeat it)."""
+    return all(entry in finding.message for entry in entries)
+
+
+def _ambiguous(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    groups = details.get("ambiguous")
+    if not isinstance(groups, list):
+        return []
+    return [
+        (", ".join(capped_keys(g.get("checkpoint", []), 3)), ", ".join(capped_keys(g.get("model", []), 3)))
+        for g in groups
+        if isinstance(g, Mapping)
+    ]
 
 
 def _list_label(finding: Finding, name: str) -> str:
@@ -97,14 +137,23 @@ def _list_label(finding: Finding, name: str) -> str:
 
 
 def view(finding: Finding) -> DetailView:
+    """What people see of the details: what the message does not already say."""
     details = finding.details
     lists = tuple(
-        (_list_label(finding, name), len(details[name]), capped_keys(details[name]))
+        (_list_label(finding, name), len(details[name]), entries)
         for name in _LIST_FIELDS
-        if isinstance(details.get(name), (list, tuple)) and details[name]
+        if isinstance(details.get(name), (list, tuple))
+        and details[name]
+        and not _said(finding, entries := capped_keys(details[name]))
     )
     used = _consumed(details)
     extras = tuple(
-        (name, text) for name, value in details.items() if name not in used and (text := _short(value))
+        (name, text)
+        for name, value in details.items()
+        if name not in used and (text := _short(value)) and text not in finding.message
     )
-    return DetailView(tuple(_shape_rows(details)), tuple(_renames(details)), lists, extras)
+    rows = _shape_rows(details)
+    said = all(r.checkpoint in finding.message and r.model in finding.message for r in rows)
+    shapes = () if said and len(rows) <= 3 else tuple(rows)
+    renames = tuple(_renames(finding))
+    return DetailView(shapes, renames, lists, extras, tuple(_ambiguous(details)))

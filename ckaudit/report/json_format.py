@@ -55,6 +55,7 @@ def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
         "tensors": result.tensors,
         "bytes": result.bytes,
         "registered": result.registered,
+        "loads": not result.fails,
         "findings": [finding_dict(f) for f in result.findings],
     }
 

@@ -13,6 +13,7 @@ from ckaudit.findings import CheckpointResult, Finding, Report, Severity, Verdic
 from ckaudit.report.details import DetailView, ShapeRow, view
 
 WIDTH = 80
+SCREENFUL = 24  # lines per checkpoint by default: one terminal screen
 FINDING_INDENT = "  "
 DETAIL_INDENT = "      "
 
@@ -44,7 +45,7 @@ def wrap(text: str, first: str, rest: str, *, styled_first: str | None = None) -
 
 def _shape_table(rows: tuple[ShapeRow, ...]) -> list[str]:
     header = ShapeRow("key", "checkpoint", "model")
-    kw = max(len(r.key) for r in (header, *rows))
+    kw = max(len(r.key) for r in (header, *rows) if r.checkpoint)
     cw = max(len(r.checkpoint) for r in (header, *rows))
     if len(DETAIL_INDENT) + kw + cw + max(len(r.model) for r in rows) + 6 <= WIDTH:
         return [
@@ -54,9 +55,9 @@ def _shape_table(rows: tuple[ShapeRow, ...]) -> list[str]:
     lines = []
     for r in rows:  # too wide for a table: key, then the two shapes beneath it
         lines.append(f"{DETAIL_INDENT}{r.key}")
-        lines.extend(
-            wrap(f"checkpoint {r.checkpoint}   model {r.model}", DETAIL_INDENT + "  ", DETAIL_INDENT + "  ")
-        )
+        if r.checkpoint:
+            text = f"checkpoint {r.checkpoint}   model {r.model}"
+            lines.extend(wrap(text, DETAIL_INDENT + "  ", DETAIL_INDENT + "  "))
     return lines
 
 
@@ -68,7 +69,10 @@ def _detail_lines(details: DetailView) -> list[str]:
     if details.renames:
         lines.append(f"{DETAIL_INDENT}rename:")
         for old, new in details.renames:
-            lines.extend(wrap(f"{old} -> {new}", DETAIL_INDENT + "  ", DETAIL_INDENT + "    "))
+            pair = f"{old} -> {new}" if new else old
+            lines.extend(wrap(pair, DETAIL_INDENT + "  ", DETAIL_INDENT + "    "))
+    for checkpoint, model in details.ambiguous:
+        lines.extend(wrap(f"{checkpoint}  <->  {model}", f"{DETAIL_INDENT}ambiguous: ", DETAIL_INDENT + "  "))
     for name, text in details.extras:
         lines.extend(wrap(text, f"{DETAIL_INDENT}{name}: ", DETAIL_INDENT + "  "))
     return lines
@@ -91,6 +95,8 @@ def _location_lines(finding: Finding) -> list[str]:
 
 
 def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: bool = False) -> list[str]:
+    """`show_checkpoint`: the finding stands outside its checkpoint's block, so its message names it;
+    inside the block the header does, and the message and location do not repeat it."""
     head = f"{finding.severity.value} {finding.rule.value}:"
     styled = (
         _paint(finding.severity.value, _SEVERITY_STYLE[finding.severity], color) + f" {finding.rule.value}:"
@@ -98,10 +104,15 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     message = finding.message
     if show_checkpoint and finding.checkpoint:
         message = f"{finding.checkpoint}: {message}"
+    elif finding.checkpoint and message.startswith(f"{finding.checkpoint}: "):
+        message = message[len(finding.checkpoint) + 2 :]
     lines = wrap(
         message, f"{FINDING_INDENT}{head} ", DETAIL_INDENT, styled_first=f"{FINDING_INDENT}{styled} "
     )
-    lines += _detail_lines(view(finding)) + _location_lines(finding)
+    lines += _detail_lines(view(finding))
+    loc = finding.location
+    if show_checkpoint or loc is None or loc.line is not None or loc.path != finding.checkpoint:
+        lines += _location_lines(finding)
     if finding.fix:
         lines += wrap(finding.fix, f"{DETAIL_INDENT}fix: ", DETAIL_INDENT + "     ")
     return lines
@@ -110,13 +121,11 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
 def _header(result: CheckpointResult, color: bool) -> list[str]:
     verdict = result.verdict
     warnings = sum(f.severity is Severity.WARNING for f in result.findings)
-    # "[ok]" beside a warning such as "already fails at HEAD" would read as all clear
-    label = (
-        f"[{verdict.value}, {_plural(warnings, 'warning')}]"
-        if verdict is Verdict.OK and warnings
-        else f"[{verdict.value}]"
-    )
-    style = _VERDICT_STYLE.get(verdict, _BAD_VERDICT_STYLE)
+    # "[ok]" beside "already fails at HEAD" would read as all clear: a checkpoint that does not load fails
+    word = "fails" if result.fails else "ok"
+    cause = f": {verdict.value}" if verdict is not Verdict.OK else ""
+    label = f"[{word}{cause}, {_plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
+    style = _BAD_VERDICT_STYLE if result.fails else _VERDICT_STYLE[Verdict.OK]
     tail = f"model {result.model}" if result.model else "no model"
     if not result.registered:
         tail = "not registered"
@@ -127,10 +136,16 @@ def _header(result: CheckpointResult, color: bool) -> list[str]:
     return [_paint(result.path, _BOLD, color), f"    {_paint(label, style, color)}  {tail}"]
 
 
-def _checkpoint_block(result: CheckpointResult, color: bool) -> list[str]:
+def _checkpoint_block(result: CheckpointResult, color: bool, limit: int | None) -> list[str]:
+    """The header and its findings, cut after `limit` lines at a finding's end (JSON keeps them all)."""
     lines = _header(result, color)
-    for finding in result.findings:
-        lines += finding_lines(finding, color)
+    for shown, finding in enumerate(result.findings):
+        more = finding_lines(finding, color)
+        if limit is not None and shown and len(lines) + len(more) > limit - 1:
+            rest = len(result.findings) - shown
+            lines.append(f"{FINDING_INDENT}… {_plural(rest, 'more finding')} (`--format json` lists all)")
+            break
+        lines += more
     return [*lines, ""] if result.findings else lines
 
 
@@ -154,10 +169,11 @@ def _other_block(findings: Iterable[Finding], color: bool) -> list[str]:
     return ["Other findings", *lines, ""] if lines else []
 
 
-def render(report: Report, color: bool = False) -> str:
+def render(report: Report, color: bool = False, limit: int | None = SCREENFUL) -> str:
+    """`limit`: lines per checkpoint (None: everything)."""
     lines: list[str] = []
     for result in report.checkpoints:
-        lines += _checkpoint_block(result, color)
+        lines += _checkpoint_block(result, color, limit)
     if lines and lines[-1] != "":
         lines.append("")
     lines += _other_block(report.findings, color)

@@ -15,9 +15,9 @@ from ckaudit.model.keyfix import (
     collapsed_renames,
     find_prefix,
     module_renames,
-    pair_renames,
     rename_key,
 )
+from ckaudit.model.renames import propose_renames
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
@@ -321,12 +321,10 @@ def test_key_helpers() -> None:
     assert fix is not None and (fix.mode, fix.prefix) == ("strip", "module._orig_mod.")
     inverse = find_prefix(["model.fc.w"], ["fc.w"])
     assert inverse is not None and (inverse.mode, inverse.prefix) == ("add", "model.")
-    shapes = {"new.w": (2, 3), "new.b": (2,), "old.w": (2, 3), "old.b": (2,)}
-    assert pair_renames(["new.w", "new.b"], ["old.w", "old.b"], shapes, shapes) == {
-        "old.w": "new.w",
-        "old.b": "new.b",
-    }
-    assert pair_renames(["new.w"], ["old.b"], shapes, shapes) is None
+    model, saved = {"new.w": (2, 3), "new.b": (2,)}, {"old.w": (2, 3), "old.b": (2,)}
+    proposal = propose_renames(["new.w", "new.b"], ["old.w", "old.b"], model, saved)
+    assert proposal is not None and proposal.renames == {"old.w": "new.w", "old.b": "new.b"}
+    assert propose_renames(["new.w"], ["old.b"], model, saved) is None
 
 
 def test_module_renames_take_the_highest_module_that_moves_as_one() -> None:
@@ -351,5 +349,5 @@ def test_module_renames_take_the_highest_module_that_moves_as_one() -> None:
 def test_pair_renames_follow_the_models_order() -> None:
     model = {"stem.w": (2,), "body.w": (3,), "head.w": (4,)}
     saved = {"old_head.w": (4,), "old_stem.w": (2,), "old_body.w": (3,)}
-    renames = pair_renames(list(reversed(model)), list(saved), model, saved)
-    assert renames is not None and list(renames.values()) == ["stem.w", "body.w", "head.w"]
+    proposal = propose_renames(list(reversed(model)), list(saved), model, saved)
+    assert proposal is not None and list(proposal.renames.values()) == ["stem.w", "body.w", "head.w"]

@@ -237,5 +237,5 @@ print(torch._dynamo.disable.__module__)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.splitlines()[-2:]
-    assert json.loads(first) == [True, "meta", False, [[1, 1, 16, 16], "float32", True]]
+    assert json.loads(first) == [True, "meta", False, [[1, 1, 16, 16], "float32", True, True]]  # a buffer
     assert second.startswith("torch._dynamo")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.report.text import WIDTH, render
+from ckaudit.report.text import SCREENFUL, WIDTH, render
 
 EXPECTED = """\
 checkpoints/classifier_a.pth  [ok, 1 warning]  model classifier_a
   warning dtype-change: head.weight is float16 in the checkpoint, float32 in the
       model
-      key           checkpoint   model
-      head.weight   float16      float32
 
-checkpoints/classifier_a_for_b.pth  [code]  model classifier_b
+checkpoints/classifier_a_for_b.pth  [fails: code]  model classifier_b
   error shape-mismatch: conv1.weight and fc1.weight have other shapes in the
       checkpoint than in the model
       key            checkpoint      model
@@ -23,17 +21,16 @@ checkpoints/classifier_a_for_b.pth  [code]  model classifier_b
            it: the input channels (3 -> 1) and fc1's input size (10816 -> 2704)
            changed.
 
-checkpoints/tagger_dataparallel.pt  [code]  model tagger
+checkpoints/tagger_dataparallel.pt  [fails: code]  model tagger
   error key-prefix: every checkpoint key starts with `module.` (saved from
       nn.DataParallel/DDP)
       keys (12):
         module.encoder.{0..11}.weight
-      prefix: module.
       fix: Strip the prefix before loading:
            torch.nn.modules.utils.consume_prefix_in_state_dict_if_present(state_dict,
            'module.')
 
-checkpoints/tagger_v1.pt  [code]  model tagger
+checkpoints/tagger_v1.pt  [fails: code]  model tagger
   error missing-keys: the model expects 25 keys the checkpoint lacks
       missing keys (25):
         encoder.layers.{0..23}.attn.qkv.weight
@@ -46,14 +43,12 @@ checkpoints/tagger_v1.pt  [code]  model tagger
       fix: Rename the keys when loading: {k.replace('backbone.', 'encoder.', 1):
            v for k, v in sd.items()}
 
-checkpoints/tagger_with_args.pt  [environment]  model tagger
+checkpoints/tagger_with_args.pt  [fails: environment]  model tagger
   error weights-only-blocked: torch.load(weights_only=True) refuses the global
       argparse.Namespace
-      globals (1):
-        argparse.Namespace
       fix: torch.serialization.add_safe_globals([argparse.Namespace])
 
-checkpoints/classifier_b_download.pth  [repository]  model classifier_b
+checkpoints/classifier_b_download.pth  [fails: repository]  model classifier_b
   error truncated: the file ends at byte 61,440 of 102,400 (60 %)
       size: 61440
       expected_size: 102400
@@ -126,7 +121,7 @@ def test_details_as_the_compatibility_engine_and_file_checks_write_them() -> Non
             Rule.SHAPE_MISMATCH,
             Severity.ERROR,
             "fc1.weight: [10, 10816] vs [10, 2704]",
-            details={"key_name": "fc1.weight", "checkpoint_shape": [10, 10816], "model_shape": [10, 2704]},
+            details={"key": "fc1.weight", "checkpoint_shape": [10, 10816], "model_shape": [10, 2704]},
         ),
         Finding(
             Rule.DTYPE_CHANGE,
@@ -146,7 +141,48 @@ def test_details_as_the_compatibility_engine_and_file_checks_write_them() -> Non
         ),
     )
     text = render(Report("/r", "scan", (CheckpointResult("c.pt", "m", "zip", 1, 10, findings),)))
-    assert "      fc1.weight   [10, 10816]   [10, 2704]" in text
-    assert "key_name" not in text
+    # what the message already says is not repeated beneath it (the shape row, the blocked global)
+    assert "fc1.weight: [10, 10816] vs [10, 2704]\n  warning" in text
     assert "      dtype   float16      float32" in text and "layers.{0..1}.w" in text
-    assert "blocked (1):\n        argparse.Namespace" in text
+    assert "blocked (1)" not in text and "refuses argparse.Namespace\n" in text
+
+
+def test_a_checkpoint_that_does_not_load_is_headed_fails() -> None:
+    already = Finding(
+        Rule.SHAPE_MISMATCH,
+        Severity.WARNING,
+        "already fails at HEAD, unchanged by this change: fc.weight: [2, 4] in the checkpoint, [3, 4] ...",
+    )
+    missing = Finding(Rule.FILE_MISSING, Severity.ERROR, "c.pt does not exist", checkpoint="c.pt")
+    results = (
+        CheckpointResult("a.pt", "m", "zip", 2, 10, (already,), loads=False),  # the hook: fails at HEAD too
+        CheckpointResult("b.pt", "m", "zip", 2, 10, (), loads=True),
+        CheckpointResult("c.pt", "m", None, None, None, (missing,)),
+    )
+    headers = [
+        line for line in render(Report("/r", "hook", results)).splitlines() if line.endswith("model m")
+    ]
+    assert headers == [
+        "a.pt  [fails, 1 warning]  model m",
+        "b.pt  [ok]  model m",
+        "c.pt  [fails: repository]  model m",
+    ]
+
+
+def test_a_long_block_stops_at_a_screenful() -> None:
+    findings = tuple(
+        Finding(Rule.MISSING_KEYS, Severity.ERROR, f"layer{i}.weight is missing", fix="Re-save it.")
+        for i in range(30)
+    )
+    text = render(Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 2, 10, findings),)))
+    block = text.split("\n\n")[0].splitlines()
+    assert len(block) <= SCREENFUL
+    assert block[-1].startswith("  … ") and "more findings (`--format json` lists all)" in block[-1]
+    assert (
+        len(
+            render(
+                Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 2, 10, findings),)), limit=None
+            ).splitlines()
+        )
+        > 60
+    )

@@ -80,6 +80,29 @@ class _StandIn(types.ModuleType):
         return getattr(_real_dynamo(), name)
 
 
+def needs_real_dynamo(exc: BaseException | None) -> bool:
+    """The stand-in loaded the real `torch._dynamo` in the middle of another import and that failed (a
+    circular import: `torch.distributed.tensor`, imported by transformers, touches torch._dynamo while it is
+    half initialised). Importing torch._dynamo first (`load_real_dynamo`) is the order torch expects."""
+    seen = 0
+    while exc is not None and seen < 8:
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is _real_dynamo.__code__:
+                return True
+            tb = tb.tb_next
+        exc, seen = exc.__context__, seen + 1
+    return False
+
+
+def load_real_dynamo() -> bool:
+    try:
+        _real_dynamo()
+    except Exception:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def no_dynamo() -> Iterator[None]:
     import torch

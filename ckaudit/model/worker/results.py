@@ -16,6 +16,7 @@ class TensorSpec:
     shape: tuple[int, ...]
     dtype: str  # torch's name without "torch.": "float32"
     persistent: bool = True  # False: a buffer registered with persistent=False (never in a state dict)
+    buffer: bool = False  # a buffer, not a parameter
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
     return ModelBuild(
         ok=bool(data.get("ok")),
         signature={
-            k: TensorSpec(tuple(v[0]), v[1], bool(v[2])) for k, v in (data.get("signature") or {}).items()
+            k: TensorSpec(tuple(v[0]), v[1], bool(v[2]), len(v) > 3 and bool(v[3]))
+            for k, v in (data.get("signature") or {}).items()
         },
         locations={k: Location(v[0], v[1], v[2] or None) for k, v in (data.get("locations") or {}).items()},
         sources=tuple(data.get("sources") or ()),

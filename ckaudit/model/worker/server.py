@@ -232,6 +232,12 @@ class Worker:
             model = self.instantiate(request, "meta", recorder)
         except BaseException as exc:
             fallback = _describe(exc, root)
+            if _META.needs_real_dynamo(exc) and _META.load_real_dynamo():  # then once more, in torch's order
+                recorder = _Recorder(root)
+                try:
+                    model, fallback = self.instantiate(request, "meta", recorder), None
+                except BaseException as again:
+                    fallback = _describe(again, root)
         if model is None and not _import_failed(fallback):
             recorder = _Recorder(root)
             try:
@@ -329,13 +335,17 @@ def _describe(exc: BaseException, root: str) -> dict[str, Any]:
 
 
 def _signature(model: Any) -> dict[str, list[Any]]:
+    """key -> [shape, dtype, persistent, is a buffer] (buffers hint at `persistent=False` when missing)."""
+    import torch
+
     signature: dict[str, list[Any]] = {}
     for key, value in model.state_dict(keep_vars=True).items():
         if hasattr(value, "shape"):
-            signature[key] = [list(value.shape), str(value.dtype).removeprefix("torch."), True]
+            buffer = not isinstance(value, torch.nn.Parameter)
+            signature[key] = [list(value.shape), str(value.dtype).removeprefix("torch."), True, buffer]
     for key, buffer in model.named_buffers():
         if key not in signature and buffer is not None:
-            signature[key] = [list(buffer.shape), str(buffer.dtype).removeprefix("torch."), False]
+            signature[key] = [list(buffer.shape), str(buffer.dtype).removeprefix("torch."), False, True]
     return signature
 
 
