@@ -65,6 +65,7 @@ class Rule(str, enum.Enum):
     RENAMED_KEYS = "renamed-keys"
     DTYPE_CHANGE = "dtype-change"
     MISSING_CLASS = "missing-class"
+    CONFIG_DRIFT = "config-drift"
     MODEL_ERROR = "model-error"
     WEIGHTS_ONLY_BLOCKED = "weights-only-blocked"
     UNSAFE_PICKLE = "unsafe-pickle"
@@ -203,6 +204,15 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             "Pickled class no longer exists",
             "A pickled object names a class or function that the current code no longer has; a full "
             "`torch.load` raises AttributeError or ModuleNotFoundError.",
+        ),
+        _rule(
+            Rule.CONFIG_DRIFT,
+            Cause.CODE,
+            "Saved hyperparameters differ from the build",
+            "The checkpoint records the hyperparameters it was saved with (`model_args`, Lightning's "
+            "`hyper_parameters`, a `config.json` beside it) and they differ from those the registry builds "
+            "the model with. Build the model as it was saved (the registry's `kwargs:` or `build:`), or, if "
+            "the new configuration is intended, re-save the checkpoint from it.",
         ),
         _rule(
             Rule.MODEL_ERROR,

@@ -109,7 +109,8 @@ def _version_from_interpreter(python: str) -> str:
 
 
 def checkpoint_signature(info: CheckpointInfo) -> str:
-    """What a dry run sees of a checkpoint: every state-dict candidate's keys, shapes, dtypes and metadata."""
+    """What a dry run sees of a checkpoint: every state-dict candidate's keys, shapes, dtypes and metadata,
+    and the hyperparameters it records (config-drift compares them with the build)."""
     candidates = [
         {
             "key": c.key,
@@ -118,7 +119,14 @@ def checkpoint_signature(info: CheckpointInfo) -> str:
         }
         for c in info.candidates
     ]
-    return make_key({"format": info.format, "candidates": candidates, "globals": list(info.globals)})
+    return make_key(
+        {
+            "format": info.format,
+            "candidates": candidates,
+            "globals": list(info.globals),
+            "hyperparameters": info.hyperparameters,
+        }
+    )
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
         "ignore": list(entry.ignore),
         "expect_fails": entry.expect_fails,
         "reason": entry.reason,
+        "load": entry.load.as_dict() if entry.load else None,
     }
 
 

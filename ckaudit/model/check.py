@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ckaudit.errors import CkauditError
-from ckaudit.findings import Finding, Severity
+from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.model import diagnosis as compat
+from ckaudit.model.asloaded import as_loaded, prefix_metadata, rekey, rename_metadata, say_so
 from ckaudit.model.diagnosis import Context, Problems, problems_of
-from ckaudit.model.keyfix import PrefixFix, find_prefix, module_renames, pair_renames, rename_key
+from ckaudit.model.drift import config_drift, explained_by
+from ckaudit.model.keyfix import find_prefix, module_renames, pair_renames, rename_key
 from ckaudit.model.worker.client import ModelWorker
-from ckaudit.model.worker.results import ModelBuild
+from ckaudit.model.worker.results import ModelBuild, ModelError
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
 
@@ -73,12 +75,56 @@ def _parse_kwargs(text: str | None) -> dict[str, object] | None:
 def check_compat(
     entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, root: Path, worker: ModelWorker
 ) -> CompatResult:
+    loader_sources: tuple[str, ...] = ()
+    if entry.load is not None:
+        loaded = as_loaded(info, entry.load, entry.key or "", root, worker)
+        if loaded.error is not None:
+            return _honour_expectation(entry, _loader_failed(entry, spec, loaded.error, loaded.sources))
+        info, loader_sources = loaded.info, loaded.sources
     check = _Check(entry, spec, info, root, worker)
     result = check.run()
     missing = check.missing_classes(result.build)
     if missing:
         result = replace(result, loads=False, findings=result.findings + tuple(missing))
+    result = _with_drift(entry, spec, info, result)
+    if entry.load is not None:
+        steps = entry.load
+        said = tuple(say_so(f, steps) if f.rule is not Rule.MISSING_CLASS else f for f in result.findings)
+        sources = tuple(sorted({*result.sources, *loader_sources}))
+        result = replace(result, findings=said, sources=sources)
     return _honour_expectation(entry, result)
+
+
+def _with_drift(
+    entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, result: CompatResult
+) -> CompatResult:
+    """config-drift first when the checkpoint's saved hyperparameters differ from the build."""
+    if not result.build.ok or not info.hyperparameters:
+        return result
+    ctx = Context(entry.path, spec.name, result.build)
+    drift = config_drift(ctx, spec, info.hyperparameters, result.loads)
+    if drift is None:
+        return result
+    if result.loads:
+        return replace(result, findings=(*result.findings, drift))
+    return replace(result, findings=(drift, *explained_by(result.findings, drift)))
+
+
+def _loader_failed(
+    entry: CheckpointEntry, spec: ModelSpec, error: ModelError, sources: tuple[str, ...]
+) -> CompatResult:
+    """The project's own loader function raised on the checkpoint: a model-error at its failing line."""
+    build = ModelBuild(ok=False, error=error)
+    loader = entry.load.loader if entry.load else None
+    where = f" (it fails at {error.location.path}:{error.location.line})" if error.location else ""
+    finding = compat.model_error(Context(entry.path, spec.name, build), build, f"the loader {loader}")
+    finding = replace(
+        finding,
+        message=f"the loader {loader} failed on this checkpoint: {error.message}",
+        fix=f"Make `{loader}` importable from the repository root and callable on a state dict{where}, "
+        "or correct `load.loader` of this checkpoint in ckaudit.yaml.",
+    )
+    return CompatResult(False, (finding,), sources, build)
 
 
 class _Check:
@@ -166,7 +212,7 @@ class _Check:
         findings: list[Finding] = []
         prefix = find_prefix(problems.missing, problems.unexpected)
         if prefix is not None:
-            moved = _rekey(candidate, prefix.apply, _prefix_metadata(prefix))
+            moved = rekey(candidate, prefix.apply, prefix_metadata(prefix))
             after, _ = self.dry_run(moved)
             if after.count < problems.count:
                 severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
@@ -177,7 +223,7 @@ class _Check:
         renames = pair_renames(problems.missing, problems.unexpected, model_shapes, checkpoint_shapes)
         if renames:
             moves = _module_moves(renames, candidate.tensors)
-            moved = _rekey(candidate, lambda k: rename_key(moves, k), _rename_metadata(renames, moves))
+            moved = rekey(candidate, lambda k: rename_key(moves, k), rename_metadata(renames, moves))
             after, _ = self.dry_run(moved)  # the collapsed map is what is verified, and what the fix says
             if after.count < problems.count:
                 findings.append(compat.renamed_keys(ctx, renames, moves, Severity.ERROR))
@@ -203,30 +249,6 @@ def _matched(candidate: StateDictCandidate, model_keys: list[str]) -> int:
     return direct + (fix.count if fix is not None else 0)
 
 
-def _rekey(
-    candidate: StateDictCandidate, key_fn: Callable[[str], str], meta_fn: Callable[[str], str]
-) -> StateDictCandidate:
-    tensors = {key_fn(k): replace(t, key=key_fn(k)) for k, t in candidate.tensors.items()}
-    metadata = None
-    if candidate.metadata is not None:
-        metadata = {meta_fn(k): v for k, v in candidate.metadata.items()}
-    return StateDictCandidate(key=candidate.key, tensors=tensors, metadata=metadata)
-
-
-def _prefix_metadata(fix: PrefixFix) -> Callable[[str], str]:
-    """Module paths in `_metadata` move with their keys (as consume_prefix_in_state_dict_if_present does)."""
-    bare = fix.prefix[:-1]
-
-    def move(path: str) -> str:
-        if fix.mode == "add":
-            return f"{fix.prefix}{path}" if path else bare
-        if path == bare:
-            return ""
-        return path[len(fix.prefix) :] if path.startswith(fix.prefix) else path
-
-    return move
-
-
 def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
     """The highest module moves for `renames`; the per-key map itself if they would rename any key of the
     checkpoint otherwise than `renames` does."""
@@ -234,19 +256,6 @@ def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
     if any(rename_key(moves, key) != renames.get(key, key) for key in [*renames, *keys]):
         return dict(renames)
     return moves
-
-
-def _rename_metadata(renames: Mapping[str, str], moves: Mapping[str, str]) -> Callable[[str], str]:
-    """Module paths in `_metadata` follow the module moves (key -> key entries move no module)."""
-    moves = {old: new for old, new in moves.items() if old not in renames}
-
-    def move(path: str) -> str:
-        for old, new in moves.items():
-            if path == old or path.startswith(old + "."):
-                return new + path[len(old) :]
-        return path
-
-    return move
 
 
 def _honour_expectation(entry: CheckpointEntry, result: CompatResult) -> CompatResult:

@@ -9,11 +9,13 @@ unreadable files.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ckaudit.findings import Rule
 from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.hparams import SIDECAR, sidecar_config
 from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.legacy import read_legacy
@@ -41,7 +43,7 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
     """What the checkpoint at `path` holds: format, tensors, state-dict candidates, globals, details."""
     path = Path(path)
     try:
-        return _read(path)
+        return _with_sidecar(_read(path), path)
     except CheckpointReadError:
         raise
     except OSError as exc:
@@ -50,6 +52,14 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
         Exception
     ) as exc:  # a parser met something no check anticipated: still a finding, never a traceback
         raise corrupt(f"unparseable ({type(exc).__name__}: {exc})") from None
+
+
+def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
+    """A transformers `config.json` beside the file counts among the hyperparameters it records."""
+    sidecar = sidecar_config(path)
+    if sidecar is None:
+        return info
+    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, SIDECAR: sidecar})
 
 
 def _read(path: Path) -> CheckpointInfo:

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
+from ckaudit.reader.hparams import saved_hyperparameters
 from ckaudit.reader.pickle_walk import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
@@ -97,6 +98,7 @@ def read_legacy(path: Path, size: int) -> CheckpointInfo:
         size=size,
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(main.root)),
+        hyperparameters=saved_hyperparameters(main.root),
         globals=tuple(sorted(main.globals | magic.globals)),
         calls=tuple(sorted(main.calls | magic.calls)),
         details=details,

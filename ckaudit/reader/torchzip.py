@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
+from ckaudit.reader.hparams import saved_hyperparameters
 from ckaudit.reader.pickle_walk import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
@@ -131,6 +132,7 @@ def read_torch_zip(path: Path, size: int) -> CheckpointInfo:
         size=size,
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(walked.root)),
+        hyperparameters=saved_hyperparameters(walked.root),
         globals=tuple(sorted(walked.globals)),
         calls=tuple(sorted(walked.calls)),
         details=details,

@@ -8,6 +8,10 @@ Requests (every one carries an "id" echoed back):
   {"op": "dry_run", <build fields>, "tensors": [[key, shape, dtype], ...], "metadata", "strict"}
                                                                -> {"build": {...}, "outcome": {...}}
   {"op": "resolve", "root", "globals": ["pkg.mod.Class", ...]} -> {"unresolved": [[name, reason], ...]}
+  {"op": "loader", "root", "loader": "pkg.mod:fn", "tensors", "metadata"}
+                                      -> {"tensors", "metadata", "sources", "error"} (after the loader)
+
+Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
 It builds on the meta device with weight initialisation disabled (initialising on meta is pointless, and the
 first random op on meta imports torch._dynamo and sympy: seconds). Modules imported from a root are purged
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import importlib
+import importlib.util
 import json
 import linecache
 import os
@@ -238,11 +243,7 @@ class Worker:
 
         with torch.device(device), _no_init(), recorder.patched(), _traced_exit():
             if request.get("factory"):
-                module_name, _, attr = request["factory"].partition(":")
-                target: Any = importlib.import_module(module_name)
-                for part in attr.split("."):
-                    target = getattr(target, part)
-                model = target(**(request.get("kwargs") or {}))
+                model = _factory(request)(**(request.get("kwargs") or {}))
             else:
                 namespace: dict[str, Any] = {"__name__": "__ckaudit_build__"}
                 code = compile(
@@ -273,17 +274,13 @@ class Worker:
                 error = _describe(exc, root)
         elif model is None:
             error = fallback
-        sources = sorted(
-            os.path.relpath(path, root)
-            for name in set(sys.modules) - before
-            for path in _module_paths(sys.modules[name])[:1]
-            if _under(path, root) and os.path.isfile(path)
-        )
+        sources = _sources_since(before, root)
         info: dict[str, Any] = {"ok": model is not None, "device": device, "sources": sources, "error": error}
         if model is not None:
             info["signature"] = _signature(model)
             info["locations"] = {**_class_location(model, root), **recorder.locations(model)}
             info["meta_error"] = fallback["message"] if fallback else None
+            info["hyperparameters"] = _built_hyperparameters(model, request)
         return model, info
 
     def dry_run(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +288,19 @@ class Worker:
         if model is None:
             return {"build": info, "outcome": None}
         return {"build": info, "outcome": _load(model, request)}
+
+    def loader(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The project's own loader function on the checkpoint's meta state dict."""
+        root = self.roots.enter(request["root"])
+        before = set(sys.modules)
+        steps = _sibling("loader")
+        answer: dict[str, Any] = {"tensors": None, "metadata": None, "error": None}
+        try:
+            state = steps.run(request["loader"], _meta_state_dict(request))
+            answer.update(tensors=steps.tensors_of(state), metadata=steps.metadata_of(state))
+        except BaseException as exc:
+            answer["error"] = _describe(exc, root)
+        return {**answer, "sources": _sources_since(before, root)}
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         self.roots.enter(request["root"])
@@ -300,6 +310,50 @@ class Worker:
             if reason is not None:
                 unresolved.append([name, reason])
         return {"unresolved": unresolved}
+
+
+def _factory(request: dict[str, Any]) -> Any:
+    module_name, _, attr = request["factory"].partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """What config-drift compares with the checkpoint's saved hyperparameters; {} when unknowable."""
+    try:
+        factory = _factory(request) if request.get("factory") else None
+        found = _sibling("built_config").hyperparameters(model, factory, request.get("kwargs") or {})
+        return dict(json.loads(json.dumps(found, default=str)))
+    except Exception:
+        return {}
+
+
+def _sources_since(before: set[str], root: str) -> list[str]:
+    """Repository files of the modules imported since `before` (relative to the root)."""
+    return sorted(
+        os.path.relpath(path, root)
+        for name in set(sys.modules) - before
+        for path in _module_paths(sys.modules[name])[:1]
+        if _under(path, root) and os.path.isfile(path)
+    )
+
+
+_SIBLINGS: dict[str, Any] = {}
+
+
+def _sibling(name: str) -> Any:
+    """A module beside this file, loaded by path under a private name and kept out of sys.modules (so that
+    purging a root never drops it, and a project module of the same name never shadows it)."""
+    if name not in _SIBLINGS:
+        path = os.path.join(os.path.dirname(os.path.realpath(__file__)), f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"_ckaudit_worker_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SIBLINGS[name] = module
+    return _SIBLINGS[name]
 
 
 def _import_failed(description: dict[str, Any] | None) -> bool:
@@ -432,6 +486,7 @@ def _serve(worker: Worker) -> None:
         "build": lambda r: {"build": worker.build(r)[1]},
         "dry_run": worker.dry_run,
         "resolve": worker.resolve,
+        "loader": worker.loader,
         "ping": lambda r: {},
     }
     for line in sys.stdin:
