@@ -86,7 +86,8 @@ def test_the_repositorys_loader_strips_the_compile_prefix(
 
     registry(
         repo,
-        "  - path: out/ckpt.pt\n    model: gpt\n    key: model\n    load:\n      loader: utils:clean_state_dict\n",
+        "  - path: out/ckpt.pt\n    model: gpt\n    key: model\n"
+        "    load:\n      loader: utils:clean_state_dict\n",
     )
     status, loaded = diagnose(capsys, ckpt)
     assert status == 0 and loaded["verdict"] == "ok" and loaded["findings"] == []

@@ -1,4 +1,4 @@
-"""`load:` of a checkpoint entry: parsed, written back unchanged, and its mistakes named with file and line."""
+"""`load:` of a checkpoint entry: parsed, written back unchanged, its mistakes named with file and line."""
 
 from __future__ import annotations
 
