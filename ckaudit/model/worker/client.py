@@ -233,6 +233,17 @@ class ModelWorker:
             return LoaderResult(None, _failed_build(failure, root).error, ())
         return loader_from_wire(answer, candidate.key)
 
+    def convert(
+        self, src: Path, dst: Path, key: str, steps: Sequence[Mapping[str, Any]], fmt: str
+    ) -> str | None:
+        """Write the converted copy (see worker/convert.py); None when done, else why it failed."""
+        request = {"op": "convert", "src": str(src), "dst": str(dst), "key": key, "steps": list(steps)}
+        try:
+            answer = self._call({**request, "format": fmt})
+        except _Failure as failure:
+            return failure.message
+        return answer.get("error")
+
     def resolve_globals(self, root: Path, names: Sequence[str]) -> dict[str, str]:
         """Pickled globals the code under `root` no longer provides: name -> why (as pickle would fail)."""
         if not names:

@@ -10,6 +10,7 @@ Requests (every one carries an "id" echoed back):
   {"op": "resolve", "root", "globals": ["pkg.mod.Class", ...]} -> {"unresolved": [[name, reason], ...]}
   {"op": "loader", "root", "loader": "pkg.mod:fn", "tensors", "metadata"}
                                       -> {"tensors", "metadata", "sources", "error"} (after the loader)
+  {"op": "convert", "src", "dst", "key", "steps", "format"}   -> {"tensors": n} or {"error": message}
 
 Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
@@ -302,6 +303,13 @@ class Worker:
             answer["error"] = _describe(exc, root)
         return {**answer, "sources": _sources_since(before, root)}
 
+    def convert(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`ckaudit fix`: a converted copy of a checkpoint (weights_only load; never overwrites)."""
+        try:
+            return dict(_sibling("convert").convert(request))
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         self.roots.enter(request["root"])
         unresolved = []
@@ -487,6 +495,7 @@ def _serve(worker: Worker) -> None:
         "dry_run": worker.dry_run,
         "resolve": worker.resolve,
         "loader": worker.loader,
+        "convert": worker.convert,
         "ping": lambda r: {},
     }
     for line in sys.stdin:
