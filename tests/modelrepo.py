@@ -140,7 +140,7 @@ def shared_worker() -> Iterator[SharedWorker]:
 @pytest.fixture
 def worker(shared_worker: SharedWorker, monkeypatch: pytest.MonkeyPatch) -> SharedWorker:
     """Commands run in-process use the module's worker; `.builds` counts the models actually built."""
-    from ckaudit.compare.verdicts import Evaluator
+    from ckaudit.model.evaluator import Evaluator
 
     def use_shared(self: Evaluator) -> object:
         shared_worker.builds += 1

@@ -38,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.compare.blame import walk
-    from ckaudit.compare.verdicts import Evaluator, load_info
     from ckaudit.findings import Finding
+    from ckaudit.model.evaluator import Evaluator, load_info
     from ckaudit.progress import progress, progress_enabled
     from ckaudit.vcs.trees import resolve_commit
 

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
-    from ckaudit.compare.verdicts import Evaluator, Labels, compare, relevant_models
+    from ckaudit.compare.verdicts import Labels, compare, relevant_models
+    from ckaudit.model.evaluator import Evaluator
 
     root = args.config.resolve().parent if args.config else Path.cwd()
     config = resolve_config(root, args.config)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ckaudit.compare.verdicts import Evaluator, Outcome
 from ckaudit.findings import Finding
+from ckaudit.model.evaluator import Evaluator, Outcome
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, ModelSpec
 from ckaudit.vcs.trees import commit_tree, git

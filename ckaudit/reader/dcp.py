@@ -8,7 +8,7 @@ from typing import Any
 
 from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, numel
 from ckaudit.reader.errors import corrupt, from_pickle, truncated
-from ckaudit.reader.pickle_walk import Call, Global, PickleError, walk_pickle
+from ckaudit.reader.pickle import Call, Global, PickleError, walk_pickle
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
 METADATA = ".metadata"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ckaudit.findings import Rule
-from ckaudit.reader.pickle_walk import PickleError
+from ckaudit.reader.pickle import PickleError
 from ckaudit.reader.types import CheckpointReadError
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ckaudit.reader.pickle_walk import Call
+from ckaudit.reader.pickle import Call
 
 SOURCE_KEYS = ("model_args", "hyper_parameters", "hparams", "model_config", "config", "args", "cfg")
 SIDECAR = "config.json"

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
 from ckaudit.reader.hparams import saved_hyperparameters
-from ckaudit.reader.pickle_walk import (
+from ckaudit.reader.pickle import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
     PickleResult,

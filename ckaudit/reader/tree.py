@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ckaudit.reader.dtypes import ITEMSIZE, numel
-from ckaudit.reader.pickle_walk import Call, TensorRef
+from ckaudit.reader.pickle import Call, TensorRef
 from ckaudit.reader.types import StateDictCandidate, TensorInfo
 
 # Conventional container keys, best first (training checkpoints, Lightning, timm EMA, ...).

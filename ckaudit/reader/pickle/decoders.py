@@ -1,0 +1,174 @@
+"""The two pickle decoders: opcodes from a stream (pickletools.genops) or from bytes (a flat table).
+
+Both feed the same `Machine` and agree opcode for opcode; `walk_bytes` is the fast path for in-memory
+pickles (torch.save's data.pkl), `walk_pickle` reads a file where the pickle's end is not known in advance.
+"""
+
+from __future__ import annotations
+
+import io
+import pickletools
+import struct
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from ckaudit.reader.pickle.machine import HANDLERS, IGNORED, PUSH_ARG, Machine
+from ckaudit.reader.pickle.stubs import PersistentLoad, PickleError, PickleResult
+
+
+def walk_pickle(
+    stream: BinaryIO, size: int, *, persistent_load: PersistentLoad | None = None
+) -> PickleResult:
+    """Interpret one pickle from the stream's position; `size` is where the stream ends (to tell truncation).
+
+    Raises PickleError on malformed or truncated input; the stream is left just past STOP.
+    """
+    machine = Machine(persistent_load)
+    try:
+        for opcode, arg, _pos in pickletools.genops(stream):
+            machine.step(opcode.name, arg)
+    except PickleError as exc:
+        raise machine.error(str(exc), truncated=exc.truncated) from None
+    except RecursionError:
+        raise machine.error("pickle nested too deeply", truncated=False) from None
+    except Exception as exc:  # genops: ValueError; interpretation: IndexError, TypeError, ...
+        at_end = stream.tell() >= size
+        raise machine.error(f"malformed pickle at byte {stream.tell()}: {exc}", truncated=at_end) from None
+    if not machine.stopped:
+        raise machine.error("pickle ended before STOP", truncated=True)
+    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes, machine.calls)
+
+
+def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) -> PickleResult:
+    """walk_pickle over an in-memory pickle with a table-driven decoder (the cost is per opcode)."""
+    machine = Machine(persistent_load)
+    state = _DecodeState()
+    try:
+        _run_table(machine, data, state)
+    except PickleError as exc:
+        raise machine.error(str(exc), truncated=exc.truncated) from None
+    except RecursionError:
+        raise machine.error("pickle nested too deeply", truncated=False) from None
+    except Exception as exc:
+        at_end = state.pos >= len(data)
+        raise machine.error(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
+    machine.opcodes = {_OPCODES[code].name for code in state.seen}
+    return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
+
+
+class _DecodeState:
+    def __init__(self) -> None:
+        self.pos = 0
+        self.seen: set[int] = set()
+
+
+_FIXED_ARGS = {
+    "uint1": (1, "<B"),
+    "uint2": (2, "<H"),
+    "int4": (4, "<i"),
+    "uint4": (4, "<I"),
+    "uint8": (8, "<Q"),
+    "float8": (8, ">d"),
+}
+_SIZED_ARGS = {
+    "string1": (1, "<B"),
+    "bytes1": (1, "<B"),
+    "unicodestring1": (1, "<B"),
+    "long1": (1, "<B"),
+    "string4": (4, "<i"),
+    "bytes4": (4, "<I"),
+    "unicodestring4": (4, "<I"),
+    "long4": (4, "<i"),
+    "bytes8": (8, "<Q"),
+    "unicodestring8": (8, "<Q"),
+    "bytearray8": (8, "<Q"),
+}
+_OPCODES = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
+_NO_ARG, _FIXED, _SIZED, _TEXT = range(4)
+
+
+def _convert_sized(kind: str, raw: bytes) -> Any:
+    if kind.startswith("unicode"):
+        return raw.decode("utf-8", "surrogatepass")
+    if kind.startswith("long"):
+        return int.from_bytes(raw, "little", signed=True)
+    return raw.decode("latin-1") if kind.startswith("string") else raw
+
+
+def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
+    """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place."""
+    size, table, unpack_from, seen = len(data), _TABLE, struct.unpack_from, state.seen
+    pos = 0
+    while not machine.stopped:
+        if pos >= size:
+            state.pos = pos
+            raise PickleError("pickle ended before STOP", truncated=True)
+        code = data[pos]
+        entry = table[code]
+        if entry is None:
+            state.pos = pos
+            raise PickleError(f"unknown opcode {code:#04x} at byte {pos}", truncated=False)
+        pos += 1
+        name, handler, mode, width, fmt, kind = entry
+        seen.add(code)
+        if mode == _NO_ARG:
+            arg = None
+        elif mode == _TEXT:
+            stream = io.BytesIO(data)
+            stream.seek(pos)
+            arg = _OPCODES[code].arg.reader(stream)  # type: ignore[union-attr]
+            pos = stream.tell()
+        else:
+            if pos + width > size:
+                state.pos = size
+                raise PickleError(f"{name} argument cut off", truncated=True)
+            arg = unpack_from(fmt, data, pos)[0]
+            pos += width
+            if mode == _SIZED:
+                if arg < 0 or pos + arg > size:
+                    state.pos = size
+                    raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
+                raw = data[pos : pos + arg]
+                pos += arg
+                arg = _convert_sized(kind, raw)
+        state.pos = pos
+        handler(machine, arg)
+
+
+def _table_entry(
+    op: pickletools.OpcodeInfo,
+) -> tuple[str, Callable[[Machine, Any], None], int, int, str, str]:
+    kind = op.arg.name if op.arg is not None else ""
+    if op.name in HANDLERS:
+        handler = HANDLERS[op.name]
+    elif op.name in PUSH_ARG:
+        handler = _push_arg
+    elif op.name in IGNORED:
+        handler = _ignore
+    else:
+        handler = _unsupported(op.name)
+    if not kind:
+        return op.name, handler, _NO_ARG, 0, "", kind
+    if kind in _FIXED_ARGS:
+        return op.name, handler, _FIXED, *_FIXED_ARGS[kind], kind
+    if kind in _SIZED_ARGS:
+        return op.name, handler, _SIZED, *_SIZED_ARGS[kind], kind
+    return op.name, handler, _TEXT, 0, "", kind
+
+
+def _push_arg(m: Machine, arg: Any) -> None:
+    m.stack.append(arg)
+
+
+def _ignore(m: Machine, arg: Any) -> None:
+    pass
+
+
+def _unsupported(name: str) -> Callable[[Machine, Any], None]:
+    def handler(m: Machine, arg: Any) -> None:
+        raise PickleError(f"unsupported opcode {name}", truncated=False)
+
+    return handler
+
+
+_TABLE = [_table_entry(_OPCODES[code]) if code in _OPCODES else None for code in range(256)]
