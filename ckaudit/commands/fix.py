@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish, resolve_config
-from ckaudit.commands.diagnose import entry_for, find_root, relative_to_root, with_code_side
+from ckaudit.commands.diagnose import (
+    add_model_options,
+    entry_for,
+    find_root,
+    relative_to_root,
+    with_code_side,
+)
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.files.engine import FileScope
@@ -38,8 +44,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--rename", action="append", default=[], metavar="OLD=NEW", help="rename a key or module path"
     )
     parser.add_argument("--drop", action="append", default=[], metavar="GLOB", help="drop matching keys")
-    parser.add_argument("--model", help="model NAME from the registry or package.module:callable")
-    parser.add_argument("--kwargs", help="keyword arguments for the model factory, as JSON")
+    add_model_options(parser)
     parser.add_argument(
         "--to", choices=("torch", "safetensors"), default="torch", help="format of the copy (default: torch)"
     )
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     rel_target = relative_to_root(target, root)
     _convert(config, root / rel_path, target, plan, args.to)
     print(f"wrote {rel_target} from {rel_path}: {plan.describe()}", file=sys.stderr)
-    copy = _copy_entry(entry, rel_target, args.model)
+    copy = _copy_entry(entry, rel_target)
     result, info = check_file(scope, copy, rel_target)
     proven = with_code_side(
         argparse.Namespace(**{**vars(args), "key": None}), config, FileOutcome(copy, result, info)
@@ -99,7 +104,7 @@ def _plan(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> Fix
             f"{entry.path} is loaded by the project's function {entry.load.loader}, which fix does not run: "
             "give the steps as options (--strip-prefix, --rename, …)"
         )
-    if args.model is None and (entry is None or entry.model is None):
+    if args.model is None and args.build is None and (entry is None or entry.model is None):
         return planned(entry, ())
     diagnosed = with_code_side(args, config, outcome)
     return planned(entry, diagnosed.result.findings)
@@ -125,7 +130,7 @@ def _convert(config: Config, src: Path, dst: Path, plan: FixPlan, fmt: str) -> N
         raise CkauditError(f"{src.name} could not be converted: {error}")
 
 
-def _copy_entry(entry: CheckpointEntry | None, rel_target: str, model: str | None) -> CheckpointEntry:
+def _copy_entry(entry: CheckpointEntry | None, rel_target: str) -> CheckpointEntry:
     """The copy's entry: the state dict at the top level, its keys already as the model wants them."""
     base = entry or CheckpointEntry(path=rel_target)
     return dataclasses.replace(base, path=rel_target, key=None, sha256=None, load=None, line=None)

@@ -60,6 +60,18 @@ def spec_from_cli(model: str, kwargs_json: str | None, config: Config) -> ModelS
     return ModelSpec(name=model, factory=model, kwargs=kwargs or {})
 
 
+def spec_from_build(code: str) -> ModelSpec:
+    """`--build CODE`, or `--build @file.py`: Python that leaves the model in `model` (as `build:`)."""
+    if code.startswith("@"):
+        try:
+            code = Path(code[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CkauditError(f"--build {code}: cannot read: {exc}") from None
+    if "model" not in code:
+        raise CkauditError("--build: the code must leave the model in a variable named `model`")
+    return ModelSpec(name="(--build)", build=code)
+
+
 def _parse_kwargs(text: str | None) -> dict[str, object] | None:
     if text is None:
         return None

@@ -10,6 +10,7 @@ their fix points at the configuration instead of advising to drop or ignore keys
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,7 +54,10 @@ def config_drift(
 def _finding(ctx: Context, spec: ModelSpec, source: str, diffs: list[Difference], loads: bool) -> Finding:
     drift = f"saved with {_values(diffs, 1)}, built with {_values(diffs, 2)}"
     wanted = "{" + ", ".join(f"{d[0]}: {d[1]!r}" for d in diffs) + "}"
-    if spec.factory:
+    if spec.line is None:  # --model / --build on the command line
+        how = f"pass `--kwargs '{json.dumps(dict((d[0], d[1]) for d in diffs))}'`" if spec.factory else ""
+        how = how or f"build it with {_values(diffs, 1)}"
+    elif spec.factory:
         how = f"set `kwargs: {wanted}` for models.{spec.name} in ckaudit.yaml"
     else:
         how = f"build it with {_values(diffs, 1)} in the `build:` code of models.{spec.name}"
