@@ -239,8 +239,9 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.DEVICE,
             Cause.ENVIRONMENT,
             "Saved on a device this machine lacks",
-            "Storages were saved on a device (e.g. cuda) that is not available here; load with "
-            "`map_location='cpu'`.",
+            "Storages were saved on a device (e.g. cuda) that is not available here: load with "
+            "`map_location='cpu'`. As an error: the model's constructor itself needs such a device "
+            "(`.cuda()`, tensors on `cuda`, `torch.cuda.*`), so it cannot be built on this machine.",
         ),
         _rule(
             Rule.STALE_EXPECTATION,

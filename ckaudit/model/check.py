@@ -23,6 +23,7 @@ from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.model import diagnosis as compat
 from ckaudit.model.asloaded import as_loaded, prefix_metadata, rekey, rename_metadata, say_so
+from ckaudit.model.devices import device_error, missing_device
 from ckaudit.model.diagnosis import Context, Problems, problems_of
 from ckaudit.model.drift import config_drift, explained_by
 from ckaudit.model.keyfix import find_prefix, module_renames, pair_renames, rename_key
@@ -107,6 +108,12 @@ def check_compat(
     return _honour_expectation(entry, result)
 
 
+def _build_failed(ctx: Context, build: ModelBuild, factory: str) -> Finding:
+    """model-error, or `device` (environment) when the constructor needs a device this machine lacks."""
+    device = missing_device(build)
+    return device_error(ctx, build, factory, device) if device else compat.model_error(ctx, build, factory)
+
+
 def _with_drift(
     entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, result: CompatResult
 ) -> CompatResult:
@@ -162,7 +169,7 @@ class _Check:
         problems, build = self.dry_run(candidate)
         ctx = self.context(build)
         if not build.ok:
-            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+            return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         if not problems.fails(self.entry.strict):
             findings = self.loading_findings(ctx, candidate, problems)
             return CompatResult(True, tuple(findings), build.sources, build, candidate.key)
@@ -202,7 +209,7 @@ class _Check:
         build = self.worker.build(self.spec, self.root)
         ctx = self.context(build)
         if not build.ok:
-            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+            return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         model_keys = build.state_keys()
         best = max(self.info.candidates, key=lambda c: _matched(c, model_keys), default=None)
         if best is None:
