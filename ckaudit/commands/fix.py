@@ -95,10 +95,11 @@ def _convertible(scope: FileScope, entry: CheckpointEntry | None, rel_path: str)
 
 
 def _plan(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> FixPlan:
-    given = explicit_plan(args.key, args.strip_prefix, args.add_prefix, args.rename, args.drop)
-    if given is not None:
-        return given
     entry = outcome.entry
+    given = explicit_plan(args.key, args.strip_prefix, args.add_prefix, args.rename, args.drop)
+    if given is not None:  # without --key, the registry's key: still says where the state dict is
+        registered = entry.key if entry is not None and args.key is None else None
+        return dataclasses.replace(given, key=registered or given.key)
     if entry is not None and entry.load is not None and entry.load.loader:
         raise CkauditError(
             f"{entry.path} is loaded by the project's function {entry.load.loader}, which fix does not run: "

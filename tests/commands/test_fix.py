@@ -53,15 +53,18 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path / "gpt"
 
 
+@pytest.mark.parametrize("key", ["", "    key: model\n"])
 def test_planned_from_the_diagnosis_container_and_prefix(
-    repo: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, capsys: pytest.CaptureFixture[str], key: str
 ) -> None:
+    """Without `key:` the diagnosis finds the container; with it, the registry says where it is."""
     ckpt = repo / "out" / "ckpt.pt"
     training_checkpoint(ckpt, compiled=True)
-    registry(repo, f'  - path: out/ckpt.pt\n    model: gpt\n    sha256: "{digest(ckpt)}"\n')
+    registry(repo, f'  - path: out/ckpt.pt\n    model: gpt\n{key}    sha256: "{digest(ckpt)}"\n')
     before = digest(ckpt)
     status, report, err = fix(capsys, str(ckpt), "--registry")
     copy = repo / "out" / "ckpt.fixed.pt"
+    assert "state dict taken from `model`; strip_prefix '_orig_mod.'" in err
     assert status == 0 and report["tool"]["command"] == "fix"
     assert report["checkpoints"][0]["path"] == "out/ckpt.fixed.pt"
     assert report["checkpoints"][0]["verdict"] == "ok"
