@@ -143,12 +143,16 @@ def _say_detected(outcome: FileOutcome, key: str) -> FileOutcome:
     return dataclasses.replace(outcome, result=result)
 
 
-def run(args: argparse.Namespace) -> int:
-    file: Path = args.file
-    root = find_root(file, args.config)
+def located(args: argparse.Namespace) -> tuple[Config, str, CheckpointEntry | None]:
+    """FILE's registry (found from its root), its path relative to the root, and its entry if registered."""
+    root = find_root(args.file, args.config)
     config = resolve_config(root, args.config)
-    rel_path = relative_to_root(file, root)
-    entry = entry_for(config, rel_path, args.key)
+    rel_path = relative_to_root(args.file, root)
+    return config, rel_path, entry_for(config, rel_path, args.key)
+
+
+def run(args: argparse.Namespace) -> int:
+    config, rel_path, entry = located(args)
     scope = open_scope(config, verify=args.verify, use_cache=not args.no_cache)
     result, info = check_file(scope, entry, rel_path)
     outcome = with_code_side(args, config, FileOutcome(entry, result, info))

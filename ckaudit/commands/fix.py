@@ -14,14 +14,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ckaudit.commands.common import add_report_options, finish, resolve_config
-from ckaudit.commands.diagnose import (
-    add_model_options,
-    entry_for,
-    find_root,
-    relative_to_root,
-    with_code_side,
-)
+from ckaudit.commands.common import add_report_options, finish
+from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_code_side
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.files.engine import FileScope
@@ -58,10 +52,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     file: Path = args.file
-    root = find_root(file, args.config)
-    config = resolve_config(root, args.config)
-    rel_path = relative_to_root(file, root)
-    entry = entry_for(config, rel_path, args.key)
+    config, rel_path, entry = located(args)
+    root = config.root
     scope = open_scope(config, use_cache=False)
     outcome = _convertible(scope, entry, rel_path)
     plan = _plan(args, config, outcome)

@@ -1,10 +1,10 @@
 """Run BY PATH inside the worker (stdlib + torch only): the hyperparameters a model was actually built with.
 
-Two sources, flattened to leaf name -> plain value (numbers, strings, booleans, None, lists of them):
-the factory's arguments as called (the registry's kwargs bound to its signature, defaults filled in), and
-the configuration objects the model keeps — a dataclass, a transformers config (`to_dict()`), a Namespace,
-Lightning's `hparams`, or a dict — under a conventional attribute name (`config`, `cfg`, `args`, `hparams`,
-…). A leaf name that has two different values is left out: it is ambiguous.
+Two sources: the factory's arguments as called (the registry's kwargs bound to its signature, defaults
+filled in), and the configuration objects the model keeps — a dataclass, a transformers config
+(`to_dict()`), a Namespace, Lightning's `hparams`, or a dict — under a conventional attribute name
+(`config`, `cfg`, `args`, `hparams`, …). Answered as nested plain data (objects become dicts, other values
+are left out); ckaudit flattens it as it flattens a checkpoint's saved hyperparameters.
 """
 
 from __future__ import annotations
@@ -17,36 +17,50 @@ from typing import Any
 _ATTRIBUTES = ("config", "cfg", "args", "hparams", "_hparams", "hyper_parameters", "model_args", "params")
 _PLAIN = (bool, int, float, str, type(None))
 _DEPTH = 4
-_SKIP = object()
 
 
 def hyperparameters(model: Any, factory: Any | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    leaves: dict[str, Any] = {}
-    conflicts: set[str] = set()
+    """{"arguments": the factory's bound arguments, "config": model.config, ...} as nested plain data."""
+    found: dict[str, Any] = {}
     if factory is not None:
-        _collect(_bound_arguments(factory, kwargs), leaves, conflicts, _DEPTH)
+        found["arguments"] = _tree(_bound_arguments(factory, kwargs), _DEPTH)
     for name in _ATTRIBUTES:
         try:
             value = getattr(model, name, None)
         except Exception:
             continue
-        if value is None or (callable(value) and not isinstance(value, Mapping)):
-            continue
-        _collect(value, leaves, conflicts, _DEPTH)
-    return {k: v for k, v in leaves.items() if k not in conflicts}
+        if value is not None and (isinstance(value, Mapping) or not callable(value)):
+            tree = _tree(value, _DEPTH)
+            if isinstance(tree, dict) and tree:
+                found[name] = tree
+    return found
 
 
 def _bound_arguments(factory: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        bound = inspect.signature(factory).bind_partial(**kwargs)
+        signature = inspect.signature(factory)
+        bound = signature.bind_partial(**kwargs)
     except (TypeError, ValueError):
         return dict(kwargs)
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    for name, parameter in inspect.signature(factory).parameters.items():
+    for name, parameter in signature.parameters.items():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             arguments.update(arguments.pop(name, {}) or {})
     return arguments
+
+
+def _tree(value: Any, depth: int) -> Any:
+    """Plain values and lists of them as they are; mappings and config objects as dicts; else None."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, _PLAIN) for v in value):
+        return list(value)
+    mapping = _as_mapping(value) if depth > 0 else None
+    if mapping is None:
+        return None
+    trees = {key: (item, _tree(item, depth - 1)) for key, item in mapping.items() if isinstance(key, str)}
+    return {key: tree for key, (item, tree) in trees.items() if tree is not None or item is None}
 
 
 def _as_mapping(value: Any) -> Mapping[str, Any] | None:
@@ -64,27 +78,3 @@ def _as_mapping(value: Any) -> Mapping[str, Any] | None:
     if type(value).__name__ in ("Namespace", "SimpleNamespace"):
         return vars(value)
     return None
-
-
-def _collect(value: Any, leaves: dict[str, Any], conflicts: set[str], depth: int) -> None:
-    mapping = _as_mapping(value)
-    if mapping is None or depth == 0:
-        return
-    for key, item in mapping.items():
-        if not isinstance(key, str):
-            continue
-        plain = _plain(item)
-        if plain is _SKIP:
-            _collect(item, leaves, conflicts, depth - 1)
-        elif key in leaves and leaves[key] != plain:
-            conflicts.add(key)
-        else:
-            leaves[key] = plain
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, _PLAIN) for v in value):
-        return list(value)
-    return _SKIP

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ckaudit.findings import Location
+from ckaudit.reader.hparams import flatten
 from ckaudit.reader.types import StateDictCandidate, TensorInfo
 
 ErrorKind = Literal["raised", "timeout", "crashed"]
@@ -95,7 +96,7 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
         device="cpu" if data.get("device") == "cpu" else "meta",
         error=error_from_wire(error) if error else None,
         meta_error=data.get("meta_error"),
-        hyperparameters=dict(data.get("hyperparameters") or {}),
+        hyperparameters=flatten(data.get("hyperparameters") or {}),
     )
 
 
