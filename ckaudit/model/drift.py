@@ -62,11 +62,11 @@ def _finding(ctx: Context, spec: ModelSpec, source: str, diffs: list[Difference]
     else:
         how = f"build it with {_values(diffs, 1)} in the `build:` code of models.{spec.name}"
     if loads:
-        message = f"loads, but the checkpoint's {source} differ from the build: {drift}"
+        message = f"loads, but the hyperparameters it records ({source}) differ from the build: {drift}"
         fix = f"If the model should be built as it was saved, {how}; if the difference is intended (e.g. no "
         fix += "dropout at inference), nothing to do."
     else:
-        message = f"the checkpoint's {source} differ from the build: {drift}"
+        message = f"the hyperparameters the checkpoint records ({source}) differ from the build: {drift}"
         fix = f"Build the model as it was saved: {how}. If the new configuration is intended, re-save the "
         fix += "checkpoint from it, or mark it `expect: fails` with a `reason:`."
     location = Location(CONFIG_NAME, spec.line) if spec.line else None
