@@ -126,7 +126,12 @@ class Evaluator:
     def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
         memo = (id(tree), spec.name)
         if memo not in self._sources_memo:
-            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec))
+            loaders = [
+                e.load.loader
+                for e in self.config.checkpoints
+                if e.model == spec.name and e.load and e.load.loader
+            ]
+            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec), loaders)
         return self._sources_memo[memo]
 
     def reported_sources(self, spec: ModelSpec) -> list[str]:
