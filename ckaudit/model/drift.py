@@ -20,7 +20,7 @@ from ckaudit.registry.config import CONFIG_NAME, ModelSpec
 
 # Bookkeeping that says nothing about the architecture (transformers writes these into config.json).
 _IGNORED = {"transformers_version", "architectures", "torch_dtype", "dtype", "use_cache", "return_dict"}
-_CONSEQUENCES = (Rule.MISSING_KEYS, Rule.UNEXPECTED_KEYS, Rule.SHAPE_MISMATCH, Rule.RENAMED_KEYS)
+_CONSEQUENCES = (Rule.MISSING_KEYS, Rule.UNEXPECTED_KEYS, Rule.SHAPE_MISMATCH)  # what a config resizes
 
 Difference = tuple[str, Any, Any]  # name, saved, built
 
@@ -84,7 +84,7 @@ def _finding(ctx: Context, spec: ModelSpec, source: str, diffs: list[Difference]
 
 def explained_by(findings: Sequence[Finding], drift: Finding) -> list[Finding]:
     """The key findings as consequences of the drift: same evidence, the drift's fix (no key dropping)."""
-    fix = f"A consequence of the config drift ({drift.message.split(': ', 1)[-1]}): {drift.fix}"
+    fix = f"Likely a consequence of the config drift ({drift.message.split(': ', 1)[-1]}): {drift.fix}"
     return [
         dataclasses.replace(f, fix=fix, details={**f.details, "explained_by": Rule.CONFIG_DRIFT.value})
         if f.rule in _CONSEQUENCES
