@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ckaudit.errors import CkauditError
+from ckaudit.errors import EXIT_INTERNAL, CkauditError
 from ckaudit.files.shard import parse_shard
 from ckaudit.report.github import escape_data
 
@@ -113,7 +113,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except Exception:  # a bug in ckaudit: show it, and still tell the fail step
         traceback.print_exc()
         print("::error title=ckaudit::ckaudit crashed; the traceback is in the log")
-        code = 3
+        code = EXIT_INTERNAL
     sarif = str(step.sarif_file) if step.sarif_file is not None and step.sarif_file.is_file() else ""
     _set_outputs(
         env, {"exit-code": str(code), "sarif-file": sarif, "category": step.category, "command": step.command}

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
-from ckaudit import __version__
+from ckaudit import ISSUES_URL, __version__
 from ckaudit.commands import COMMANDS
-from ckaudit.errors import EXIT_USAGE, CkauditError
+from ckaudit.errors import EXIT_INTERNAL, EXIT_USAGE, CkauditError
+
+EPILOG = (
+    "exit status: 0 nothing at or above --fail-on, 1 findings, 2 usage or configuration error, "
+    "3 internal error (a bug in ckaudit: please report it)"
+)
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -23,6 +30,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         prog="ckaudit",
         description="Will every registered checkpoint still load? If not: the code, the repository or the "
         "environment?",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"ckaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -47,3 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ckaudit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not the user's input: one line, its own status, a way to report it
+        if os.environ.get("CKAUDIT_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"ckaudit: internal error: {type(exc).__name__}: {exc} (please report at {ISSUES_URL}; "
+            "rerun with CKAUDIT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

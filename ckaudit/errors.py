@@ -1,8 +1,10 @@
-"""Expected failures: anything derived from CkauditError ends the command with exit 2 and its message."""
+"""Expected failures: anything derived from CkauditError ends the command with exit 2 and its message.
+Anything else escaping a command is a bug: exit 3 (`cli.main`)."""
 
 from __future__ import annotations
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # nothing at --fail-on; findings; usage or configuration error
+EXIT_INTERNAL = 3  # an unexpected exception: a bug in ckaudit, never the same status as findings
 
 
 class CkauditError(Exception):

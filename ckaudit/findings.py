@@ -54,6 +54,7 @@ class Rule(str, enum.Enum):
     TRUNCATED = "truncated"
     CORRUPT = "corrupt"
     HASH_MISMATCH = "hash-mismatch"
+    SIGNATURE_CHANGED = "signature-changed"
     NOT_TRACKED = "not-tracked"
     DANGLING_REFERENCE = "dangling-reference"
     LARGE_OUTSIDE_LFS = "large-outside-lfs"
@@ -71,6 +72,7 @@ class Rule(str, enum.Enum):
     UNSAFE_PICKLE = "unsafe-pickle"
     DEVICE = "device"
     TORCH_VERSION = "torch-version"
+    PACKAGE_VERSION = "package-version"
     STALE_EXPECTATION = "stale-expectation"
 
     @property
@@ -129,6 +131,14 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             "Checkpoint content changed",
             "The file's sha256 differs from the one in the registry: it is not the file that was "
             "registered. Restore it, or re-register it if the change is intended.",
+        ),
+        _rule(
+            Rule.SIGNATURE_CHANGED,
+            Cause.REPOSITORY,
+            "Checkpoint differs from its locked signature",
+            "The file's state-dict signature (keys, shapes, dtypes, `_metadata`, container key) differs from "
+            "the one recorded in ckaudit.lock: the file was replaced. Or the lock records a checkpoint that "
+            "is gone. Restore the file, or re-run `ckaudit register` to record the new one.",
         ),
         _rule(
             Rule.NOT_TRACKED,
@@ -249,6 +259,14 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             "Expected failure loads again",
             "The checkpoint is registered `expect: fails`, but it loads into the current code: the entry is "
             "out of date. Remove `expect: fails` and its `reason:`.",
+        ),
+        _rule(
+            Rule.PACKAGE_VERSION,
+            Cause.ENVIRONMENT,
+            "An installed package changed the model",
+            "With the same repository code the checkpoint loaded before an installed package (a layer "
+            "library such as transformers) changed version, and fails now. Pin the version that loads it, "
+            "or re-save or convert the checkpoint for the new one.",
         ),
         _rule(
             Rule.TORCH_VERSION,

@@ -1,4 +1,5 @@
-"""The one subprocess helper: a timeout, no GIT_* variables leaking, errors that show what failed."""
+"""Subprocesses other than git (git goes through `vcs.repo`): a timeout, no GIT_* variables leaking, errors
+that show what failed."""
 
 from __future__ import annotations
 

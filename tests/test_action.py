@@ -1,8 +1,8 @@
 """The GitHub Action run as GitHub runs it: action.yml's shell steps, the GITHUB_* variables and a
 pull_request event payload, on a temporary repository whose head breaks a registered checkpoint.
 
-A small runner interprets the composite action: `uses:` steps (setup-python, upload-sarif) and the
-install step are GitHub's or pip's business and are skipped (ckaudit and torch are installed here);
+A small runner interprets the composite action: `uses:` steps (upload-sarif) and the install step are
+GitHub's or pip's business and are skipped (ckaudit and torch are installed here);
 every other step's `run` script goes through `bash -eo pipefail` with its `env`, `${{ inputs.* }}` and
 `${{ steps.*.outputs.* }}` substituted, and its own GITHUB_OUTPUT file, as the runner does.
 """
@@ -27,7 +27,7 @@ from ckaudit.ci import plan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
-SKIPPED = {"Install ckaudit and torch"}
+SKIPPED = {"Install ckaudit"}
 _EXPR = re.compile(r"\$\{\{\s*(.+?)\s*\}\}")
 
 
@@ -144,6 +144,7 @@ def _breaking_pull_request(repo: Path, git: Callable[..., str]) -> str:
 
 
 @pytest.mark.torch
+@pytest.mark.slow  # the whole action on a real repository
 def test_pull_request_with_a_breaking_change(
     git_repo: Path, run_git: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -230,3 +231,15 @@ def test_bad_inputs_become_an_error_annotation_and_exit_code_2(
     assert "exit-code=2\n" in output.read_text()
     with pytest.raises(Exception, match="base commit"):
         plan(_env(GITHUB_EVENT_NAME="pull_request"))
+
+
+def test_every_action_used_is_pinned_by_commit_and_python_is_the_callers() -> None:
+    """Tags move; a full commit id does not. The release stays readable in a comment beside it."""
+    uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", (REPO_ROOT / "action.yml").read_text(), re.M)
+    assert uses, "the action uses at least the SARIF upload"
+    for target, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", target), target
+        assert re.search(r"#\s*v\d+(\.\d+)*", comment), f"{target}: name the release in a comment"
+    steps = ACTION["runs"]["steps"]
+    assert not any("setup-python" in step.get("uses", "") for step in steps)
+    assert not {"python-version", "torch-spec"} & set(ACTION["inputs"])

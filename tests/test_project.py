@@ -20,6 +20,7 @@ def _tool(name: str) -> str:
     return found
 
 
+@pytest.mark.slow  # the linters over the whole tree; run them directly while editing
 @pytest.mark.parametrize(
     "command", [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]], ids=" ".join
 )

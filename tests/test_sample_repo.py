@@ -14,6 +14,7 @@ from tests.conftest import requires_torch
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_repo"
 SNAPSHOT = Path(__file__).resolve().parent / "data" / "sample_repo_scan.txt"
+pytestmark = pytest.mark.slow  # every model of sample_repo built and dry-run
 
 EXPECTED_VERDICTS = {
     "checkpoints/classifier_a.pth": "ok",

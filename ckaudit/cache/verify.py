@@ -1,7 +1,7 @@
 """Verification results cached by stat, so a second `--verify` of unchanged files reads no tensor data.
 
-One small JSON file per checkpoint under `<git-dir>/ckaudit/verify/` (outside git: `$XDG_CACHE_HOME/ckaudit/
-verify`, default `~/.cache`), named by a hash of the absolute path. An entry holds the stat it was computed
+One small JSON file per checkpoint under `<cache root>/verify/` (`ckaudit.cache.store.cache_root`), named
+by a hash of the absolute path. An entry holds the stat it was computed
 for (size, mtime_ns, inode, ctime_ns) and is used only while the file's stat is identical. One file per entry
 means concurrent runs never lose each other's results; each write is a temp file + `os.replace`, so a reader
 sees the old entry or the new one, never half of one. A file changed within the filesystem's timestamp
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit import __version__
+from ckaudit.cache.store import write_atomic
 
 FORMAT = 1
 RACY_NS = 1_000_000_000  # entries for files changed less than this before their stat are not stored
@@ -37,13 +37,6 @@ class Verification:
 
 def stat_key(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
-
-
-def default_directory(git_dir: Path | None) -> Path:
-    if git_dir is not None:
-        return git_dir / "ckaudit" / "verify"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ckaudit" / "verify"
 
 
 class VerifyCache:
@@ -81,21 +74,10 @@ class VerifyCache:
         }
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self._entry_path(path), json.dumps(entry, sort_keys=True, default=str))
+            write_atomic(self._entry_path(path), json.dumps(entry, sort_keys=True, default=str))
         except OSError:
             pass  # a read-only git dir or a full disk costs speed, not correctness
 
 
 def _is_racy(stat: os.stat_result) -> bool:
     return time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) < RACY_NS
-
-
-def _write_atomic(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

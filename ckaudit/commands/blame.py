@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, resolve_config
+from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.registry.config import CheckpointEntry, Config
 
@@ -43,11 +43,13 @@ def run(args: argparse.Namespace) -> int:
     from ckaudit.progress import progress, progress_enabled
     from ckaudit.vcs.trees import resolve_commit
 
-    root = args.config.resolve().parent if args.config else Path.cwd()
+    root = find_root(args.config)
     config = resolve_config(root, args.config)
     entry = registered(config, root, args.checkpoint)
     spec = config.models[entry.model or ""]
-    info = load_info(root, entry)
+    from ckaudit.registry.lock import lock_of
+
+    info = load_info(root, entry, lock_of(config))
     if isinstance(info, Finding):
         raise CkauditError(info.message)
     if resolve_commit(root, args.rev) is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.vcs.trees import Tree, commit_tree, work_tree
 
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ckaudit.compare.verdicts import Labels, compare, relevant_models
     from ckaudit.model.evaluator import Evaluator
 
-    root = args.config.resolve().parent if args.config else Path.cwd()
+    root = find_root(args.config)
     config = resolve_config(root, args.config)
     base = commit_tree(root, args.base, label=f"base {args.base}")
     head = head_tree(root, args.head)

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
-from ckaudit.registry.config import Config, find_config, load_config
+from ckaudit.registry.config import CONFIG_NAME, Config, find_config, load_config
 from ckaudit.report import OutputFormat, render, summary
 
 
@@ -44,6 +44,44 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="registry file (default: ckaudit.yaml at the root)")
+
+
+def find_root(config: Path | None, folder: Path | None = None, *, near: Path | None = None) -> Path:
+    """The repository root every command works on — one rule for all of them (docs/decisions.md):
+
+    1. `--config FILE`: FILE's folder (the registry's paths are relative to it); a folder argument naming
+       another folder is a usage error;
+    2. a folder argument (`scan PATH`, `init PATH`, `register --root`): that folder;
+    3. else the nearest folder at or above `near` (default: the current directory; `diagnose`: FILE's
+       folder) holding ckaudit.yaml, looking no higher than the git work tree's top; none there: the work
+       tree's top (outside git: `near` itself).
+
+    Always absolute: the worker changes directory.
+    """
+    if config is not None:
+        root = config.resolve().parent
+        if folder is not None and folder.resolve() != root:
+            raise CkauditError(
+                f"--config {config} is not in {folder}: the registry's folder is the root; give one of them"
+            )
+        return root
+    if folder is not None:
+        return folder.resolve()
+    start = (near or Path.cwd()).resolve()
+    return _nearest_registry_folder(start)
+
+
+def _nearest_registry_folder(start: Path) -> Path:
+    from ckaudit.vcs.repo import find_repo
+
+    repo = find_repo(start) if start.is_dir() else None
+    top = repo.toplevel.resolve() if repo is not None else None
+    for candidate in (start, *start.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+        if candidate == top:
+            return top
+    return start
 
 
 def resolve_config(root: Path, explicit: Path | None) -> Config:

@@ -1,8 +1,9 @@
 """`ckaudit diagnose FILE`: one checkpoint, one verdict, with the evidence and the fix. Needs no config.
 
-The root is the folder of --config when given, else the nearest folder above FILE holding a ckaudit.yaml
-(up to the git work tree's top), else the work tree's top, else FILE's folder. When FILE is registered
-there, its registry entry (model, key, sha256) applies.
+The root follows the one rule (`commands.common.find_root`), searching from FILE's folder: the folder of
+--config when given, else the nearest folder above FILE holding a ckaudit.yaml (up to the git work tree's
+top), else the work tree's top, else FILE's folder. When FILE is registered there, its registry entry
+(model, key, sha256) applies.
 
 With a model (`--model`, `--build`, or the registry entry's), the checkpoint is also dry-run into it: the
 full verdict, code included. Without a config, the root is also the import root for `--model
@@ -16,13 +17,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.commands.scan import add_verify_options
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
-from ckaudit.vcs import queries as git
+from ckaudit.registry.config import CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,20 +60,6 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kwargs", help="keyword arguments for the model factory, as JSON: '{\"num_classes\": 10}'"
     )
-
-
-def find_root(file: Path, explicit_config: Path | None) -> Path:
-    if explicit_config is not None:
-        return explicit_config.resolve().parent
-    folder = file.parent.resolve()
-    repo = git.find_repo(folder) if folder.is_dir() else None
-    top = repo.toplevel.resolve() if repo is not None else None
-    for candidate in (folder, *folder.parents):
-        if (candidate / CONFIG_NAME).is_file():
-            return candidate
-        if candidate == top:
-            return top
-    return folder
 
 
 def relative_to_root(file: Path, root: Path) -> str:
@@ -145,7 +131,7 @@ def _say_detected(outcome: FileOutcome, key: str) -> FileOutcome:
 
 def located(args: argparse.Namespace) -> tuple[Config, str, CheckpointEntry | None]:
     """FILE's registry (found from its root), its path relative to the root, and its entry if registered."""
-    root = find_root(args.file, args.config)
+    root = find_root(args.config, near=args.file.parent)
     config = resolve_config(root, args.config)
     rel_path = relative_to_root(args.file, root)
     return config, rel_path, entry_for(config, rel_path, args.key)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckaudit.commands.common import EXIT_OK, add_report_options, finish, resolve_config
+from ckaudit.commands.common import EXIT_OK, add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.registry.config import CONFIG_NAME, Config, parse_config
@@ -31,7 +32,6 @@ from ckaudit.vcs.trees import (
     git,
     hook_index_env,
     index_tree,
-    repo_root,
     resolve_commit,
 )
 
@@ -68,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    repo = repo_root(Path.cwd())
+    repo = find_root(args.config)
     if args.files_only:
         return run_files(repo, args)
     index = index_tree(repo, hook_index_env(repo))
@@ -119,7 +119,17 @@ def staged_paths(repo: Path) -> list[str]:
     env = hook_index_env(repo)
     if resolve_commit(repo, "HEAD") is None:
         return sorted(index_tree(repo, env).entries)
-    out = git(repo, "diff-index", "--cached", "--name-only", "--diff-filter=ACMR", "-z", "HEAD", env=env)
+    out = git(
+        repo,
+        "diff-index",
+        "--cached",
+        "--relative",
+        "--name-only",
+        "--diff-filter=ACMR",
+        "-z",
+        "HEAD",
+        env=env,
+    )
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
@@ -129,10 +139,21 @@ def run_files(repo: Path, args: argparse.Namespace) -> int:
 
     config = resolve_config(repo, args.config)
     scope = engine.open_scope(config)
-    paths = list(args.files) if args.files else staged_paths(repo)
+    paths = root_relative(args.files, repo) if args.files else staged_paths(repo)
     outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
     results = tuple(with_lfs_check(repo, scope.repo, outcome.result, args.large) for outcome in outcomes)
     return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
+
+
+def root_relative(files: list[str], root: Path) -> list[str]:
+    """FILES as pre-commit passes them (relative to the current directory, the work tree's top) relative to
+    the root; files outside the root are not the registry's business."""
+    inside = []
+    for file in files:
+        absolute = Path(os.path.normpath(Path.cwd() / file))
+        if absolute.is_relative_to(root):
+            inside.append(absolute.relative_to(root).as_posix())
+    return inside
 
 
 def with_lfs_check(

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from ckaudit import reader
-from ckaudit.commands.common import EXIT_OK, add_config_option, resolve_config
+from ckaudit.commands.common import EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, expand_path
+from ckaudit.registry.lock import signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
 
 
@@ -23,45 +24,59 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="add a checkpoint to ckaudit.yaml (with its sha256 and state-dict key)",
         description="Add FILE to the registry, or update its entry: the model it must load into, the sha256 "
         "of its content and the key its state dict sits under (detected unless --key is given). The "
-        "registry is rewritten sorted and without timestamps, so it merges cleanly.",
+        "registry is rewritten sorted and without timestamps, so it merges cleanly. The file's state-dict "
+        "signature goes to ckaudit.lock beside it (commit both).",
     )
     parser.add_argument("file", type=Path, help="the checkpoint file")
     parser.add_argument("--model", required=True, help="a model NAME from the registry, or module:callable")
     parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
-    parser.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        help="repository root (default: the folder of --config, else the nearest with a "
+        "ckaudit.yaml, else the git work tree's top)",
+    )
     parser.add_argument("--no-sha256", action="store_true", help="do not record the content hash")
     add_config_option(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    root = args.root.resolve()
+    root = find_root(args.config, args.root)
     config = resolve_config(root, args.config)
     rel_path = _relative_path(args.file, root)
     model_name, config = _ensure_model(config, args.model)
-    entry = _entry_for(root / rel_path, rel_path, model_name, args.key, not args.no_sha256)
+    entry, info = _entry_for(root / expand_path(rel_path), rel_path, model_name, args.key, not args.no_sha256)
     previous = config.checkpoint(rel_path)
     if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
         entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
-    others = tuple(c for c in config.checkpoints if c.path != rel_path)
+    others = tuple(c for c in config.checkpoints if c.as_written != rel_path)
     updated = dataclasses.replace(config, checkpoints=(*others, entry))
     target = config.path or root / CONFIG_NAME
     _warn_if_comments_dropped(target)
     write_atomically(target, dump_config(updated))
+    lock = update_lock(
+        dataclasses.replace(updated, path=target), {rel_path: signature_of(info, entry.key or "")}
+    )
     verb = "updated" if previous else "registered"
     print(
-        f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}",
+        f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}; "
+        f"its signature in {lock.name}",
         file=sys.stderr,
     )
     return EXIT_OK
 
 
 def _relative_path(file: Path, root: Path) -> str:
-    absolute = file if file.is_absolute() else Path.cwd() / file
-    try:
-        return absolute.resolve().relative_to(root).as_posix()
-    except ValueError:
-        raise CkauditError(f"{file} is outside the repository root {root}") from None
+    """Root-relative inside the repository; outside it (a checkpoint under ~/.cache, on a data disk), the
+    absolute path with the home folder written `~`, so the entry reads the same on a teammate's machine."""
+    absolute = (file if file.is_absolute() else Path.cwd() / file).resolve()
+    if absolute.is_relative_to(root):
+        return absolute.relative_to(root).as_posix()
+    home = Path.home().resolve()
+    return (
+        f"~/{absolute.relative_to(home).as_posix()}" if absolute.is_relative_to(home) else absolute.as_posix()
+    )
 
 
 def _ensure_model(config: Config, model: str) -> tuple[str, Config]:
@@ -83,7 +98,9 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha256: bool) -> CheckpointEntry:
+def _entry_for(
+    path: Path, rel_path: str, model: str, key: str | None, with_sha256: bool
+) -> tuple[CheckpointEntry, CheckpointInfo]:
     if not path.exists():
         raise CkauditError(f"{rel_path}: no such file")
     try:
@@ -95,7 +112,7 @@ def _entry_for(path: Path, rel_path: str, model: str, key: str | None, with_sha2
     if key is None and info.candidates:
         key = info.candidates[0].key or None
     sha256 = file_sha256(path) if with_sha256 and path.is_file() else None
-    return CheckpointEntry(path=rel_path, model=model, key=key, sha256=sha256)
+    return CheckpointEntry(path=rel_path, model=model, key=key, sha256=sha256), info
 
 
 def file_sha256(path: Path) -> str:

@@ -1,8 +1,9 @@
 """`ckaudit scan [PATH]`: file checks on registered and discovered checkpoints, and dangling references.
 
-PATH is the root (default: the current directory): the registry is PATH/ckaudit.yaml (or --config), and
-every path in the output is relative to it. PATH may be a subfolder of a git work tree (a monorepo's
-project folder): git answers for that subtree — its tracked files are the ones scanned.
+PATH is the root (default: the one root rule, `commands.common.find_root`): the registry is
+PATH/ckaudit.yaml (or --config), and every path in the output is relative to it. PATH may be a subfolder
+of a git work tree (a monorepo's project folder): git answers for that subtree — its tracked files are the
+ones scanned.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 from functools import partial
 from pathlib import Path
 
-from ckaudit.commands.common import add_report_options, finish, resolve_config
+from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.files import scan_files
 from ckaudit.files.shard import parse_shard
@@ -30,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "path",
         nargs="?",
         type=Path,
-        default=Path("."),
-        help="the repository root; ckaudit.yaml is read from here (default: .)",
+        help="the repository root; ckaudit.yaml is read from here (default: the folder of --config, else "
+        "the nearest folder holding a ckaudit.yaml, else the git work tree's top)",
     )
     add_verify_options(parser)
     parser.add_argument(
@@ -49,14 +50,14 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
         help="read tensor data: every zip member's CRC32, safetensors and shard sizes",
     )
     parser.add_argument(
-        "--no-cache", action="store_true", help="ignore and do not update the verification cache"
+        "--no-cache", action="store_true", help="ignore and do not update the verification and result caches"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    root: Path = args.path
-    if not root.is_dir():
-        raise CkauditError(f"{root}: not a directory (scan takes the repository root)")
+    if args.path is not None and not args.path.is_dir():
+        raise CkauditError(f"{args.path}: not a directory (scan takes the repository root)")
+    root = find_root(args.config, args.path)
     config = resolve_config(root, args.config)
     shard = parse_shard(args.shard) if args.shard else None
     show = progress_enabled(args.format)
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.files_only:
         from ckaudit.model.registered import add_code_findings  # the model side: only where it is wanted
 
-        code_side = partial(add_code_findings, config, show_progress=show)
+        code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(
         config,
         verify=args.verify,

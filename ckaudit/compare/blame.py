@@ -3,9 +3,10 @@
 Which commits: `git log --first-parent -- '*.py' ckaudit.yaml <sources globs>`. The model's source set
 can change over history (a file renamed, a module split), so the walk takes every commit that touched
 any Python file, and the content-keyed cache (keyed by each commit's static closure) makes the commits
-that did not touch the model free: same closure blobs, same key, no build. The registry is today's for
-every commit. Commits where the model cannot be built are `unbuildable` and never blamed; a break that
-arrives through a merge is traced down the merged branch to the commit that introduced it.
+that did not touch the model free: same closure blobs, same key, no build. Each commit is judged with its
+own registry entry for the checkpoint (same path) where it has one, else today's. Commits where the model
+cannot be built are `unbuildable` and never blamed; a break that arrives through a merge is traced down the
+merged branch to the commit that introduced it.
 """
 
 from __future__ import annotations
@@ -122,7 +123,12 @@ def evaluate(
     info: CheckpointInfo,
     evaluator: Evaluator,
 ) -> Step:
+    from ckaudit.compare.verdicts import entry_at, registry_at
+
     tree = commit_tree(repo, commit.sha, label=commit.sha[:8])
+    today = evaluator.config
+    if spec.name in today.models:  # judged with this commit's registry entry where it has one
+        spec, entry = entry_at(registry_at(tree, today), today, entry)
     outcome = evaluator.outcome(tree, spec, entry, info)
     return Step(commit, status_of(outcome), outcome.findings, outcome.signature)
 

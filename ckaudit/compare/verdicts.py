@@ -11,11 +11,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report, Rule, Severity
+from ckaudit.model.environment import package_version_finding
 from ckaudit.model.evaluator import Evaluator, Outcome, load_info
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.vcs.trees import Tree
+
+if TYPE_CHECKING:
+    from ckaudit.reader.types import CheckpointInfo
 
 WAYS_FORWARD = (
     "Ways forward: re-save or convert {path} for the new code; or mark it `expect: fails` with a `reason:` "
@@ -43,6 +49,12 @@ def judge(
         return [
             _restate(f, Severity.ERROR, f"fails with {labels.after}: ", _ways(entry)) for f in errors
         ] + others
+    if before.environment and not strict:  # HEAD stopped loading when a package changed, not this change
+        where = f" at {labels.before}"
+        changed = package_version_finding(
+            entry.path, entry.model, before.environment, errors, Severity.WARNING, where
+        )
+        return [changed, *others]
     if before.loads:
         prefix = f"loads at {labels.before} but not with {labels.after}: "
         return [_restate(f, Severity.ERROR, prefix, _ways(entry)) for f in errors] + others
@@ -81,15 +93,12 @@ def _already_failing(
 
 def _loads_after(entry: CheckpointEntry, before: Outcome | None, labels: Labels) -> list[Finding]:
     if entry.expect_fails:
-        message = f"{entry.path} is registered `expect: fails` but loads with {labels.after}"
-        rule, fix = Rule.STALE_EXPECTATION, "Remove `expect: fails` (and its reason) from its registry entry."
-    elif before is not None and not before.loads:
-        message = f"{entry.path} fails at {labels.before} and loads with {labels.after}: fixed by this change"
-        # the note speaks of the problem that went away, under that problem's rule
-        rule = next((f.rule for f in before.findings if f.severity is Severity.ERROR), Rule.MISSING_KEYS)
-        fix = ""
-    else:
+        return [stale_expectation(entry, labels.after)]
+    if before is None or before.loads:
         return []
+    message = f"{entry.path} fails at {labels.before} and loads with {labels.after}: fixed by this change"
+    # the note speaks of the problem that went away, under that problem's rule
+    rule = next((f.rule for f in before.findings if f.severity is Severity.ERROR), Rule.MISSING_KEYS)
     return [
         Finding(
             rule,
@@ -97,10 +106,22 @@ def _loads_after(entry: CheckpointEntry, before: Outcome | None, labels: Labels)
             message,
             checkpoint=entry.path,
             model=entry.model,
-            fix=fix,
             details={"transition": "fixed"},
         )
     ]
+
+
+def stale_expectation(entry: CheckpointEntry, code: str) -> Finding:
+    """The one wording of "registered `expect: fails`, yet it loads" (scan, hook, check)."""
+    return Finding(
+        Rule.STALE_EXPECTATION,
+        Severity.NOTE,
+        f"{entry.path} is registered `expect: fails` but loads with {code}",
+        checkpoint=entry.path,
+        model=entry.model,
+        fix="Remove `expect: fails` (and its `reason:`) from its registry entry.",
+        details={"expect": "fails", "loads": True, "transition": "fixed"},
+    )
 
 
 def _new_non_errors(before: Outcome | None, after: Outcome) -> list[Finding]:
@@ -148,28 +169,53 @@ def compare(
     command: str,
     strict: bool = False,
 ) -> Report:
-    """Every registered checkpoint of `models`, judged before/after (checkpoint files: the working tree)."""
+    """Every registered checkpoint of `models`, judged before/after, each side with its own registry entry
+    (checkpoint files: the working tree, else their signature in ckaudit.lock)."""
+    from ckaudit.registry.lock import lock_of
+
+    lock = lock_of(config)
+    sides = (registry_at(before, config), registry_at(after, config))
     results = []
     for spec in models:
         for entry in (e for e in config.checkpoints if e.model == spec.name):
-            results.append(_compare_one(config, spec, entry, before, after, evaluator, labels, strict))
+            info = load_info(config.root, entry, lock)
+            if isinstance(info, Finding):
+                results.append(CheckpointResult(entry.path, spec.name, None, None, None, (info,)))
+                continue
+            old = evaluator.outcome(before, *entry_at(sides[0], config, entry), info) if before else None
+            new = evaluator.outcome(after, *entry_at(sides[1], config, entry), info)
+            findings = [*judge(entry, old, new, labels, strict), *_from_lock(entry, info)]
+            results.append(
+                CheckpointResult(
+                    entry.path, spec.name, info.format, len(info.tensors), info.size or None, tuple(findings)
+                )
+            )
     return Report(root=str(config.root), command=command, checkpoints=tuple(results))
 
 
-def _compare_one(
-    config: Config,
-    spec: ModelSpec,
-    entry: CheckpointEntry,
-    before: Tree | None,
-    after: Tree,
-    evaluator: Evaluator,
-    labels: Labels,
-    strict: bool,
-) -> CheckpointResult:
-    info = load_info(config.root, entry)
-    if isinstance(info, Finding):
-        return CheckpointResult(entry.path, spec.name, None, None, None, (info,))
-    old = evaluator.outcome(before, spec, entry, info) if before is not None else None
-    new = evaluator.outcome(after, spec, entry, info)
-    findings = judge(entry, old, new, labels, strict)
-    return CheckpointResult(entry.path, spec.name, info.format, len(info.tensors), info.size, tuple(findings))
+def registry_at(tree: Tree | None, today: Config) -> Config:
+    """The registry as committed in `tree`; today's where the tree has none or one that fails to parse."""
+    if tree is None:
+        return today
+    data = tree.read_many([CONFIG_NAME]).get(CONFIG_NAME)
+    if data is None:
+        return today
+    try:
+        return parse_config(data.decode("utf-8", "replace"), f"{CONFIG_NAME} ({tree.label})", today.root)
+    except ConfigError:
+        return today
+
+
+def entry_at(registry: Config, today: Config, entry: CheckpointEntry) -> tuple[ModelSpec, CheckpointEntry]:
+    """This version's model and entry for the checkpoint (same path), else today's."""
+    then = registry.checkpoint(entry.path)
+    if then is not None and then.model is not None and then.model in registry.models:
+        return registry.models[then.model], then
+    return today.models[entry.model or ""], entry
+
+
+def _from_lock(entry: CheckpointEntry, info: CheckpointInfo) -> list[Finding]:
+    if not info.details.get("from_lock"):
+        return []
+    message = f"{entry.path} is not here: judged against its signature in ckaudit.lock"
+    return [Finding(Rule.FILE_MISSING, Severity.NOTE, message, checkpoint=entry.path, model=entry.model)]

@@ -20,6 +20,7 @@ from pathlib import Path
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.model.keyfix import collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
+from ckaudit.tracebacks import frames
 
 _CONTAINER_KEYS = {
     "state_dict",
@@ -40,7 +41,6 @@ _CONTAINER_KEYS = {
 _CHECKPOINT_PATH = re.compile(
     r"""(?<![\w/.~-])((?:~|\.{1,2})?[\w./~-]*\.(?:pt|pth|ckpt|bin|safetensors|tar|pkl))\b"""
 )
-_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _SIZE = re.compile(
     r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from "
     r"checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
@@ -292,14 +292,10 @@ def _key_findings(text: str, frame: Location | None) -> Iterator[Finding]:
 
 def _last_user_frame(text: str, cwd: Path) -> Location | None:
     """The innermost traceback frame outside site-packages and the standard library: the user's load call."""
-    frames = [
-        (p, int(n))
-        for p, n in _FRAME.findall(text)
-        if "site-packages" not in p and "/lib/python" not in p and not p.startswith("<")  # <string>, <stdin>
-    ]
-    if not frames:
+    user = [(p, n) for p, n in frames(text) if "site-packages" not in p and "/lib/python" not in p]
+    if not user:
         return None
-    path, line = frames[-1]
+    path, line = user[-1]
     try:
         shown = Path(path).resolve().relative_to(cwd.resolve()).as_posix()
     except (ValueError, OSError):

@@ -7,17 +7,20 @@ and the reader's `CheckpointInfo`, which is what a compatibility check needs; `r
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ckaudit.cache.verify import VerifyCache, default_directory
-from ckaudit.files import content, environment, globs, integrity, missing, safety, tracking
+from ckaudit.cache.store import cache_root
+from ckaudit.cache.verify import VerifyCache
+from ckaudit.files import content, environment, globs, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
-from ckaudit.findings import CheckpointResult, Finding, Location, Report
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry.lock import Signature, lock_of
 from ckaudit.vcs import queries as git
 
 
@@ -32,6 +35,7 @@ class FileScope:
     verify: bool = False
     registry: str | None = None  # the registry file as shown in locations
     show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
+    lock: Mapping[str, Signature] = field(default_factory=dict)  # ckaudit.lock: path -> signature
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def open_scope(
     root = config.root
     repo = git.find_repo(root)
     tracked = frozenset(git.tracked_files(repo)) if repo is not None else None
-    cache = VerifyCache(default_directory(repo.git_dir if repo else None) if use_cache else None)
+    cache = VerifyCache(cache_root(repo) / "verify" if use_cache else None)
     return FileScope(
         root=root,
         repo=repo,
@@ -56,6 +60,7 @@ def open_scope(
         verify=verify,
         registry=_shown(root, config.path),
         show_progress=show_progress,
+        lock=lock_of(config),
     )
 
 
@@ -77,23 +82,30 @@ def check_file(
     path = scope.root / rel_path
     what = _absent(path)
     if what is not None:
-        finding = missing.file_missing(
-            scope.root, scope.repo, rel_path, model=model, location=registry, what=what
-        )
+        repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
+        finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
         return _result(rel_path, entry, None, [finding]), None
     read = content.read(scope.root, rel_path, model=model)
+    if isinstance(read, Finding) and entry is None:
+        read = _foreign(rel_path, read)
     info = read if isinstance(read, CheckpointInfo) else None
     findings = (
         [read] if isinstance(read, Finding) else _content_checks(scope, entry, rel_path, read, registry)
     )
-    if (
-        entry is not None
-        and scope.repo is not None
-        and scope.tracked is not None
-        and not tracking.is_tracked(rel_path, scope.tracked)
-    ):
-        findings.append(tracking.not_tracked_finding(scope.repo, rel_path, model))
     return _result(rel_path, entry, info, findings, path), info
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
+
+
+def _foreign(rel_path: str, finding: Finding) -> Finding:
+    """An unregistered file with a shared extension (`firmware.bin`, `data.tar`) that is no checkpoint at all
+    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors."""
+    if finding.rule is not Rule.NOT_A_CHECKPOINT or rel_path.lower().endswith(CHECKPOINT_SUFFIXES):
+        return finding
+    message = f"{rel_path} is not a checkpoint (no checkpoint format), so it was not checked"
+    fix = "Nothing to do if it is not a model file; register it if it is one."
+    return dataclasses.replace(finding, severity=Severity.NOTE, message=message, fix=fix)
 
 
 def _absent(path: Path) -> str | None:
@@ -121,6 +133,7 @@ def _content_checks(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
         *safety.safety_findings(rel_path, info, model),
+        *signature.replaced(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),
     ]
@@ -155,11 +168,12 @@ def _size(path: Path | None) -> int | None:
 def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
     """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`."""
     exclude = tuple(exclude)
-    files = sorted(scope.tracked) if scope.tracked is not None else _walk(scope.root, exclude)
+    files = sorted(scope.tracked) if scope.tracked is not None else walk_files(scope.root, exclude)
     return [f for f in files if not globs.matches(f, exclude)]
 
 
-def _walk(root: Path, exclude: tuple[str, ...]) -> list[str]:
+def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
+    """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
     found: list[str] = []
     for folder, dirs, names in os.walk(root):
         rel = Path(folder).relative_to(root).as_posix()
@@ -261,5 +275,29 @@ def scan_files(
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
     if code_side is not None:
         outcomes = code_side(outcomes)
-    loose = dangling_references(config, scope, files, paths) if shard is None or shard[0] == 1 else []
-    return report_of(scope, "scan", outcomes, loose)
+    first = shard is None or shard[0] == 1
+    untracked = _not_tracked(scope, config, paths) if first else []
+    loose = (
+        [*dangling_references(config, scope, files, paths), *signature.stale_records(config, scope.lock)]
+        if first
+        else []
+    )
+    return report_of(scope, "scan", outcomes, [*untracked, *loose])
+
+
+def _not_tracked(scope: FileScope, config: Config, paths: Sequence[str] | None) -> list[Finding]:
+    """Registered checkpoints that are here but not in git: one summary finding for the whole scan (every
+    shard's union included: shard 1 reports it)."""
+    if scope.repo is None or scope.tracked is None:
+        return []
+    tracked = scope.tracked
+    found = [
+        e.path
+        for e in config.checkpoints
+        if (paths is None or e.path in paths)
+        and not Path(e.path).is_absolute()  # kept outside the repository on purpose
+        and os.path.lexists(scope.root / e.path)
+        and not tracking.is_tracked(e.path, tracked)
+    ]
+    summary = tracking.not_tracked_summary(scope.repo, found)
+    return [summary] if summary is not None else []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 
 from ckaudit.errors import CkauditError
 
@@ -33,10 +32,3 @@ def shard_of(path: str, count: int) -> int:
         normalized = normalized[2:]
     digest = hashlib.sha256(normalized.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % count + 1
-
-
-def select_shard(paths: Sequence[str], index: int, count: int) -> list[str]:
-    """The paths of shard `index` of `count` (1-based), in their given order."""
-    if count < 1 or not 1 <= index <= count:
-        raise CkauditError(f"shard {index}/{count}: K must be between 1 and N (N >= 1)")
-    return [p for p in paths if shard_of(p, count) == index]

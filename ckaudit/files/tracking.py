@@ -1,10 +1,14 @@
-"""`not-tracked`: a registered checkpoint that exists here but that a clone or CI would not get."""
+"""`not-tracked`: registered checkpoints that exist here but that a clone or CI would not get — said once
+per scan (teams often keep checkpoints out of git on purpose), not once per file."""
 
 from __future__ import annotations
 
-from ckaudit.files.file_finding import file_finding
+from collections.abc import Sequence
+
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.vcs import queries as git
+
+_SHOWN = 5
 
 
 def is_tracked(rel_path: str, tracked: set[str] | frozenset[str]) -> bool:
@@ -15,19 +19,28 @@ def is_tracked(rel_path: str, tracked: set[str] | frozenset[str]) -> bool:
     return any(p.startswith(prefix) for p in tracked)
 
 
-def not_tracked_finding(repo: git.GitRepo, rel_path: str, model: str | None) -> Finding:
-    ignored = rel_path in git.ignored(repo, [rel_path])
-    how = "ignored by the repository's ignore rules" if ignored else "untracked"
-    if ignored:
-        fix = f"Fetch it in CI, or un-ignore it: `git add -f {rel_path}` (large files: `git lfs track` first)"
-    else:
-        fix = f"`git add {rel_path}` (large files: `git lfs track` it first), or fetch it in CI"
-    return file_finding(
+def not_tracked_summary(repo: git.GitRepo, paths: Sequence[str]) -> Finding | None:
+    """One warning naming every registered checkpoint that is here but untracked or ignored."""
+    if not paths:
+        return None
+    ignored = set(git.ignored(repo, list(paths)))
+    groups = {
+        "ignored": sorted(p for p in paths if p in ignored),
+        "untracked": sorted(p for p in paths if p not in ignored),
+    }
+    listed = "; ".join(f"{how}: {_few(found)}" for how, found in groups.items() if found)
+    count = f"{len(paths)} registered checkpoint{'s' if len(paths) > 1 else ''}"
+    return Finding(
         Rule.NOT_TRACKED,
-        rel_path,
-        f"{rel_path} exists here but is {how}: a clone or CI will not have it",
-        fix,
-        {"status": "ignored" if ignored else "untracked"},
-        model=model,
-        severity=Severity.WARNING,
+        Severity.WARNING,
+        f"{count} exist here but not in git, so a clone or CI will not have them ({listed})",
+        fix="Commit ckaudit.lock (written by `ckaudit register`/`init`): hooks and CI then judge code "
+        "changes against it where a file is absent. To have the files too: fetch them in CI, or `git add` "
+        "them (`git lfs track` large ones first; `git add -f` ignored ones).",
+        details={**groups, "status": "ignored" if not groups["untracked"] else "untracked"},
     )
+
+
+def _few(paths: list[str]) -> str:
+    more = f" and {len(paths) - _SHOWN} more" if len(paths) > _SHOWN else ""
+    return ", ".join(paths[:_SHOWN]) + more

@@ -14,7 +14,6 @@ Pickled user classes the code no longer has (`missing-class`) make a full `torch
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +29,8 @@ from ckaudit.model.keyfix import find_prefix, module_renames, pair_renames, rena
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.model.worker.results import ModelBuild, ModelError
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
-from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
 
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
 _PROVIDED = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
 
@@ -43,7 +41,6 @@ class CompatResult:
     findings: tuple[Finding, ...]
     sources: tuple[str, ...]  # repository files imported while building (relative to the root)
     build: ModelBuild
-    container: str | None = None  # the container key whose tensors were checked ("" = top level)
     loads_again: bool = False  # registered `expect: fails`, yet it loads: the entry is out of date
 
 
@@ -53,7 +50,7 @@ def spec_from_cli(model: str, kwargs_json: str | None, config: Config) -> ModelS
     if model in config.models:
         spec = config.models[model]
         return spec if kwargs is None else replace(spec, kwargs=kwargs)
-    if not _FACTORY.match(model):
+    if not FACTORY.match(model):
         known = ", ".join(sorted(config.models)) or "none registered"
         raise CkauditError(
             f"--model {model!r} is neither a registered model ({known}) nor package.module:callable"
@@ -172,10 +169,10 @@ class _Check:
             return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         if not problems.fails(self.entry.strict):
             findings = self.loading_findings(ctx, candidate, problems)
-            return CompatResult(True, tuple(findings), build.sources, build, candidate.key)
+            return CompatResult(True, tuple(findings), build.sources, build)
         moved = self.other_container(ctx, candidate, problems)
         findings = moved if moved is not None else self.explain_keys(ctx, candidate, problems)
-        return CompatResult(False, tuple(findings), build.sources, build, candidate.key)
+        return CompatResult(False, tuple(findings), build.sources, build)
 
     @property
     def factory(self) -> str:
@@ -215,7 +212,7 @@ class _Check:
         if best is None:
             return CompatResult(False, (compat.no_state_dict(ctx, self.used),), build.sources, build)
         problems, _ = self.dry_run(best)
-        return CompatResult(False, tuple(self.moved_to(ctx, best, problems)), build.sources, build, best.key)
+        return CompatResult(False, tuple(self.moved_to(ctx, best, problems)), build.sources, build)
 
     def moved_to(self, ctx: Context, found: StateDictCandidate, problems: Problems) -> list[Finding]:
         known = [c.key for c in self.info.candidates]

@@ -1,8 +1,10 @@
-"""The code side of `scan` and `diagnose`: registered checkpoints that read cleanly, dry-run into their model.
+"""The code side of `scan` and `diagnose`: registered checkpoints that read cleanly, dry-run into their model
+as the working tree defines it — through the same Evaluator and cache as `hook`, `check` and `blame`.
 
 A checkpoint whose file is already broken (a repository verdict) is not dry-run: there is nothing to load.
 One worker serves every model and checkpoint of the run, so torch is imported once; it starts only when
-some checkpoint needs it, so a registry without models never pays for torch.
+some checkpoint needs it (and is not answered from the cache), so a registry without models never pays for
+torch.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from ckaudit.cache.outcomes import SigCache
+from ckaudit.compare.verdicts import stale_expectation
 from ckaudit.files import FileOutcome
-from ckaudit.findings import Cause, Finding, Rule, Severity
-from ckaudit.model.check import CompatResult, check_compat
-from ckaudit.model.worker.client import ModelWorker
+from ckaudit.findings import Cause, Finding, Severity
+from ckaudit.model.environment import package_version_finding
+from ckaudit.model.evaluator import Evaluator, Outcome
 from ckaudit.progress import progress
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
-from ckaudit.registry.interpreter import resolve_python
 
 
 def needs_model(outcome: FileOutcome) -> bool:
@@ -34,6 +37,7 @@ def add_code_findings(
     *,
     specs: dict[str, ModelSpec] | None = None,
     show_progress: bool = False,
+    use_cache: bool = True,
 ) -> list[FileOutcome]:
     """Each outcome with its compatibility findings added; `specs` overrides the registry's models by name."""
     models = {**config.models, **(specs or {})}
@@ -41,28 +45,30 @@ def add_code_findings(
     if not todo:
         return list(outcomes)
     checked: dict[int, FileOutcome] = {}
-    with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:
+    with Evaluator(config, SigCache.for_repo(config.root, enabled=use_cache)) as evaluator:
         for outcome in progress(todo, desc="models", unit="checkpoint", enabled=show_progress):
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
-            result = check_compat(entry, models[entry.model], outcome.info, config.root, worker)
-            checked[id(outcome)] = _with_findings(outcome, _code_findings(entry, result))
+            result = evaluator.outcome(evaluator.here(), models[entry.model], entry, outcome.info)
+            checked[id(outcome)] = _with_findings(outcome, code_findings(entry, result))
     return [checked.get(id(o), o) for o in outcomes]
 
 
-def _code_findings(entry: CheckpointEntry, result: CompatResult) -> tuple[Finding, ...]:
-    if not result.loads_again:
-        return result.findings
-    note = Finding(
-        rule=Rule.STALE_EXPECTATION,
-        severity=Severity.NOTE,
-        message=f"{entry.path} is registered `expect: fails` but loads into the current code again",
-        checkpoint=entry.path,
-        model=entry.model,
-        fix=Rule.STALE_EXPECTATION.info.help.rsplit(": ", 1)[-1],
-        details={"expect": "fails", "loads": True},
-    )
-    return (*result.findings, note)
+def code_findings(entry: CheckpointEntry, outcome: Outcome) -> tuple[Finding, ...]:
+    """The outcome's findings; a stale `expect: fails` note; a break that came with a package upgrade is
+    `package-version` (environment), with the code-side findings kept as its warnings."""
+    if outcome.loads and entry.expect_fails:
+        return (*outcome.findings, stale_expectation(entry, "the current code"))
+    if outcome.environment and not outcome.loads:
+        errors = [f for f in outcome.findings if f.severity is Severity.ERROR]
+        changed = package_version_finding(
+            entry.path, entry.model, outcome.environment, errors, Severity.ERROR
+        )
+        kept = [
+            dataclasses.replace(f, severity=Severity.WARNING) if f in errors else f for f in outcome.findings
+        ]
+        return (changed, *kept)
+    return outcome.findings
 
 
 def _with_findings(outcome: FileOutcome, extra: Sequence[Finding]) -> FileOutcome:

@@ -36,7 +36,10 @@ class StateDictCandidate:
 @dataclass(frozen=True)
 class CheckpointInfo:
     path: str
-    format: str  # one of FORMATS
+    # torch-zip (torch.save since 1.6), torch-legacy (pre-1.6 format), torchscript (torch.jit.save),
+    # safetensors, safetensors-index / bin-index (*.index.json of a sharded save),
+    # dcp (a torch.distributed.checkpoint folder)
+    format: str
     size: int  # bytes on disk (sum of shards/members for directories and indexes)
     tensors: tuple[TensorInfo, ...] = ()
     candidates: tuple[StateDictCandidate, ...] = ()  # best first
@@ -57,17 +60,6 @@ class CheckpointInfo:
                 numel *= dim
             count += numel
         return count
-
-
-FORMATS = (
-    "torch-zip",  # torch.save since 1.6
-    "torch-legacy",  # torch.save(_use_new_zipfile_serialization=False) / pre-1.6
-    "torchscript",  # torch.jit.save archive
-    "safetensors",
-    "safetensors-index",  # model.safetensors.index.json
-    "bin-index",  # pytorch_model.bin.index.json
-    "dcp",  # torch.distributed.checkpoint directory (.metadata)
-)
 
 
 class CheckpointReadError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
 DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -33,7 +34,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class CheckpointEntry:
-    path: str  # relative to the repository root, posix separators
+    path: str  # relative to the repository root (posix separators), or absolute once `~`/`$VARS` expanded
     model: str | None = None
     key: str | None = None
     sha256: str | None = None
@@ -43,6 +44,17 @@ class CheckpointEntry:
     reason: str | None = None
     line: int | None = None
     load: LoadSteps | None = None  # what the project's loader does before load_state_dict
+    written: str | None = None  # the path as the registry writes it, when it had `~` or `$VARS` to expand
+
+    @property
+    def as_written(self) -> str:
+        """The path as in the registry: what ckaudit.lock and rewritten registries use (machine-free)."""
+        return self.written or self.path
+
+
+def expand_path(text: str) -> str:
+    """`~` and `$VARS` expanded (registry paths may point outside the repository), posix separators."""
+    return Path(os.path.expandvars(os.path.expanduser(text))).as_posix()
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class Config:
     scan: ScanSettings = field(default_factory=ScanSettings)
 
     def checkpoint(self, path: str) -> CheckpointEntry | None:
-        return next((c for c in self.checkpoints if c.path == path), None)
+        return next((c for c in self.checkpoints if path in (c.path, c.as_written)), None)
 
 
 def find_config(root: Path) -> Path | None:
@@ -173,7 +185,7 @@ class _Parser:
             raise self.error(
                 node, f"{what} needs exactly one of factory (module:callable) or build (Python code)"
             )
-        if factory is not None and not _FACTORY.match(factory):
+        if factory is not None and not FACTORY.match(factory):
             raise self.error(
                 fields["factory"], f"{what}.factory must look like package.module:callable, got {factory!r}"
             )
@@ -203,8 +215,10 @@ class _Parser:
         load, load_strict = parse_load(self, fields["load"], what) if "load" in fields else (None, None)
         if load_strict is not None and "strict" in fields and load_strict != strict:
             raise self.error(fields["load"], f"{what}: strict and load.strict disagree")
+        written = Path(path).as_posix()
         return CheckpointEntry(
-            path=Path(path).as_posix(),
+            path=expand_path(written),
+            written=written if expand_path(written) != written else None,
             model=model,
             key=self.value(fields["key"], f"{what}: key", str) if "key" in fields else None,
             sha256=sha256,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ckaudit.cache.store import write_atomic
 from ckaudit.errors import CkauditError
 from ckaudit.registry.config import DEFAULT_TIMEOUT, CheckpointEntry, Config, ModelSpec, ScanSettings
 
@@ -41,7 +40,7 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
 
 
 def _checkpoint_dict(entry: CheckpointEntry) -> dict[str, Any]:
-    fields: dict[str, Any] = {"path": entry.path}
+    fields: dict[str, Any] = {"path": entry.as_written}
     optional: list[tuple[str, Any, Any]] = [
         ("model", entry.model, None),
         ("key", entry.key, None),
@@ -63,7 +62,9 @@ def config_dict(config: Config) -> dict[str, Any]:
     if config.timeout != DEFAULT_TIMEOUT:
         data["timeout"] = config.timeout
     data["models"] = {name: _model_dict(config.models[name]) for name in sorted(config.models)}
-    data["checkpoints"] = [_checkpoint_dict(c) for c in sorted(config.checkpoints, key=lambda c: c.path)]
+    data["checkpoints"] = [
+        _checkpoint_dict(c) for c in sorted(config.checkpoints, key=lambda c: c.as_written)
+    ]
     if config.scan != ScanSettings():
         data["scan"] = {"include": list(config.scan.include), "exclude": list(config.scan.exclude)}
     return data
@@ -79,9 +80,6 @@ def dump_config(config: Config) -> str:
 def write_atomically(path: Path, text: str) -> None:
     """Temp file in the same folder, then rename: a reader never sees half a file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as exc:
         raise CkauditError(f"cannot write {path}: {exc}") from None

@@ -6,10 +6,11 @@ Stability: fields are only ever added; a rename or removal would bump "version".
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ckaudit import __version__
-from ckaudit.findings import CheckpointResult, Finding, Report
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
@@ -28,6 +29,21 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         "fix": finding.fix,
         "details": dict(finding.details),
     }
+
+
+def finding_from_dict(data: Mapping[str, Any]) -> Finding:
+    """`finding_dict` read back; the outcome cache stores findings in this shape (`cause` is the rule's)."""
+    loc = data.get("location")
+    return Finding(
+        rule=Rule(data["rule"]),
+        severity=Severity(data["severity"]),
+        message=data["message"],
+        checkpoint=data.get("checkpoint"),
+        model=data.get("model"),
+        location=None if not loc else Location(loc["path"], loc.get("line"), loc.get("snippet")),
+        fix=data.get("fix", ""),
+        details=data.get("details") or {},
+    )
 
 
 def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:

@@ -2,19 +2,18 @@
 
 A `Tree` lists paths with their blob ids and reads contents in bulk. `materialise` writes the files a
 model needs (Python sources and small config/text files, never checkpoints or blobs over a size limit)
-into a temporary directory through `git cat-file --batch`: one process for all blobs, never one git
-object at a time. Nothing here writes the working tree, the index, refs, the stash or git config:
-every git call runs with `--no-optional-locks` so not even a stat refresh of the index is written.
+into a temporary directory through the repository's persistent `git cat-file --batch` (`vcs.repo`): one
+process for all blobs of the run. Nothing here writes the working tree, the index, refs, the stash or git
+config (see `vcs.repo` for how every call is kept read-only).
 
 In a pre-commit hook git may point GIT_INDEX_FILE at a temporary index (`git commit -a`, `git commit
-FILE`). `proc.run` strips GIT_* from child environments, so the index is chosen deliberately here:
+FILE`). The runner pins the repository's own index, so the index is chosen deliberately here:
 `hook_index_env()` passes the hook's own GIT_INDEX_FILE on to the git calls that read the index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ckaudit import proc
 from ckaudit.errors import GitError
+from ckaudit.vcs.repo import hook_index, open_repo
 
 MAX_BLOB = 1_000_000
 MATERIAL_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt")
@@ -32,10 +31,7 @@ _REGULAR_MODES = ("100644", "100755")
 
 def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
     """Run a read-only git command in `repo` and return its stdout."""
-    try:
-        return proc.run(["git", "--no-optional-locks", "-C", str(repo), *args], env=env, input=input).stdout
-    except proc.CommandError as exc:
-        raise GitError(str(exc)) from None
+    return open_repo(repo).run(*args, env=env, input=input)
 
 
 def blob_oid(data: bytes) -> str:
@@ -44,27 +40,17 @@ def blob_oid(data: bytes) -> str:
 
 
 def repo_root(start: Path) -> Path:
-    out = git(start, "rev-parse", "--show-toplevel").decode().strip()
-    return Path(out)
+    return open_repo(start).toplevel
 
 
 def resolve_commit(repo: Path, rev: str) -> str | None:
     """The commit id `rev` names, or None when it names nothing (an unborn HEAD)."""
-    result = proc.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], check=False
-    )
-    if result.returncode != 0:
-        return None
-    return result.stdout.decode().strip() or None
+    return open_repo(repo).resolve_commit(rev)
 
 
 def hook_index_env(repo: Path) -> dict[str, str]:
     """The index git gave this process (GIT_INDEX_FILE during `commit -a`), as an env for child git calls."""
-    index = os.environ.get("GIT_INDEX_FILE")
-    if not index:
-        return {}
-    path = Path(index)
-    return {"GIT_INDEX_FILE": str(path if path.is_absolute() else repo / path)}
+    return hook_index(open_repo(repo).toplevel)
 
 
 @dataclass(frozen=True)
@@ -80,43 +66,6 @@ def wanted(entry: Entry) -> bool:
     if entry.mode not in _REGULAR_MODES or not entry.path.endswith(MATERIAL_SUFFIXES):
         return False
     return entry.size is None or entry.size <= MAX_BLOB
-
-
-def read_blobs(repo: Path, oids: Iterable[str]) -> dict[str, bytes]:
-    """Contents of many blobs in one `git cat-file --batch` process."""
-    unique = sorted(set(oids))
-    if not unique:
-        return {}
-    out = git(repo, "cat-file", "--batch", input="\n".join(unique).encode() + b"\n")
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    for _ in unique:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].decode().split()
-        if len(header) != 3:
-            raise GitError(f"git cat-file: unexpected answer {out[pos:end]!r}")
-        size = int(header[2])
-        blobs[header[0]] = out[end + 1 : end + 1 + size]
-        pos = end + 1 + size + 1
-    return blobs
-
-
-def blob_sizes(repo: Path, oids: Iterable[str]) -> dict[str, int]:
-    unique = sorted(set(oids))
-    if not unique:
-        return {}
-    out = git(
-        repo,
-        "cat-file",
-        "--batch-check=%(objectname) %(objectsize)",
-        input="\n".join(unique).encode() + b"\n",
-    )
-    sizes = {}
-    for line in out.decode().splitlines():
-        oid, _, size = line.partition(" ")
-        if size.isdigit():
-            sizes[oid] = int(size)
-    return sizes
 
 
 @dataclass
@@ -139,14 +88,14 @@ class Tree:
             p: self.entries[p] for p in paths if p in self.entries and self.entries[p].mode in _REGULAR_MODES
         }
         missing = {e.oid for e in found.values() if e.oid not in self._cache}
-        self._cache.update(read_blobs(self.repo, missing))
+        self._cache.update(open_repo(self.repo).read_blobs(missing))
         return {p: self._cache[e.oid] for p, e in found.items()}
 
     def materialise_to(self, target: Path) -> None:
         selected = [e for e in self.entries.values() if wanted(e)]
         unsized = [e.oid for e in selected if e.size is None]
         if unsized:
-            sizes = blob_sizes(self.repo, unsized)
+            sizes = open_repo(self.repo).blob_sizes(unsized)
             selected = [e for e in selected if e.size is not None or sizes.get(e.oid, 0) <= MAX_BLOB]
         contents = self.read_many(e.path for e in selected)
         write_files(target, contents)

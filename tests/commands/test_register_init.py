@@ -75,6 +75,7 @@ def test_register_refuses_clearly(
 
 
 @requires_torch
+@pytest.mark.slow  # builds every model of sample_repo
 def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> None:
     status_before = git(sample, "status", "--porcelain")
     assert main(["init", str(sample)]) == 0
@@ -88,7 +89,7 @@ def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> 
     assert paired["checkpoints/tagger_large.pt"] is None  # an LFS pointer: file checks only
     assert config.checkpoint("checkpoints/classifier_a_epoch12.pt").key == "model_state_dict"  # type: ignore[union-attr]
     # only the registry was added; a second init refuses to overwrite it
-    assert git(sample, "status", "--porcelain") == status_before + "?? ckaudit.yaml\n"
+    assert git(sample, "status", "--porcelain") == status_before + "?? ckaudit.lock\n?? ckaudit.yaml\n"
     assert main(["init", str(sample)]) == 2
 
 
@@ -98,3 +99,36 @@ def test_init_without_matching_registers_every_checkpoint(sample: Path) -> None:
     assert len(config.checkpoints) == 10
     assert all(e.model is None for e in config.checkpoints)
     assert all(e.sha256 for e in config.checkpoints)
+
+
+@requires_torch
+def test_init_registers_ignored_checkpoints_and_says_which_it_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints ignored by git (where most teams keep them) are registered, their signatures locked;
+    an ignored file that is no checkpoint is skipped with the reason, in one place."""
+    import torch
+
+    from ckaudit.registry.lock import load_lock
+
+    repo = tmp_path / "repo"
+    shutil.copytree(SAMPLE / "models", repo / "models", ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / ".gitignore").write_text("*.pt\n*.bin\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "code only")
+    shutil.copy(SAMPLE / "checkpoints" / "classifier_a.pth", repo / "weights.pt")  # .pt: ignored
+    (repo / "notes.bin").write_text("not a checkpoint\n")
+    status_before = git(repo, "status", "--porcelain", "--ignored")
+    assert main(["init", str(repo)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "registered 1 checkpoint(s) that are not in git (ignored by git: weights.pt)" in err
+    assert "skipped notes.bin (ignored by git): not a readable checkpoint (not-a-checkpoint" in err
+    config = load_config(repo / "ckaudit.yaml")
+    assert [(e.path, e.model) for e in config.checkpoints] == [("weights.pt", "model_a")]
+    assert set(load_lock(repo / "ckaudit.lock")) == {"weights.pt"}
+    assert (
+        git(repo, "status", "--porcelain", "--ignored")
+        == "?? ckaudit.lock\n?? ckaudit.yaml\n" + status_before
+    )
+    assert torch.load(repo / "weights.pt", weights_only=True)  # the checkpoint itself is untouched

@@ -50,8 +50,8 @@ EXPECTED = {
     "ck/ok.pt": set(),
     "ck/bad_hash.pt": {"hash-mismatch"},
     "ck/weights.safetensors": set(),
-    "ck/untracked.pt": {"not-tracked"},
-    "ck/ignored.pt": {"not-tracked"},
+    "ck/untracked.pt": set(),  # not-tracked: one summary finding for the scan, below
+    "ck/ignored.pt": set(),
     "ck/renamed.pt": {"file-missing"},
     "ck/deleted.pt": {"file-missing"},
     "ck/dvc.pt": {"file-missing"},
@@ -140,8 +140,12 @@ def test_scan_finds_every_file_problem(repo: Path, capsys: pytest.CaptureFixture
     assert by_path["ck/ok.pt"]["verdict"] == "ok" and by_path["ck/ok.pt"]["format"] == "torch-zip"
     assert by_path["ck/truncated.pt"]["verdict"] == "repository"
     assert by_path["ck/args.pt"]["verdict"] == "environment"
-    assert by_path["ck/untracked.pt"]["verdict"] == "ok"  # a warning does not change the verdict
-    (dangling,) = report["findings"]
+    assert by_path["ck/untracked.pt"]["verdict"] == "ok"
+    untracked, dangling = report["findings"]
+    assert untracked["rule"] == "not-tracked" and untracked["severity"] == "warning"
+    assert untracked["details"]["ignored"] == ["ck/ignored.pt"]
+    assert untracked["details"]["untracked"] == ["ck/untracked.pt"]
+    assert untracked["message"].startswith("2 registered checkpoints exist here but not in git")
     assert dangling["rule"] == "dangling-reference"
     assert (dangling["location"]["path"], dangling["location"]["line"]) == ("train.py", 2)
     assert "renamed to ck/renamed_v2.pt" in dangling["message"]
@@ -157,9 +161,6 @@ def test_findings_carry_their_evidence(repo: Path, capsys: pytest.CaptureFixture
     assert "deleted in commit" in found["ck/deleted.pt", "file-missing"]["message"]
     assert "dvc pull ck/dvc.pt" in found["ck/dvc.pt", "file-missing"]["fix"]
     assert found["ck/lfs_missing.bin", "file-missing"]["details"]["lfs"] is True
-    assert found["ck/ignored.pt", "not-tracked"]["details"]["status"] == "ignored"
-    assert found["ck/untracked.pt", "not-tracked"]["details"]["status"] == "untracked"
-    assert found["ck/untracked.pt", "not-tracked"]["severity"] == "warning"
     assert found["ck/device.pt", "device"]["details"]["devices"] == {"xpu": 3}
     assert 'map_location="cpu"' in found["ck/device.pt", "device"]["fix"]
     blocked = found["ck/args.pt", "weights-only-blocked"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git, requires_torch
 from tests.modelrepo import NET, SharedWorker, run_cli, untouched, write
 
@@ -12,6 +14,7 @@ BREAKING = NET.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(1, 8, 3)")
 
 
 @requires_torch
+@pytest.mark.slow  # three trees, two builds each
 def test_check_between_commits_and_against_the_working_tree(model_repo: Path, worker: SharedWorker) -> None:
     base = git(model_repo, "rev-parse", "HEAD").strip()
     write(model_repo, "models/net.py", BREAKING)

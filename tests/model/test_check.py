@@ -21,7 +21,6 @@ from ckaudit.model.keyfix import (
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
-from ckaudit.registry.interpreter import resolve_python
 from tests.conftest import requires_torch
 from tests.model.conftest import info_from_torch, write
 
@@ -158,7 +157,12 @@ def test_resized_layers_show_both_shapes_and_the_defining_line(
 
 @requires_torch
 @pytest.mark.parametrize(
-    ("wrap", "prefix"), [("dp", "module."), ("compile", "_orig_mod."), ("both", "module._orig_mod.")]
+    ("wrap", "prefix"),
+    [
+        ("dp", "module."),
+        pytest.param("compile", "_orig_mod.", marks=pytest.mark.slow),  # torch.compile's import is slow
+        pytest.param("both", "module._orig_mod.", marks=pytest.mark.slow),
+    ],
 )
 def test_wrapper_prefixes_are_named_with_the_call_that_strips_them(
     repo: Path, worker: ModelWorker, classes: Any, wrap: str, prefix: str
@@ -306,21 +310,6 @@ def test_spec_from_cli(tmp_path: Path) -> None:
     for bad_model, bad_kwargs in (("nonsense", None), ("pkg:Net", "{not json"), ("pkg:Net", "[1]")):
         with pytest.raises(CkauditError):
             spec_from_cli(bad_model, bad_kwargs, config)
-
-
-def test_resolve_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
-    assert resolve_python(Config(root=tmp_path)) == sys.executable
-    venv_python = write(tmp_path, ".venv/bin/python", "")
-    assert resolve_python(Config(root=tmp_path)) == str(venv_python)
-    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "active"))
-    active = write(tmp_path, "active/bin/python", "")
-    assert resolve_python(Config(root=tmp_path)) == str(active)
-    assert resolve_python(Config(root=tmp_path, python=".venv/bin/python")) == str(venv_python)
-    with pytest.raises(CkauditError):
-        resolve_python(Config(root=tmp_path, python="missing/bin/python"))
 
 
 def test_key_helpers() -> None:

@@ -113,7 +113,12 @@ def _prepare(case: Case, root: Path) -> tuple[Path, ModuleType]:
     return checkpoint, _import(b_path, f"_diff_case{case.index}_b")
 
 
-@pytest.mark.parametrize("index", range(CASES))
+FAST_CASES = 24  # the fast tier runs the first cases; the full suite all of them
+
+
+@pytest.mark.parametrize(
+    "index", [pytest.param(i, marks=(pytest.mark.slow,) if i >= FAST_CASES else ()) for i in range(CASES)]
+)
 def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) -> None:
     case = make_case(index)
     checkpoint, module_b = _prepare(case, case_root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -109,9 +110,16 @@ def short() -> Iterator[ModelWorker]:
     [
         ("import torch\n\n\ndef build():\n    raise ValueError('width must be even')\n", "raised", 5),
         ("import missing_dependency_xyz\n\n\ndef build():\n    pass\n", "raised", 1),
-        ("import torch\n\n\ndef build():\n    while True:\n        pass\n", "timeout", (5, 6)),
-        ("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5),
-        ("import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5),
+        pytest.param(
+            "import torch\n\n\ndef build():\n    while True:\n        pass\n",
+            "timeout",
+            (5, 6),
+            marks=pytest.mark.slow,  # waits out the timeout
+        ),
+        pytest.param("import os\n\n\ndef build():\n    os._exit(3)\n", "crashed", 5, marks=pytest.mark.slow),
+        pytest.param(
+            "import ctypes\n\n\ndef build():\n    ctypes.string_at(0)\n", "crashed", 5, marks=pytest.mark.slow
+        ),
     ],
     ids=["raises", "import-error", "loops", "os-exit", "segfault"],
 )
@@ -134,13 +142,16 @@ def test_misbehaving_factory_becomes_an_error_within_the_timeout(
     assert after.ok and after.signature["weight"].shape == (3, 2)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch
 def test_server_runs_without_ckaudit_importable(tmp_path: Path) -> None:
-    """The project's interpreter may lack ckaudit: server.py copied alone, run without site, answers."""
+    """The project's interpreter may lack ckaudit: server.py (and meta.py beside it) copied alone, run without
+    site, answers."""
     import torch
 
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(SERVER, alone / "server.py")
+    shutil.copy(SERVER.with_name("meta.py"), alone / "meta.py")
     root = make_repo(tmp_path / "repo")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(torch.__file__).parents[1])}  # torch, not ckaudit
     probe = subprocess.run(
@@ -177,3 +188,54 @@ def test_a_missing_factory_module_has_no_made_up_location(tmp_path: Path, worker
     assert not build.ok and build.error is not None
     assert "No module named 'nomod'" in build.error.message
     assert build.error.location is None
+
+
+CAUSAL_GPT = """
+import math
+
+import torch
+from torch import nn
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd, block_size):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        mask = torch.tril(torch.ones(block_size, block_size))
+        self.register_buffer("bias", mask.view(1, 1, block_size, block_size))
+        self.register_buffer("masked", torch.zeros(4, 4).masked_fill(torch.ones(4, 4) > 0, float("-inf")))
+
+
+class GPT(nn.Module):
+    def __init__(self, n_embd=32, block_size=16, n_layer=2):
+        super().__init__()
+        self.h = nn.ModuleList([CausalSelfAttention(n_embd, block_size) for _ in range(n_layer)])
+        for name, p in self.named_parameters():
+            if name.endswith("c_attn.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+"""
+
+
+@pytest.mark.slow
+def test_building_on_meta_never_imports_dynamo(tmp_path: Path) -> None:
+    """A causal-mask buffer (torch.tril, masked_fill) and an init call on meta: torch's reference ops would
+    import torch._dynamo (seconds) only to mark themselves "never compile"; the build must not."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "gpt.py").write_text(CAUSAL_GPT, encoding="utf-8")
+    script = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("server", {str(SERVER)!r})
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+server._META = server._load_meta({str(SERVER.parent)!r})
+model, info = server.Worker().build({{"root": {str(root)!r}, "factory": "gpt:GPT", "kwargs": {{}}}})
+print(json.dumps([info["ok"], info["device"], "torch._dynamo" in sys.modules, info["signature"]["h.0.bias"]]))
+import torch._dynamo  # the real module still loads afterwards
+print(torch._dynamo.disable.__module__)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()[-2:]
+    assert json.loads(first) == [True, "meta", False, [[1, 1, 16, 16], "float32", True]]
+    assert second.startswith("torch._dynamo")

@@ -25,6 +25,7 @@ def _read_or_rule(path: Path) -> Rule | None:
 
 
 @requires_torch
+@pytest.mark.slow  # fuzzing: every byte
 @pytest.mark.parametrize("name", ["small.pt", "small_legacy.pt", "small.safetensors"])
 def test_truncated_at_every_byte(files: dict[str, Path], tmp_path: Path, name: str) -> None:
     data = files[name].read_bytes()
@@ -55,6 +56,7 @@ def _data_ranges(path: Path) -> list[range]:
 
 
 @requires_torch
+@pytest.mark.slow  # fuzzing
 @pytest.mark.parametrize("name", ["small.pt", "small_legacy.pt", "small.safetensors"])
 def test_flipped_bytes(files: dict[str, Path], tmp_path: Path, name: str) -> None:
     data = files[name].read_bytes()

@@ -8,6 +8,7 @@ session (PRE_COMMIT_HOME is shared) instead of once per uncommitted-changes snap
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GIT_ENV, git, repo_snapshot, requires_torch
+from tests.conftest import GIT_ENV, git, make_venv, repo_snapshot, requires_torch
 from tests.modelrepo import NET, write
 
-pytestmark = requires_torch
+pytestmark = [requires_torch, pytest.mark.slow]  # the real pre-commit installs its environment
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
@@ -42,20 +43,27 @@ def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **GIT_ENV, "HOME": str(home), **(extra or {})}
 
 
-def try_repo(repo: Path, hook_repo: tuple[Path, str, Path], *files: str) -> subprocess.CompletedProcess[str]:
+def try_repo(
+    repo: Path,
+    hook_repo: tuple[Path, str, Path],
+    *files: str,
+    path: str | None = None,
+    hook_id: str = "ckaudit",
+) -> subprocess.CompletedProcess[str]:
+    """`pre-commit try-repo` on `repo` (`path` replaces PATH), checking nothing of the repository changed."""
     clone, rev, home = hook_repo
     command = [
         str(PRE_COMMIT),
         "try-repo",
         str(clone),
-        "ckaudit",
+        hook_id,
         "--ref",
         rev,
         "--verbose",
         "--files",
         *files,
     ]
-    env = _env(repo.parent, {"PRE_COMMIT_HOME": str(home)})
+    env = _env(repo.parent, {"PRE_COMMIT_HOME": str(home), **({"PATH": path} if path else {})})
     before = repo_snapshot(repo)
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=600)
     after = repo_snapshot(repo)
@@ -94,3 +102,124 @@ def test_partial_staging_and_its_inverse(model_repo: Path, hook_repo: tuple[Path
     write(model_repo, "models/net.py", FORWARD)  # staged break, harmless working tree
     result = try_repo(model_repo, hook_repo, "models/net.py")
     assert result.returncode == 1 and "conv1.weight" in result.stdout
+
+
+def _without_python_line(repo: Path) -> None:
+    text = (repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith("python:")]
+    write(repo, "ckaudit.yaml", "".join(lines))
+
+
+@pytest.mark.slow
+def test_no_python_line_finds_torch_in_the_repository_venv(
+    model_repo: Path, hook_repo: tuple[Path, str, Path]
+) -> None:
+    """No `python:` and torch only in the repository's .venv: pre-commit's own environment (first on PATH,
+    named by VIRTUAL_ENV) has no torch and must be passed over."""
+    make_venv(model_repo / ".venv", torch=True)
+    write(model_repo, ".gitignore", ".venv/\n")
+    _without_python_line(model_repo)
+    git(model_repo, "add", ".gitignore", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "registry without an interpreter path")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    result = try_repo(model_repo, hook_repo, "models/net.py")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "models/net.py:9" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_python_command_name_skips_pre_commits_interpreter(
+    model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    """`python: python3` names a command: the python3 pre-commit puts first on PATH has no torch, the next
+    one does."""
+    tools = make_venv(tmp_path / "tools", torch=True).parent
+    registry = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    write(model_repo, "ckaudit.yaml", re.sub(r"(?m)^python: .*$", "python: python3", registry))
+    git(model_repo, "add", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "portable interpreter")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    path = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = try_repo(model_repo, hook_repo, "models/net.py", path=path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_no_interpreter_with_torch_is_one_clear_error(
+    model_repo: Path, hook_repo: tuple[Path, str, Path], tmp_path: Path
+) -> None:
+    _without_python_line(model_repo)
+    git(model_repo, "add", "ckaudit.yaml")
+    git(model_repo, "commit", "-q", "-m", "registry without an interpreter path")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    bare = make_venv(tmp_path / "bare", torch=False).parent.parent
+    path = f"{bare / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    result = try_repo(model_repo, hook_repo, "models/net.py", path=path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    assert "no Python interpreter that can import torch" in output and "python: .venv/bin/python" in output
+
+
+@pytest.mark.slow
+def test_ckaudit_files_lets_an_unrelated_binary_through(
+    model_repo: Path, hook_repo: tuple[Path, str, Path]
+) -> None:
+    """A firmware image is a `.bin` like pytorch_model.bin but no checkpoint: a note, not a blocked commit."""
+    (model_repo / "firmware.bin").write_bytes(bytes(range(256)) * 64)
+    git(model_repo, "add", "firmware.bin")
+    result = try_repo(model_repo, hook_repo, "firmware.bin", hook_id="ckaudit-files")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout
+
+
+def test_the_hook_manifest_is_valid_and_declares_what_pre_commit_expects() -> None:
+    import yaml
+
+    result = subprocess.run(
+        [str(PRE_COMMIT), "validate-manifest", str(CHECKOUT / ".pre-commit-hooks.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for hook in yaml.safe_load((CHECKOUT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")):
+        assert hook["pass_filenames"] is True and hook["require_serial"] is True
+        assert hook["stages"] == ["pre-commit"] and hook["minimum_pre_commit_version"] == "3.2.0"
+
+
+@pytest.mark.slow
+def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -> None:
+    """The README's .pre-commit-config.yaml, copied as is, with ckaudit installed where the user commits
+    from (this test's environment) and torch in the repository's .venv; no `python:` in the registry."""
+    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", readme, re.S)
+    assert snippet is not None and "repo: local" in snippet.group(1)
+    write(model_repo, ".pre-commit-config.yaml", snippet.group(1))
+    make_venv(model_repo / ".venv", torch=True)
+    write(model_repo, ".gitignore", ".venv/\n")
+    _without_python_line(model_repo)
+    git(model_repo, "add", "-A")
+    git(model_repo, "commit", "-q", "-m", "hooks as the README says")
+    write(model_repo, "models/net.py", BREAKING)
+    git(model_repo, "add", "models/net.py")
+    env = _env(tmp_path, {"PATH": f"{PRE_COMMIT.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+    before = repo_snapshot(model_repo)
+    result = subprocess.run(
+        [str(PRE_COMMIT), "run", "--hook-stage", "pre-commit", "--files", "models/net.py"],
+        cwd=model_repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    after = repo_snapshot(model_repo)
+    for key in ("files", "refs", "stash", "symlinks", "git"):
+        assert before[key] == after[key], f"{key} changed"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr

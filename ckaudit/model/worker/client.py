@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import threading
@@ -36,10 +35,10 @@ from ckaudit.model.worker.results import (
 from ckaudit.proc import clean_env
 from ckaudit.reader.types import StateDictCandidate
 from ckaudit.registry.config import ModelSpec
+from ckaudit.tracebacks import frames
 
 SERVER = Path(__file__).with_name("server.py")
 STARTUP_TIMEOUT = 300.0  # importing torch on a loaded machine; the per-request timeout starts after it
-_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _STDERR_KEEP = 400  # lines
 
 
@@ -147,14 +146,10 @@ def _exit_text(status: int) -> str:
 def last_repository_frame(text: str, root: Path) -> Location | None:
     """The innermost frame under `root` in a traceback or faulthandler dump (which lists innermost first)."""
     base = os.path.realpath(root)
-    frames = [
-        (path, int(line))
-        for path, line in _FRAME.findall(text)
-        if not path.startswith("<") and os.path.realpath(path).startswith(base + os.sep)
-    ]
-    if not frames:
+    inside = [(path, line) for path, line in frames(text) if os.path.realpath(path).startswith(base + os.sep)]
+    if not inside:
         return None
-    path, line = frames[0] if "most recent call first" in text else frames[-1]
+    path, line = inside[-1]
     relative = os.path.relpath(os.path.realpath(path), base)
     snippet = _line_of(Path(base) / relative, line)
     return Location(relative, line, snippet)

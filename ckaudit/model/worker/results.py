@@ -38,6 +38,7 @@ class ModelBuild:
     error: ModelError | None = None
     meta_error: str | None = None  # why the build fell back to CPU, when it did
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # what it was built with (flat)
+    distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
 
     def state_keys(self) -> list[str]:
         """The keys a state dict of this model has (persistent entries), in the model's order."""
@@ -97,6 +98,7 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
         error=error_from_wire(error) if error else None,
         meta_error=data.get("meta_error"),
         hyperparameters=flatten(data.get("hyperparameters") or {}),
+        distributions=dict(data.get("distributions") or {}),
     )
 
 

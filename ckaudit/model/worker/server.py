@@ -14,9 +14,10 @@ Requests (every one carries an "id" echoed back):
 
 Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
-It builds on the meta device with weight initialisation disabled (initialising on meta is pointless, and the
-first random op on meta imports torch._dynamo and sympy: seconds). Modules imported from a root are purged
-before every build, so one process builds many versions of a model from many roots (HEAD, index, history).
+It builds on the meta device with weight initialisation disabled and without importing torch._dynamo (see
+meta.py; each costs seconds on meta), and reports the installed distributions the build used. Modules
+imported from a root are purged before every build, so one process builds many versions of a model from
+many roots (HEAD, index, history).
 """
 
 from __future__ import annotations
@@ -37,16 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
-_RANDOM_TENSOR_METHODS = (
-    "normal_",
-    "uniform_",
-    "random_",
-    "bernoulli_",
-    "exponential_",
-    "log_normal_",
-    "cauchy_",
-    "geometric_",
-)
+_META: Any = None  # meta.py beside this file, loaded by path (this folder is no import root)
 _SIZE_MISMATCH = re.compile(
     r"size mismatch for (.+?): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from checkpoint, "
     r"the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
@@ -194,31 +186,6 @@ def _snippet(root: str, path: str, line: int) -> str:
 
 
 @contextlib.contextmanager
-def _no_init() -> Iterator[None]:
-    """nn.init functions and random Tensor fills become no-ops during the build."""
-    import torch
-
-    saved: list[tuple[Any, str, Any]] = []
-    for name in dir(torch.nn.init):
-        func = getattr(torch.nn.init, name)
-        if name.endswith("_") and not name.startswith("_") and callable(func):
-            saved.append((torch.nn.init, name, func))
-    for name in _RANDOM_TENSOR_METHODS:
-        saved.append((torch.Tensor, name, getattr(torch.Tensor, name)))
-
-    def identity(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        return tensor
-
-    for owner, name, _ in saved:
-        setattr(owner, name, identity)
-    try:
-        yield
-    finally:
-        for owner, name, func in saved:
-            setattr(owner, name, func)
-
-
-@contextlib.contextmanager
 def _traced_exit() -> Iterator[None]:
     """os._exit from model code: print the stack to stderr first, so the client can name the frame."""
     real_exit = os._exit
@@ -242,7 +209,7 @@ class Worker:
     def instantiate(self, request: dict[str, Any], device: str, recorder: _Recorder) -> Any:
         import torch
 
-        with torch.device(device), _no_init(), recorder.patched(), _traced_exit():
+        with torch.device(device), _META.no_init(), _META.no_dynamo(), recorder.patched(), _traced_exit():
             if request.get("factory"):
                 model = _factory(request)(**(request.get("kwargs") or {}))
             else:
@@ -275,8 +242,17 @@ class Worker:
                 error = _describe(exc, root)
         elif model is None:
             error = fallback
-        sources = _sources_since(before, root)
-        info: dict[str, Any] = {"ok": model is not None, "device": device, "sources": sources, "error": error}
+        new = set(sys.modules) - before
+        own = _own_modules(new, root)
+        sources = _relative_files(own.values(), root)
+        used = _META.used_packages(model, new - set(own), [sys.modules[name] for name in own])
+        info: dict[str, Any] = {
+            "ok": model is not None,
+            "device": device,
+            "sources": sources,
+            "error": error,
+            "distributions": _META.distributions(used),
+        }
         if model is not None:
             info["signature"] = _signature(model)
             info["locations"] = {**_class_location(model, root), **recorder.locations(model)}
@@ -338,14 +314,18 @@ def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any
         return {}
 
 
+def _own_modules(names: set[str], root: str) -> dict[str, str]:
+    """Of the modules `names`, those whose file lies under the root: name -> file."""
+    return {n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _under(p, root)}
+
+
+def _relative_files(paths: Any, root: str) -> list[str]:
+    return sorted(os.path.relpath(path, root) for path in paths if os.path.isfile(path))
+
+
 def _sources_since(before: set[str], root: str) -> list[str]:
     """Repository files of the modules imported since `before` (relative to the root)."""
-    return sorted(
-        os.path.relpath(path, root)
-        for name in set(sys.modules) - before
-        for path in _module_paths(sys.modules[name])[:1]
-        if _under(path, root) and os.path.isfile(path)
-    )
+    return _relative_files(_own_modules(set(sys.modules) - before, root).values(), root)
 
 
 _SIBLINGS: dict[str, Any] = {}
@@ -510,7 +490,9 @@ def _serve(worker: Worker) -> None:
 
 
 def main() -> None:
+    global _META
     here = os.path.dirname(os.path.realpath(__file__))
+    _META = _sibling("meta")
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]  # our folder is no import root
     _isolate_stdout()
     sys.dont_write_bytecode = True  # never write __pycache__ into the user's repository

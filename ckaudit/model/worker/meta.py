@@ -1,0 +1,142 @@
+"""What the worker changes while a model builds on `meta`, and what it reports about the packages it used.
+
+Loaded by server.py from its own folder (it runs under the project's interpreter: the standard library and
+torch only, never ckaudit).
+
+- `no_init`: `nn.init` functions and random Tensor fills are no-ops (initialising on meta is pointless, and
+  the first random op on meta imports `torch._dynamo` and sympy: seconds).
+- `no_dynamo`: torch's Python reference ops (what `torch.tril`, `masked_fill`, … run on meta) are wrapped in
+  `torch._disable_dynamo`, which imports `torch._dynamo` (1–2 s) on the first call only to mark the function
+  "never compile". Nothing is compiled in the worker, so while a model builds a stand-in module answers
+  `disable(fn)` with `fn` itself; any other use of the stand-in loads the real `torch._dynamo`.
+- `distributions`: the installed distributions (name -> version) whose code the build used — the packages
+  of the model's layer classes, of what the repository's modules imported, and of modules new in this build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import types
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+RANDOM_TENSOR_METHODS = (
+    "normal_",
+    "uniform_",
+    "random_",
+    "bernoulli_",
+    "exponential_",
+    "log_normal_",
+    "cauchy_",
+    "geometric_",
+)
+_DYNAMO = "torch._dynamo"
+
+
+@contextlib.contextmanager
+def no_init() -> Iterator[None]:
+    """nn.init functions and random Tensor fills become no-ops during the build."""
+    import torch
+
+    saved: list[tuple[Any, str, Any]] = []
+    for name in dir(torch.nn.init):
+        func = getattr(torch.nn.init, name)
+        if name.endswith("_") and not name.startswith("_") and callable(func):
+            saved.append((torch.nn.init, name, func))
+    for name in RANDOM_TENSOR_METHODS:
+        saved.append((torch.Tensor, name, getattr(torch.Tensor, name)))
+
+    def identity(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        return tensor
+
+    for owner, name, _ in saved:
+        setattr(owner, name, identity)
+    try:
+        yield
+    finally:
+        for owner, name, func in saved:
+            setattr(owner, name, func)
+
+
+def _real_dynamo() -> types.ModuleType:
+    import torch
+
+    if isinstance(sys.modules.get(_DYNAMO), _StandIn):
+        del sys.modules[_DYNAMO]
+        with contextlib.suppress(AttributeError):
+            delattr(torch, "_dynamo")
+    return importlib.import_module(_DYNAMO)
+
+
+class _StandIn(types.ModuleType):
+    """`torch._dynamo` as far as `torch._disable_dynamo` needs it; anything else loads the real module."""
+
+    def disable(self, fn: Any = None, recursive: bool = True, **kwargs: Any) -> Any:
+        return fn if fn is not None else (lambda f: f)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_dynamo(), name)
+
+
+@contextlib.contextmanager
+def no_dynamo() -> Iterator[None]:
+    import torch
+
+    if _DYNAMO in sys.modules:
+        yield
+        return
+    stand_in = _StandIn(_DYNAMO)
+    sys.modules[_DYNAMO] = stand_in
+    torch._dynamo = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(_DYNAMO) is stand_in:
+            del sys.modules[_DYNAMO]
+        if torch.__dict__.get("_dynamo") is stand_in:
+            del torch._dynamo
+
+
+_top_level_dists: dict[str, list[str]] | None = None
+
+
+def _packages_to_dists() -> dict[str, list[str]]:
+    global _top_level_dists
+    if _top_level_dists is None:
+        import importlib.metadata
+
+        try:
+            _top_level_dists = dict(importlib.metadata.packages_distributions())
+        except Exception:  # a broken distribution's metadata must not fail the build
+            _top_level_dists = {}
+    return _top_level_dists
+
+
+def used_packages(model: Any, new_modules: Iterable[str], root_modules: Iterable[Any]) -> set[str]:
+    """Top-level package names: of the model's layer classes, of modules new in this build, and of what the
+    repository's own modules hold (modules, classes and functions they imported)."""
+    names = {type(m).__module__ for m in model.modules()} if model is not None else set()
+    names |= set(new_modules)
+    for module in root_modules:
+        for value in list(vars(module).values()):
+            is_module = isinstance(value, types.ModuleType)
+            owner = value.__name__ if is_module else getattr(value, "__module__", None)
+            if isinstance(owner, str):
+                names.add(owner)
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
+    return {n.split(".")[0] for n in names if n and n.split(".")[0] not in stdlib}
+
+
+def distributions(packages: Iterable[str]) -> dict[str, str]:
+    """Installed distribution name -> version for the given top-level packages (unknown ones are skipped)."""
+    import importlib.metadata
+
+    mapping = _packages_to_dists()
+    found: dict[str, str] = {}
+    for package in sorted(set(packages)):
+        for dist in mapping.get(package, []):
+            with contextlib.suppress(Exception):
+                found[dist] = importlib.metadata.version(dist)
+    return dict(sorted(found.items()))
