@@ -11,6 +11,7 @@ Deleting the folder changes nothing but speed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -62,6 +63,17 @@ class SigCache:
             write_atomic(file, json.dumps(value, sort_keys=True, separators=(",", ":"), default=str))
         except OSError:
             return
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """ckaudit's own source, its worker included: outcomes made by another ckaudit are never reused (the
+    worker's build and the findings' wording change with it). Read once per process, a few milliseconds."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def make_key(parts: Mapping[str, Any]) -> str:

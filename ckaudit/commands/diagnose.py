@@ -101,7 +101,8 @@ def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcom
         outcome = dataclasses.replace(
             outcome, entry=entry, result=dataclasses.replace(outcome.result, model=spec.name)
         )
-    (checked,) = add_code_findings(config, [outcome], specs=specs)
+    use_cache = not getattr(args, "no_cache", False)
+    (checked,) = add_code_findings(config, [outcome], specs=specs, use_cache=use_cache)
     return checked if detected is None else _say_detected(checked, detected)
 
 

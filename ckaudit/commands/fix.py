@@ -21,6 +21,7 @@ from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.files.engine import FileScope
 from ckaudit.findings import Cause, Rule, Severity
 from ckaudit.model.fixplan import FixPlan, explicit_plan, planned
+from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
 
 
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         argparse.Namespace(**{**vars(args), "key": None}), config, FileOutcome(copy, result, info)
     )
     if args.registry:
-        _point_registry_at(config, root, entry, copy)
+        _point_registry_at(config, root, entry, copy, info)
     return finish(report_of(scope, "fix", [proven]), args)
 
 
@@ -126,13 +127,21 @@ def _convert(config: Config, src: Path, dst: Path, plan: FixPlan, fmt: str) -> N
 def _copy_entry(entry: CheckpointEntry | None, rel_target: str) -> CheckpointEntry:
     """The copy's entry: the state dict at the top level, its keys already as the model wants them."""
     base = entry or CheckpointEntry(path=rel_target)
-    return dataclasses.replace(base, path=rel_target, key=None, sha256=None, load=None, line=None)
+    return dataclasses.replace(
+        base, path=rel_target, written=None, key=None, sha256=None, load=None, line=None
+    )
 
 
 def _point_registry_at(
-    config: Config, root: Path, entry: CheckpointEntry | None, copy: CheckpointEntry
+    config: Config,
+    root: Path,
+    entry: CheckpointEntry | None,
+    copy: CheckpointEntry,
+    info: CheckpointInfo | None,
 ) -> None:
+    """The original's entry now names the copy (its sha256 refreshed if it had one); ckaudit.lock follows."""
     from ckaudit.commands.register import file_sha256
+    from ckaudit.registry.lock import signature_of, update_lock
     from ckaudit.registry.writer import dump_config, write_atomically
 
     if entry is None:
@@ -141,5 +150,8 @@ def _point_registry_at(
     updated = dataclasses.replace(copy, sha256=sha256)
     others = tuple(c for c in config.checkpoints if c.path != entry.path)
     target = config.path or root / CONFIG_NAME
-    write_atomically(target, dump_config(dataclasses.replace(config, checkpoints=(*others, updated))))
+    written = dataclasses.replace(config, path=target, checkpoints=(*others, updated))
+    write_atomically(target, dump_config(written))
+    if info is not None:
+        update_lock(written, {updated.as_written: signature_of(info, "")})
     print(f"{target}: {entry.path} -> {copy.path}", file=sys.stderr)

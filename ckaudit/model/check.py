@@ -32,6 +32,16 @@ from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
 
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
+# Findings about the state dict's keys: what the `load:` steps change, so these say they were applied.
+_KEY_RULES = (
+    Rule.MISSING_KEYS,
+    Rule.UNEXPECTED_KEYS,
+    Rule.SHAPE_MISMATCH,
+    Rule.KEY_PREFIX,
+    Rule.WRONG_CONTAINER_KEY,
+    Rule.RENAMED_KEYS,
+    Rule.DTYPE_CHANGE,
+)
 _PROVIDED = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
 
 
@@ -99,7 +109,7 @@ def check_compat(
     result = _with_drift(entry, spec, info, result)
     if entry.load is not None:
         steps = entry.load
-        said = tuple(say_so(f, steps) if f.rule is not Rule.MISSING_CLASS else f for f in result.findings)
+        said = tuple(say_so(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
         sources = tuple(sorted({*result.sources, *loader_sources}))
         result = replace(result, findings=said, sources=sources)
     return _honour_expectation(entry, result)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import SigCache, checkpoint_signature, make_key
+from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.model.environment import Changes, changes, installed_versions
 from ckaudit.model.sources import ModelSources, model_sources
@@ -181,6 +181,7 @@ class Evaluator:
                 "torch": self.interpreter.torch,
                 "checkpoint": checkpoint_signature(info),
                 "files": sorted((p, tree.oid(p)) for p in files),
+                "ckaudit": code_fingerprint(),
             }
         )
 

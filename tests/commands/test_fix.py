@@ -72,6 +72,8 @@ def test_planned_from_the_diagnosis_container_and_prefix(
     assert digest(ckpt) == before
     text = (repo / "ckaudit.yaml").read_text()
     assert "path: out/ckpt.fixed.pt" in text and digest(copy) in text and "out/ckpt.pt" not in text
+    lock = (repo / "ckaudit.lock").read_text()
+    assert "out/ckpt.fixed.pt" in lock and "out/ckpt.pt" not in lock
 
     status, _, err = fix(capsys, str(ckpt), "--key", "model")  # the copy exists now: never replaced
     assert status == 2 and "already exists" in err
