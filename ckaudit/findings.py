@@ -250,7 +250,7 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Cause.ENVIRONMENT,
             "Saved on a device this machine lacks",
             "Storages were saved on a device (e.g. cuda) that is not available here: load with "
-            "`map_location='cpu'`. As an error: the model's constructor itself needs such a device "
+            "`map_location='cpu'`. Or the model's constructor itself needs such a device "
             "(`.cuda()`, tensors on `cuda`, `torch.cuda.*`), so it cannot be built on this machine.",
         ),
         _rule(

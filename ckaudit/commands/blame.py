@@ -47,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     entry = registered(config, root, args.checkpoint)
     spec = config.models[entry.model or ""]
-    from ckaudit.registry.lock import lock_of
-
-    info = load_info(root, entry, lock_of(config))
+    info = load_info(config, entry)
     if isinstance(info, Finding):
         raise CkauditError(info.message)
     if resolve_commit(root, args.rev) is None:

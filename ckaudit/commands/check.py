@@ -1,9 +1,10 @@
 """`ckaudit check --base REF [--head REF]`: the hook's comparison between two versions, for pull requests.
 
-Base is a commit; head is a commit or, by default, the working tree (read in place). The registry is
-today's (the working tree's, or --config) and applies to both sides; checkpoint files are read from the
-working tree. A checkpoint that loads at base and fails at head is an error; one failing on both sides
-is a warning (an error with --strict); one the change fixes is a note.
+Base is a commit; head is a commit or, by default, the working tree (read in place). The checkpoints are
+today's registry's (the working tree's, or --config); each side is judged with its own registry entry for
+the checkpoint where it has one, else today's. Checkpoint files are read from the working tree, else from
+their signature in ckaudit.lock. A checkpoint that loads at base and fails at head is an error; one failing
+on both sides is a warning (an error with --strict); one the change fixes is a note.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """`ckaudit hook [FILES...]`: the pre-commit check — will the registered checkpoints still load with the
 code about to be committed?
 
-The registry and the code come from the index (what will be committed), the "before" side from HEAD,
-checkpoint files from the working tree (under pre-commit, unstaged changes are stashed, so that is the
-staged content too). The registry must be staged as it is: an untracked `ckaudit.yaml`, or one with
-unstaged changes, is refused (exit 2) rather than silently checked in a form that will not be committed.
+The registry and the code come from the index (what will be committed), the "before" side from HEAD
+(with HEAD's registry entry for each checkpoint where it has one), checkpoint files from the working tree
+(under pre-commit, unstaged changes are stashed, so that is the staged content too), or from their
+signature in ckaudit.lock where the file is absent. The registry must be staged as it is: an untracked
+`ckaudit.yaml`, or one with unstaged changes, is refused (exit 2) rather than silently checked in a form
+that will not be committed.
 
 Which models: those whose files differ between HEAD and the index — judged by blob ids of every path
 the model's static import closure (plus `sources:` and the worker's record) names, so a staged deletion

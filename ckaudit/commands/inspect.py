@@ -15,7 +15,7 @@ from typing import Any
 from ckaudit.errors import CkauditError
 from ckaudit.keyranges import collapse_rows
 from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
-from ckaudit.reader.safety import classify_globals, safe_globals_fix
+from ckaudit.reader.safety import allow_line, classify_globals
 
 EXIT_OK, EXIT_BROKEN = 0, 1
 
@@ -58,16 +58,18 @@ def _problem(exc: CheckpointReadError) -> dict[str, Any]:
 
 
 def _error_text(path: Path, exc: CheckpointReadError) -> str:
-    return f"{path}: {exc.rule.value} ({exc.rule.cause.value}): {exc.message}\n"
+    seen = f"  pickle globals seen: {', '.join(exc.globals)}\n" if exc.globals else ""
+    return f"{path}: {exc.rule.value} ({exc.rule.cause.value}): {exc.message}\n{seen}"
 
 
 def _error_json(path: Path, exc: CheckpointReadError) -> str:
-    return json.dumps({"version": 1, "path": str(path), "error": _problem(exc)}, indent=2, default=str) + "\n"
+    error = {**_problem(exc), "globals": list(exc.globals), "calls": list(exc.calls)}
+    return json.dumps({"version": 1, "path": str(path), "error": error}, indent=2, default=str) + "\n"
 
 
 def describe(info: CheckpointInfo) -> dict[str, Any]:
     """The inspect report as plain data (the JSON output; text renders the same)."""
-    verdict = classify_globals(info.globals)
+    verdict = classify_globals(info.globals, info.calls)
     return {
         "version": 1,
         "path": info.path,
@@ -97,10 +99,11 @@ def describe(info: CheckpointInfo) -> dict[str, Any]:
             for c in info.candidates
         ],
         "globals": list(info.globals),
+        "calls": list(info.calls),
         "safety": {
             "blocked": list(verdict.blocked),
             "unsafe": list(verdict.unsafe),
-            "fix": safe_globals_fix(verdict.fixable) if verdict.fixable else None,
+            "fix": allow_line(verdict, info.details.get("opcodes_outside_weights_only") or ()),
         },
         "details": {k: v for k, v in info.details.items()},
     }

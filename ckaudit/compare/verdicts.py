@@ -171,14 +171,11 @@ def compare(
 ) -> Report:
     """Every registered checkpoint of `models`, judged before/after, each side with its own registry entry
     (checkpoint files: the working tree, else their signature in ckaudit.lock)."""
-    from ckaudit.registry.lock import lock_of
-
-    lock = lock_of(config)
     sides = (registry_at(before, config), registry_at(after, config))
     results = []
     for spec in models:
         for entry in (e for e in config.checkpoints if e.model == spec.name):
-            info = load_info(config.root, entry, lock)
+            info = load_info(config, entry)
             if isinstance(info, Finding):
                 results.append(CheckpointResult(entry.path, spec.name, None, None, None, (info,)))
                 continue

@@ -20,6 +20,7 @@ from pathlib import Path
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.model.keyfix import collapse_keys, find_prefix
 from ckaudit.reader import CheckpointReadError, read_checkpoint
+from ckaudit.reader.safety import UNSAFE_FIX, classify_globals, safe_globals_fix
 from ckaudit.tracebacks import frames
 
 _CONTAINER_KEYS = {
@@ -81,23 +82,31 @@ def _constant(value: str | Callable[[re.Match[str]], str]) -> Callable[[re.Match
     return text
 
 
+# torch words a refused global two ways: allowlist miss, or a module it blocks outright (os, posix, ...)
+_BLOCKED_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
+
+
 def _weights_only(match: re.Match[str]) -> str:
-    names = sorted(set(re.findall(r"Unsupported global: GLOBAL ([\w.]+)", match.string)))
+    names = sorted(set(re.findall(_BLOCKED_GLOBAL, match.string)))
     return ", ".join(names) or "a global outside the allowlist"
 
 
 def _safe_globals_fix(match: re.Match[str]) -> str:
-    names = sorted(set(re.findall(r"Unsupported global: GLOBAL ([\w.]+)", match.string)))
-    imports = "; ".join(sorted({f"import {n.rsplit('.', 1)[0]}" for n in names if "." in n}))
-    line = (
-        f"torch.serialization.add_safe_globals([{', '.join(names)}])"
-        if names
-        else "torch.serialization.add_safe_globals([...])"
-    )
+    """The allow line for inert names only; torch names one global at a time and the log does not say
+    whether the pickle calls it, so every name is judged as called (fail closed)."""
+    names = sorted(set(re.findall(_BLOCKED_GLOBAL, match.string)))
+    verdict = classify_globals(names, calls=names)
+    if verdict.unsafe:
+        return f"`{', '.join(verdict.unsafe)}` can run code: never allow it. {UNSAFE_FIX}"
+    if not names:
+        return (
+            "Re-save it as a plain state dict or safetensors from a trusted copy. Never switch to "
+            "weights_only=False for an untrusted file."
+        )
+    line = "; ".join(safe_globals_fix(names).splitlines())
     return (
-        f"If you trust the file: `{imports + '; ' if imports else ''}{line}` before torch.load; better, "
-        "re-save it as a plain state dict or safetensors. Never switch to weights_only=False for an "
-        "untrusted file."
+        f"If you trust the file: `{line}` before torch.load; better, re-save it as a plain state dict or "
+        "safetensors. Never switch to weights_only=False for an untrusted file."
     )
 
 

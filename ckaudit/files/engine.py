@@ -36,6 +36,7 @@ class FileScope:
     registry: str | None = None  # the registry file as shown in locations
     show_progress: bool = False  # a byte bar on stderr while --verify reads files (text output on a TTY)
     lock: Mapping[str, Signature] = field(default_factory=dict)  # ckaudit.lock: path -> signature
+    trusted_globals: tuple[str, ...] = ()  # the registry's trusted_globals: inert for the safety checks
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def open_scope(
         registry=_shown(root, config.path),
         show_progress=show_progress,
         lock=lock_of(config),
+        trusted_globals=config.trusted_globals,
     )
 
 
@@ -85,27 +87,31 @@ def check_file(
         repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
         finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
         return _result(rel_path, entry, None, [finding]), None
-    read = content.read(scope.root, rel_path, model=model)
-    if isinstance(read, Finding) and entry is None:
+    read = content.audit_read(scope.root, rel_path, model=model, repo=scope.repo)
+    if isinstance(read, list) and entry is None:
         read = _foreign(rel_path, read)
     info = read if isinstance(read, CheckpointInfo) else None
-    findings = (
-        [read] if isinstance(read, Finding) else _content_checks(scope, entry, rel_path, read, registry)
-    )
+    findings = read if isinstance(read, list) else _content_checks(scope, entry, rel_path, read, registry)
     return _result(rel_path, entry, info, findings, path), info
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 
 
-def _foreign(rel_path: str, finding: Finding) -> Finding:
+def _foreign(rel_path: str, findings: list[Finding]) -> list[Finding]:
     """An unregistered file with a shared extension (`firmware.bin`, `data.tar`) that is no checkpoint at all
-    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors."""
-    if finding.rule is not Rule.NOT_A_CHECKPOINT or rel_path.lower().endswith(CHECKPOINT_SUFFIXES):
-        return finding
+    is someone else's file: a note. Registered or checkpoint-named files (`.pt`, `.pth`, …) stay errors, and
+    so does a file whose pickle can run code, whoever's it is."""
+    if rel_path.lower().endswith(CHECKPOINT_SUFFIXES) or any(f.rule is Rule.UNSAFE_PICKLE for f in findings):
+        return findings
     message = f"{rel_path} is not a checkpoint (no checkpoint format), so it was not checked"
     fix = "Nothing to do if it is not a model file; register it if it is one."
-    return dataclasses.replace(finding, severity=Severity.NOTE, message=message, fix=fix)
+    return [
+        dataclasses.replace(f, severity=Severity.NOTE, message=message, fix=fix)
+        if f.rule is Rule.NOT_A_CHECKPOINT
+        else f
+        for f in findings
+    ]
 
 
 def _absent(path: Path) -> str | None:
@@ -132,7 +138,7 @@ def _content_checks(
         *integrity.integrity_findings(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
-        *safety.safety_findings(rel_path, info, model),
+        *safety.safety_findings(rel_path, info, model, trusted=scope.trusted_globals),
         *signature.replaced(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),

@@ -1,45 +1,83 @@
 """`device` and `torch-version`: what the file asks of the torch that will load it.
 
-`device`: ckaudit never imports torch (the file checks run without it), so it cannot know whether this
-machine has CUDA or MPS. Storages saved anywhere but the CPU are therefore a *warning*: a plain
-`torch.load` fails wherever that device is missing, and `map_location="cpu"` always works.
+`device`: the file checks run without torch, so they cannot know whether this machine has CUDA or MPS:
+storages saved anywhere but the CPU are a *warning* there (a plain `torch.load` fails wherever that device
+is missing, and `map_location="cpu"` always works). The model side, whose worker has torch, knows which
+devices the project's interpreter has; `device_findings(..., available=...)` then makes the absent ones an
+error and drops the warning for devices that are present.
 
 `torch-version`: the legacy (pre-1.6) format still loads but is deprecated (a note); a zip archive whose
 `version` record is above 10, the highest any torch 2.x reads (`kMaxSupportedFileFormatVersion`), is an error.
+The pre-0.4 tar format is refused by torch.load(weights_only=True), the default: `weights-only-blocked`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity
+from ckaudit.reader.tarformat import TAR_FORMAT
 from ckaudit.reader.types import CheckpointInfo
 
 MAX_ARCHIVE_VERSION = 10
 
 
-def device_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
+def device_findings(
+    rel_path: str, info: CheckpointInfo, model: str | None, available: Collection[str] | None = None
+) -> list[Finding]:
+    """`available`: the device types the loading interpreter has ("cpu", "cuda", "mps", ...), when known."""
     devices = Counter(t.device for t in info.tensors if t.device and not t.device.startswith("cpu"))
+    if available is not None:
+        devices = Counter({d: n for d, n in devices.items() if _device_type(d) not in available})
     if not devices:
         return []
     names = ", ".join(f"{d} ({n} tensors)" for d, n in sorted(devices.items()))
+    if available is None:
+        severity, consequence = Severity.WARNING, "where that device is missing a plain torch.load fails"
+    else:
+        have = ", ".join(sorted(available))
+        severity, consequence = (
+            Severity.ERROR,
+            f"this interpreter has only {have}, so a plain torch.load fails",
+        )
     return [
         file_finding(
             Rule.DEVICE,
             rel_path,
-            f"{rel_path}: storages were saved on {names}; "
-            "where that device is missing a plain torch.load fails",
+            f"{rel_path}: storages were saved on {names}; {consequence}",
             f'Load it with `torch.load("{rel_path}", map_location="cpu")`, or re-save it from CPU tensors',
-            {"devices": dict(sorted(devices.items()))},
+            {
+                "devices": dict(sorted(devices.items())),
+                **({} if available is None else {"available": sorted(available)}),
+            },
             model=model,
-            severity=Severity.WARNING,
+            severity=severity,
         )
     ]
 
 
+def _device_type(location: str) -> str:
+    """torch's location strings: "cuda:0" -> "cuda"; "mps", "xpu:1", "privateuseone:0"."""
+    return location.split(":", 1)[0]
+
+
 def version_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
+    if info.format == TAR_FORMAT:
+        return [
+            file_finding(
+                Rule.WEIGHTS_ONLY_BLOCKED,
+                rel_path,
+                f"{rel_path}: uses torch's pre-0.4 tar format, which torch.load(weights_only=True), the "
+                "default, refuses",
+                "Load it once with weights_only=False only if you trust where it came from, and re-save it "
+                "with a current torch.save (or as safetensors)",
+                {"format": info.format},
+                model=model,
+            )
+        ]
     if info.format == "torch-legacy":
         return [
             _finding(

@@ -7,8 +7,8 @@ key lists and then verified by one more dry run, so a fix ckaudit proposes is a 
 Which container is "used": `key:` of the registry entry, else the top level of the file, which is what
 `model.load_state_dict(torch.load(path))` loads: a training file without `key:` is `wrong-container-key`.
 Pickled user classes the code no longer has (`missing-class`) make a full `torch.load` fail, so they turn
-`loads` to False too. With `expect: fails`, failures become notes; one that loads again sets `loads_again`
-(SPEC wants a note; no rule id fits it yet, so the caller words it).
+`loads` to False too. With `expect: fails`, failures become notes; one that loads again is the caller's
+`stale-expectation` note (`ckaudit.compare.verdicts.stale_expectation`, one wording for every command).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ckaudit.model.drift import config_drift, explained_by
 from ckaudit.model.keyfix import find_prefix, module_renames, pair_renames, rename_key
 from ckaudit.model.worker.client import ModelWorker
 from ckaudit.model.worker.results import ModelBuild, ModelError
+from ckaudit.reader.code_running import runs_code
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
 
@@ -51,7 +52,6 @@ class CompatResult:
     findings: tuple[Finding, ...]
     sources: tuple[str, ...]  # repository files imported while building (relative to the root)
     build: ModelBuild
-    loads_again: bool = False  # registered `expect: fails`, yet it loads: the entry is out of date
 
 
 def spec_from_cli(model: str, kwargs_json: str | None, config: Config) -> ModelSpec:
@@ -259,7 +259,9 @@ class _Check:
         return findings
 
     def missing_classes(self, build: ModelBuild) -> list[Finding]:
-        names = [g for g in self.info.globals if not g.startswith(_PROVIDED)]
+        # never import what an untrusted pickle names when the name is known to run code (import-time side
+        # effects included: antigravity, idlelib, any __main__): those are unsafe-pickle already
+        names = [g for g in self.info.globals if not g.startswith(_PROVIDED) and not runs_code(g)]
         if not names or not build.ok:
             return []
         unresolved = self.worker.resolve_globals(self.root, names)
@@ -285,11 +287,9 @@ def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
 
 
 def _honour_expectation(entry: CheckpointEntry, result: CompatResult) -> CompatResult:
-    if not entry.expect_fails:
+    if not entry.expect_fails or result.loads:
         return result
     reason = f" ({entry.reason})" if entry.reason else ""
-    if result.loads:
-        return replace(result, loads_again=True)
     notes = tuple(
         replace(f, severity=Severity.NOTE, message=f"expected failure{reason}: {f.message}")
         for f in result.findings

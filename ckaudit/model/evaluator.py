@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ckaudit.model.worker.results import ModelBuild
     from ckaudit.reader.types import CheckpointInfo
     from ckaudit.registry.interpreter import Interpreter
-    from ckaudit.registry.lock import Signature
 
 
 @dataclass(frozen=True)
@@ -67,17 +66,17 @@ def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
     }
 
 
-def load_info(
-    root: Path, entry: CheckpointEntry, lock: Mapping[str, Signature] | None = None
-) -> CheckpointInfo | Finding:
+def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Finding:
     """The checkpoint's metadata from the working tree, else from its signature in ckaudit.lock, or why it
     cannot be read (a warning here: the file is not what the code change is judged on; `ckaudit scan` and
     the `ckaudit-files` hook own it)."""
     from ckaudit.files.content import read
-    from ckaudit.registry.lock import info_from_signature
+    from ckaudit.registry.lock import info_from_signature, lock_of
 
+    root = config.root
     if not (root / entry.path).exists():
-        if lock and entry.as_written in lock:
+        lock = lock_of(config)  # read only when some file is absent
+        if entry.as_written in lock:
             return info_from_signature(entry.path, lock[entry.as_written])
         return Finding(
             Rule.FILE_MISSING,

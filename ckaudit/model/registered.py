@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 from ckaudit.cache.outcomes import SigCache
 from ckaudit.compare.verdicts import stale_expectation
+from ckaudit.errors import WorkerError
 from ckaudit.files import FileOutcome
-from ckaudit.findings import Cause, Finding, Severity
+from ckaudit.files.environment import device_findings
+from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.model.environment import package_version_finding
 from ckaudit.model.evaluator import Evaluator, Outcome
 from ckaudit.progress import progress
@@ -51,7 +53,34 @@ def add_code_findings(
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = evaluator.outcome(evaluator.here(), models[entry.model], entry, outcome.info)
             checked[id(outcome)] = _with_findings(outcome, code_findings(entry, result))
-    return [checked.get(id(o), o) for o in outcomes]
+        available = _available_devices(evaluator, outcomes)
+    return [_judge_devices(checked.get(id(o), o), available) for o in outcomes]
+
+
+def _available_devices(evaluator: Evaluator, outcomes: Sequence[FileOutcome]) -> frozenset[str] | None:
+    """The device types the project's interpreter has, asked of the worker only when some file has
+    storages on a device other than the CPU (so a cached run answers the same as a fresh one)."""
+    if not any(f.rule is Rule.DEVICE for o in outcomes for f in o.result.findings):
+        return None
+    try:
+        return evaluator.worker().devices
+    except WorkerError:
+        return None
+
+
+def _judge_devices(outcome: FileOutcome, available: frozenset[str] | None) -> FileOutcome:
+    """The file side could only warn about storages on other devices; the worker knows which this
+    interpreter has: a device it lacks is an error, one it has no finding."""
+    if available is None or outcome.info is None:
+        return outcome
+    findings = outcome.result.findings
+    at = next((i for i, f in enumerate(findings) if f.rule is Rule.DEVICE), None)
+    if at is None:
+        return outcome
+    judged = device_findings(outcome.result.path, outcome.info, outcome.result.model, available)
+    kept = [f for f in findings if f.rule is not Rule.DEVICE]
+    result = dataclasses.replace(outcome.result, findings=(*kept[:at], *judged, *kept[at:]))
+    return dataclasses.replace(outcome, result=result)
 
 
 def code_findings(entry: CheckpointEntry, outcome: Outcome) -> tuple[Finding, ...]:

@@ -13,13 +13,16 @@ import dataclasses
 from pathlib import Path
 
 from ckaudit.findings import Rule
+from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.hparams import SIDECAR, sidecar_config
 from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
-from ckaudit.reader.legacy import read_legacy
+from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
+from ckaudit.reader.pickles import read_pickle_file
 from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
+from ckaudit.reader.tarformat import looks_like_tar, read_tar
 from ckaudit.reader.torchzip import read_torch_zip
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
@@ -40,18 +43,20 @@ _MAX_INDEX = 64 * 1024 * 1024
 
 
 def read_checkpoint(path: Path) -> CheckpointInfo:
-    """What the checkpoint at `path` holds: format, tensors, state-dict candidates, globals, details."""
+    """What the checkpoint at `path` holds: format, tensors, state-dict candidates, globals, details.
+
+    A CheckpointReadError carries the globals named and called by every pickle walked before the failure.
+    """
     path = Path(path)
+    audit = StreamAudit()
     try:
-        return _with_sidecar(_read(path), path)
-    except CheckpointReadError:
-        raise
+        return _with_sidecar(_read(path, audit), path)
+    except CheckpointReadError as exc:
+        raise audit.attach(exc) from None
     except OSError as exc:
-        raise not_a_checkpoint(f"cannot be read: {exc.strerror or exc}") from None
-    except (
-        Exception
-    ) as exc:  # a parser met something no check anticipated: still a finding, never a traceback
-        raise corrupt(f"unparseable ({type(exc).__name__}: {exc})") from None
+        raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
+    except Exception as exc:  # unanticipated: still a finding, never a traceback
+        raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
 
 
 def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
@@ -62,10 +67,10 @@ def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
     return dataclasses.replace(info, hyperparameters={**info.hyperparameters, SIDECAR: sidecar})
 
 
-def _read(path: Path) -> CheckpointInfo:
+def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
     if path.is_dir():
         if (path / METADATA).is_file():
-            return read_dcp(path)
+            return read_dcp(path, audit)
         raise not_a_checkpoint("a directory, and not a torch.distributed.checkpoint one (no .metadata)")
     if not path.exists():
         if path.is_symlink():
@@ -74,25 +79,27 @@ def _read(path: Path) -> CheckpointInfo:
     size = path.stat().st_size
     with path.open("rb") as handle:
         head = handle.read(_HEAD)
-    return _dispatch(path, size, head)
+    return _dispatch(path, size, head, audit)
 
 
-def _dispatch(path: Path, size: int, head: bytes) -> CheckpointInfo:
+def _dispatch(path: Path, size: int, head: bytes, audit: StreamAudit) -> CheckpointInfo:
     if size == 0:
         raise not_a_checkpoint("an empty file")
     if head.startswith(LFS_SPEC):
         raise lfs_pointer(head)
     if head.startswith(b"PK"):
-        return read_torch_zip(path, size)
-    if head[:1] == b"\x80":
-        return read_legacy(path, size)
+        return read_torch_zip(path, size, audit)
+    if head.startswith(NPY_MAGIC):
+        read_npy(path, size, audit)
+    if looks_like_tar(head):
+        return read_tar(path, size, audit)
     if looks_like_safetensors(head):
         return read_safetensors(path, size)
     if head.lstrip()[:1] == b"{" and size <= _MAX_INDEX:
         index = parse_index(path.read_bytes())
         if index is not None:
-            return read_index(path, index, read_checkpoint)
-    raise not_a_checkpoint(f"no checkpoint format recognised ({describe(head)})")
+            return read_index(path, index, read_checkpoint, audit)
+    return read_pickle_file(path, size, head, audit)
 
 
 def lfs_pointer(head: bytes) -> CheckpointReadError:
@@ -103,17 +110,3 @@ def lfs_pointer(head: bytes) -> CheckpointReadError:
         f"a Git LFS pointer ({size} bytes, {oid}), not the checkpoint",
         {"oid": oid, "size": size},
     )
-
-
-def describe(head: bytes) -> str:
-    """A few words on what the content looks like instead: an HTML page, text, binary data."""
-    text = head.lstrip()[:200].lower()
-    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
-        return "an HTML page: a failed download or a login page?"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip-compressed data"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "binary data"
-    return "text"

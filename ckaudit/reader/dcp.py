@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, numel
-from ckaudit.reader.errors import corrupt, from_pickle, truncated
-from ckaudit.reader.pickle import Call, Global, PickleError, walk_pickle
+from ckaudit.reader.errors import corrupt, truncated
+from ckaudit.reader.pickle import Call, Global
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
 METADATA = ".metadata"
@@ -68,14 +69,11 @@ def _data_files(directory: Path, storage_data: Any) -> dict[str, int]:
     return needed
 
 
-def read_dcp(directory: Path) -> CheckpointInfo:
+def read_dcp(directory: Path, audit: StreamAudit) -> CheckpointInfo:
     meta = directory / METADATA
     size = meta.stat().st_size
     with meta.open("rb") as handle:
-        try:
-            walked = walk_pickle(handle, size)
-        except PickleError as exc:
-            raise from_pickle(exc, ".metadata") from None
+        walked = audit.walk_stream(handle, size, ".metadata")
     state = _state(walked.root)
     entries = state.get("state_dict_metadata")
     if not isinstance(entries, dict):
@@ -95,7 +93,7 @@ def read_dcp(directory: Path) -> CheckpointInfo:
         size=total,
         tensors=tuple(tensors),
         candidates=(candidate,) if tensors else (),
-        globals=tuple(sorted(walked.globals)),
-        calls=tuple(sorted(walked.calls)),
+        globals=audit.sorted_globals(),
+        calls=audit.sorted_calls(),
         details=details,
     )

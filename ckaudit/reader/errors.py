@@ -28,3 +28,17 @@ def from_pickle(error: PickleError, where: str) -> CheckpointReadError:
     else:
         rule, message = Rule.CORRUPT, f"{where} is not a valid pickle stream: {error}"
     return CheckpointReadError(rule, message, globals=error.globals, calls=error.calls)
+
+
+def describe(head: bytes) -> str:
+    """A few words on what the content looks like instead: an HTML page, text, binary data."""
+    text = head.lstrip()[:200].lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text:
+        return "an HTML page: a failed download or a login page?"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data"
+    return "text"

@@ -9,8 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ckaudit.reader.errors import corrupt, truncated
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
+from ckaudit.findings import Rule
+from ckaudit.reader.audit import StreamAudit
+from ckaudit.reader.errors import corrupt
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 ShardReader = Callable[[Path], CheckpointInfo]
 
@@ -37,9 +39,18 @@ def _shard_tensors(
     path: Path, name: str, wanted: set[str], read: ShardReader
 ) -> tuple[list[TensorInfo], CheckpointInfo]:
     shard = path.parent / name
-    if not shard.is_file():
-        raise truncated(f"shard {name} named by the index is missing")
-    info = read(shard)
+    if not shard.exists():
+        raise CheckpointReadError(
+            Rule.FILE_MISSING,
+            f"shard {name} named by the index does not exist",
+            {"shard": name},
+        )
+    try:
+        info = read(shard)
+    except CheckpointReadError as exc:
+        raise CheckpointReadError(
+            exc.rule, f"shard {name}: {exc.message}", exc.details, globals=exc.globals, calls=exc.calls
+        ) from None
     candidate = info.candidates[0].tensors if info.candidates else {}
     absent = sorted(wanted - set(candidate))
     if absent:
@@ -49,21 +60,18 @@ def _shard_tensors(
     return [replace(candidate[k], file=name) for k in candidate if k in wanted], info
 
 
-def read_index(path: Path, index: dict[str, Any], read: ShardReader) -> CheckpointInfo:
+def read_index(path: Path, index: dict[str, Any], read: ShardReader, audit: StreamAudit) -> CheckpointInfo:
     weight_map = _weight_map(index)
     by_shard: dict[str, set[str]] = {}
     for key, shard in weight_map.items():
         by_shard.setdefault(shard, set()).add(key)
     tensors: list[TensorInfo] = []
     size = path.stat().st_size
-    globals_: set[str] = set()
-    calls: set[str] = set()
     for shard in sorted(by_shard):
         found, info = _shard_tensors(path, shard, by_shard[shard], read)
         tensors.extend(found)
         size += info.size
-        globals_.update(info.globals)
-        calls.update(info.calls)
+        audit.add(info.globals, info.calls)
     order = {key: i for i, key in enumerate(weight_map)}
     tensors.sort(key=lambda t: order[t.key])
     style = "safetensors-index" if all(s.endswith(".safetensors") for s in by_shard) else "bin-index"
@@ -75,7 +83,7 @@ def read_index(path: Path, index: dict[str, Any], read: ShardReader) -> Checkpoi
         size=size,
         tensors=tuple(tensors),
         candidates=(candidate,) if tensors else (),
-        globals=tuple(sorted(globals_)),
-        calls=tuple(sorted(calls)),
+        globals=audit.sorted_globals(),
+        calls=audit.sorted_calls(),
         details=details,
     )

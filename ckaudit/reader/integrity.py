@@ -43,7 +43,7 @@ def verify_checkpoint(path: Path, info: CheckpointInfo, *, sha256: bool) -> Inte
     try:
         if info.format in _ZIP_FORMATS:
             return _verify_zip(path, sha256)
-        if info.format in ("safetensors", "torch-legacy"):
+        if info.format in ("safetensors", "torch-legacy", "torch-tar"):
             return _verify_plain(path, info, sha256)
         digest = file_sha256(path) if sha256 and path.is_file() else None  # an index file's own bytes
         return Integrity(digest, _recheck(path, info))

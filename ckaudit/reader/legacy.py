@@ -1,6 +1,8 @@
 """torch's legacy (pre-1.6) format: five pickles, then each storage as an int64 element count and raw bytes.
 
-The pickles come first, so reading stops after them; storage headers are visited with seeks, never read whole.
+All five pickles (magic number, protocol version, sys_info, the object, the storage keys) go through the
+audit: torch.load unpickles each of them. The pickles come first, so reading stops after them; storage
+headers are visited with seeks, never read whole.
 """
 
 from __future__ import annotations
@@ -9,30 +11,17 @@ import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE
-from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
+from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.hparams import saved_hyperparameters
-from ckaudit.reader.pickle import (
-    WEIGHTS_ONLY_OPCODES,
-    PickleError,
-    PickleResult,
-    StorageRef,
-    torch_storage,
-    walk_pickle,
-)
+from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, PickleResult, StorageRef, torch_storage
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.reader.views import check_views
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-
-
-def _walk(handle: BinaryIO, size: int, what: str, **kwargs: Any) -> PickleResult:
-    try:
-        return walk_pickle(handle, size, **kwargs)
-    except PickleError as exc:
-        raise from_pickle(exc, what) from None
 
 
 def _storage_sizes(handle: BinaryIO, size: int, keys: Any, storages: dict[str, StorageRef]) -> dict[str, int]:
@@ -60,38 +49,23 @@ def _storage_sizes(handle: BinaryIO, size: int, keys: Any, storages: dict[str, S
     return sizes
 
 
-def read_legacy(path: Path, size: int) -> CheckpointInfo:
-    with path.open("rb") as handle:
-        magic = _walk(handle, size, "the first pickle")
-        if magic.root != MAGIC_NUMBER:
-            raise not_a_checkpoint(
-                "a plain pickle, not a torch checkpoint (torch.load: invalid magic number)",
-                globals=sorted(magic.globals),
-            )
-        protocol = _walk(handle, size, "the protocol pickle").root
-        if protocol != PROTOCOL_VERSION:
-            raise corrupt(f"unsupported legacy protocol version {protocol!r}")
-        sys_info = _walk(handle, size, "the sys_info pickle").root
-        storages: dict[str, StorageRef] = {}
+def read_legacy(path: Path, handle: BinaryIO, size: int, audit: StreamAudit) -> CheckpointInfo:
+    """The rest of a legacy file, its magic-number pickle already walked (the handle is just past it)."""
+    protocol = audit.walk_stream(handle, size, "the protocol pickle").root
+    sys_info = audit.walk_stream(handle, size, "the sys_info pickle").root
+    if protocol != PROTOCOL_VERSION:
+        raise corrupt(f"unsupported legacy protocol version {protocol!r}")
+    storages: dict[str, StorageRef] = {}
 
-        def persistent_load(pid: Any) -> StorageRef:
-            ref = torch_storage(pid)
-            storages.setdefault(ref.key, ref)
-            return ref
+    def persistent_load(pid: Any) -> StorageRef:
+        ref = torch_storage(pid)
+        storages.setdefault(ref.key, ref)
+        return ref
 
-        main = _walk(handle, size, "the main pickle", persistent_load=persistent_load)
-        keys = _walk(handle, size, "the storage key list").root
-        tensors = collect_tensors(main.root)
-        check_views(tensors, _storage_sizes(handle, size, keys, storages))
-    little = sys_info.get("little_endian") if isinstance(sys_info, dict) else None
-    details = {
-        "protocol_version": protocol,
-        "byteorder": "little" if little in (True, None) else "big",
-        "storages": len(storages),
-        "storage_bytes": sum(s.nbytes for s in storages.values()),
-        "locations": sorted({s.location for s in storages.values()}),
-        "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
-    }
+    main = audit.walk_stream(handle, size, "the main pickle", persistent_load=persistent_load)
+    keys = audit.walk_stream(handle, size, "the storage key list").root
+    tensors = collect_tensors(main.root)
+    check_views(tensors, _storage_sizes(handle, size, keys, storages))
     return CheckpointInfo(
         path=str(path),
         format="torch-legacy",
@@ -99,7 +73,21 @@ def read_legacy(path: Path, size: int) -> CheckpointInfo:
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(main.root)),
         hyperparameters=saved_hyperparameters(main.root),
-        globals=tuple(sorted(main.globals | magic.globals)),
-        calls=tuple(sorted(main.calls | magic.calls)),
-        details=details,
+        globals=audit.sorted_globals(),
+        calls=audit.sorted_calls(),
+        details=_details(protocol, sys_info, storages, main),
     )
+
+
+def _details(
+    protocol: Any, sys_info: Any, storages: dict[str, StorageRef], main: PickleResult
+) -> dict[str, Any]:
+    little = sys_info.get("little_endian") if isinstance(sys_info, dict) else None
+    return {
+        "protocol_version": protocol,
+        "byteorder": "little" if little in (True, None) else "big",
+        "storages": len(storages),
+        "storage_bytes": sum(s.nbytes for s in storages.values()),
+        "locations": sorted({s.location for s in storages.values()}),
+        "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
+    }

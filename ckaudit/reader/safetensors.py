@@ -1,4 +1,12 @@
-"""safetensors: an 8-byte little-endian header length, a JSON header, then the tensor bytes."""
+"""safetensors: an 8-byte little-endian header length, a JSON header, then the tensor bytes.
+
+Validated as the safetensors library validates (`read_metadata` and `Metadata::validate` in its Rust core;
+tests hold the two to the same verdicts): the header length within 100 MB and within the file, UTF-8 JSON
+whose top level is an object, `__metadata__` a map of strings, each tensor entry with a known dtype, a
+shape of non-negative integers and two offsets, no field given twice; the tensors, ordered by offsets,
+tile the data from byte 0 without gap or overlap, each exactly shape x itemsize long, and end where the
+file ends. A file shorter than its header or its tensors say is `truncated`, anything else `corrupt`.
+"""
 
 from __future__ import annotations
 
@@ -11,38 +19,75 @@ from ckaudit.reader.dtypes import ITEMSIZE, SAFETENSORS_DTYPE, contiguous_stride
 from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
-MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit
+MAX_HEADER = 100_000_000  # the safetensors library's own limit (MAX_HEADER_SIZE)
+_LIBRARY_DTYPES = {k: v for k, v in SAFETENSORS_DTYPE.items() if k != "C128"}  # the library has no C128
+_SUB_BYTE = {"F4": ("float4_e2m1", 4), "F6_E2M3": ("float6_e2m3", 6), "F6_E3M2": ("float6_e3m2", 6)}
+_JSON_SPACE = b" \t\r\n"
+_USIZE = 1 << 64
 
 
 def looks_like_safetensors(head: bytes) -> bool:
-    if len(head) < 9:
-        return False
-    (length,) = struct.unpack("<Q", head[:8])
-    return 2 <= length <= MAX_HEADER and head[8:9] == b"{"
+    """A length prefix, then JSON (the library allows whitespace first; a top level other than an object
+    is a broken safetensors file, not another format)."""
+    return len(head) >= 9 and head[8:].lstrip(_JSON_SPACE)[:1] in (b"{", b"[")
 
 
-def _tensor(key: str, entry: Any, data_size: int, file: str | None) -> tuple[TensorInfo, int, int]:
+class _Fields(dict[str, Any]):
+    """A JSON object as parsed, remembering a key given twice (serde refuses that inside a tensor entry)."""
+
+    repeated: str | None = None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Fields:
+    fields = _Fields()
+    for key, value in pairs:
+        if key in fields and fields.repeated is None:
+            fields.repeated = key
+        fields[key] = value
+    return fields
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _usize(value: Any) -> bool:
+    return type(value) is int and 0 <= value < _USIZE
+
+
+def _dtype(name: Any) -> tuple[str, int] | None:
+    """(torch-style dtype name, bits per element) for a dtype the library knows."""
+    if not isinstance(name, str):
+        return None
+    if name in _LIBRARY_DTYPES:
+        dtype = _LIBRARY_DTYPES[name]
+        return dtype, 8 * ITEMSIZE[dtype]
+    return _SUB_BYTE.get(name)
+
+
+def _tensor(key: str, entry: Any, file: str | None) -> tuple[TensorInfo, int, int]:
     if not isinstance(entry, dict):
         raise corrupt(f"safetensors header entry {key!r} is not an object")
-    dtype = SAFETENSORS_DTYPE.get(str(entry.get("dtype")))
+    if isinstance(entry, _Fields) and entry.repeated is not None:
+        raise corrupt(f"safetensors header entry {key!r} gives the field {entry.repeated!r} twice")
+    dtype = _dtype(entry.get("dtype"))
     shape, offsets = entry.get("shape"), entry.get("data_offsets")
-    valid_shape = isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)
-    valid_offsets = isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+    valid_shape = isinstance(shape, list) and all(_usize(d) for d in shape)
+    valid_offsets = isinstance(offsets, list) and len(offsets) == 2 and all(_usize(o) for o in offsets)
     if dtype is None or not valid_shape or not valid_offsets:
         raise corrupt(f"safetensors header entry {key!r} is malformed: {entry!r:.120}")
     assert isinstance(shape, list) and isinstance(offsets, list)  # checked just above; for mypy
+    name, bits = dtype
     begin, end = offsets
-    nbytes = numel(tuple(shape)) * ITEMSIZE[dtype]
-    if not 0 <= begin <= end or end - begin != nbytes:
-        raise corrupt(f"tensor {key!r}: offsets {offsets} do not match {dtype} {shape} ({nbytes} bytes)")
-    if end > data_size:
-        raise truncated(f"tensor {key!r} ends at byte {end} of the data, which has only {data_size}")
+    nbits = numel(tuple(shape)) * bits
+    if nbits % 8:
+        raise corrupt(f"tensor {key!r}: {name} {shape} does not end on a byte boundary")
     info = TensorInfo(
         key=key,
         shape=tuple(shape),
-        dtype=dtype,
+        dtype=name,
         stride=contiguous_stride(tuple(shape)),
-        nbytes=nbytes,
+        nbytes=nbits // 8,
         file=file,
     )
     return info, begin, end
@@ -50,35 +95,61 @@ def _tensor(key: str, entry: Any, data_size: int, file: str | None) -> tuple[Ten
 
 def _parse_header(path: Path, size: int) -> tuple[dict[str, Any], int]:
     with path.open("rb") as handle:
-        head = handle.read(8)
-        (length,) = struct.unpack("<Q", head)
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > MAX_HEADER:
+            raise corrupt(f"safetensors header length {length} exceeds the library's limit of {MAX_HEADER}")
         if 8 + length > size:
-            raise truncated(f"safetensors header says {length} bytes, the file has only {size - 8}")
+            raise truncated(f"safetensors header says {length} bytes, the file has only {size - 8} after it")
         raw = handle.read(length)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_object, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise corrupt(f"safetensors header is not valid JSON: {exc}") from None
     if not isinstance(header, dict):
         raise corrupt("safetensors header is not a JSON object")
     return header, 8 + length
 
 
+def _metadata(header: dict[str, Any]) -> dict[str, str] | None:
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise corrupt("safetensors __metadata__ must map names to strings")
+    return dict(metadata)
+
+
+def _check_layout(placed: list[tuple[TensorInfo, int, int]], data_size: int) -> None:
+    """In offset order, each tensor starts where the previous one ended and is exactly its size."""
+    position = 0
+    for info, begin, end in sorted(placed, key=lambda p: (p[1], p[2])):
+        if begin != position or end < begin:
+            raise corrupt(
+                f"tensor {info.key!r}: offsets [{begin}, {end}] leave a gap or overlap another tensor "
+                f"(the data so far ends at {position})"
+            )
+        if end - begin != info.nbytes:
+            raise corrupt(
+                f"tensor {info.key!r}: offsets [{begin}, {end}] do not match {info.dtype} "
+                f"{list(info.shape)} ({info.nbytes} bytes)"
+            )
+        position = end
+    if position > data_size:
+        raise truncated(f"the tensors end at byte {position} of the data, which has only {data_size}")
+    if position < data_size:
+        raise corrupt(
+            f"{data_size - position} bytes after the last tensor: the header does not describe the data"
+        )
+
+
 def read_safetensors(path: Path, size: int, *, file: str | None = None) -> CheckpointInfo:
     header, data_start = _parse_header(path, size)
-    metadata = header.pop("__metadata__", None)
-    data_size = size - data_start
-    tensors, covered = [], 0
-    for key, entry in header.items():
-        info, _begin, end = _tensor(key, entry, data_size, file)
-        tensors.append(info)
-        covered = max(covered, end)
-    if covered < data_size:
-        raise corrupt(
-            f"{data_size - covered} bytes after the last tensor: the header does not describe the data"
-        )
+    metadata = _metadata(header)
+    placed = [_tensor(key, entry, file) for key, entry in header.items()]
+    _check_layout(placed, size - data_start)
+    tensors = [info for info, _begin, _end in placed]
     candidate = StateDictCandidate(key="", tensors={t.key: t for t in tensors})
-    details = {"header_bytes": data_start, "metadata": metadata if isinstance(metadata, dict) else None}
+    details = {"header_bytes": data_start, "metadata": metadata}
     return CheckpointInfo(
         path=str(path),
         format="safetensors",

@@ -1,8 +1,12 @@
 """Pickle safety with allowlist semantics: what torch.load(weights_only=True) refuses, and what can run code.
 
 ALLOWED mirrors torch 2.13's default `weights_only` allowlist (`torch._weights_only_unpickler.
-_get_allowed_globals`); a test compares the two. Everything else is blocked (fail closed). Blocked names from
-modules that can run code, or names that cannot be resolved statically, are also unsafe.
+_get_allowed_globals`); a test compares the two. Every other name is *blocked* (weights_only refuses it).
+A name is *inert* when it is allowed, on ckaudit's curated data-only list (inert_globals.py) or trusted by
+the repository (`trusted_globals:`). Fail closed: a blocked name the pickle calls or instantiates that is
+not inert is *unsafe*, whatever its module; so is a name only referenced that is known to run code
+(code_running.py) and a callee that cannot be resolved statically. `add_safe_globals` advice names inert
+globals only.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import _compat_pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ckaudit.reader.code_running import is_unresolved, runs_code
 from ckaudit.reader.dtypes import ITEMSIZE, STORAGE_DTYPE
+from ckaudit.reader.inert_globals import INERT_GLOBALS
 
 _TENSOR_TYPES = ("Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")
 _CUDA_STORAGES = (*_TENSOR_TYPES, "ComplexDouble", "ComplexFloat")
@@ -66,121 +72,12 @@ ALLOWED: frozenset[str] = frozenset(
     + [f"torch.cuda.sparse.{t}Tensor" for t in _TENSOR_TYPES if t != "Bool"]
 )
 
-# Modules whose callables run code, touch the system or load further pickles.
-UNSAFE_MODULES = frozenset(
-    {
-        "os",
-        "posix",
-        "nt",
-        "sys",
-        "subprocess",
-        "runpy",
-        "importlib",
-        "pickle",
-        "_pickle",
-        "cPickle",
-        "dill",
-        "cloudpickle",
-        "joblib",
-        "marshal",
-        "shutil",
-        "socket",
-        "ssl",
-        "http",
-        "urllib",
-        "requests",
-        "ftplib",
-        "smtplib",
-        "telnetlib",
-        "code",
-        "codeop",
-        "pty",
-        "webbrowser",
-        "ctypes",
-        "multiprocessing",
-        "threading",
-        "_thread",
-        "asyncio",
-        "signal",
-        "pdb",
-        "bdb",
-        "timeit",
-        "cProfile",
-        "profile",
-        "trace",
-        "doctest",
-        "platform",
-        "tempfile",
-        "glob",
-        "pathlib",
-        "io",
-        "_io",
-        "builtins",
-        "types",
-        "functools",
-        "operator",
-        "inspect",
-        "gc",
-        "commands",
-        "popen2",
-        "torch.serialization",
-        "torch.jit",
-        "torch.hub",
-        "torch._dynamo",
-        "torch.utils.cpp_extension",
-        "numpy.testing",
-        "setuptools",
-        "distutils",
-        "pip",
-    }
-)
-# Builtins that only build data (blocked by weights_only, harmless otherwise).
-_HARMLESS_BUILTINS = frozenset(
-    {
-        "dict",
-        "list",
-        "tuple",
-        "set",
-        "frozenset",
-        "int",
-        "float",
-        "complex",
-        "bool",
-        "str",
-        "bytes",
-        "bytearray",
-        "range",
-        "slice",
-        "object",
-        "type",
-        "NoneType",
-        "Ellipsis",
-        "NotImplemented",
-    }
-)
-# Allowed-listed exceptions inside otherwise unsafe module trees: data classes ckaudit knows to be inert.
-_HARMLESS = frozenset(
-    {
-        "torch.serialization._get_layout",
-        "pathlib.PosixPath",
-        "pathlib.WindowsPath",
-        "pathlib.PurePosixPath",
-        "pathlib.PureWindowsPath",
-        "types.SimpleNamespace",
-    }
-)
-_UNRESOLVED = ("<dynamic>", "<copyreg-extension>", "<persistent_id>", "<out-of-band-buffer>")
-
 
 @dataclass(frozen=True)
 class GlobalsVerdict:
     blocked: tuple[str, ...]  # outside torch's weights_only allowlist: torch.load(weights_only=True) refuses
     unsafe: tuple[str, ...]  # can run code on a full load, or cannot be resolved statically
-
-    @property
-    def fixable(self) -> tuple[str, ...]:
-        """Blocked names one may allowlist with add_safe_globals (never the unsafe ones)."""
-        return tuple(name for name in self.blocked if name not in self.unsafe)
+    fixable: tuple[str, ...] = ()  # blocked but inert: add_safe_globals may name them (never the unsafe)
 
 
 def normalize(name: str) -> str:
@@ -193,25 +90,57 @@ def normalize(name: str) -> str:
     return f"{module}.{attr}"
 
 
-def is_unsafe(name: str) -> bool:
-    if not name or "." not in name or name.startswith(_UNRESOLVED):
+def is_inert(name: str, trusted: Iterable[str] = ()) -> bool:
+    """Allowed by torch, on ckaudit's data-only list, or vouched for by the repository (normalized names)."""
+    return name in ALLOWED or name in INERT_GLOBALS or name in trusted
+
+
+def classify_globals(
+    names: Iterable[str], calls: Iterable[str] = (), trusted: Iterable[str] = ()
+) -> GlobalsVerdict:
+    """`names`: every global the pickle names; `calls`: those it calls or instantiates (REDUCE, NEWOBJ,
+    INST, OBJ, and arguments of callables that call them); `trusted`: the registry's trusted_globals."""
+    called = {normalize(n) for n in calls}
+    vouched = {normalize(n) for n in trusted}
+    named = sorted({normalize(n) for n in names} | called)
+    blocked = tuple(n for n in named if n not in ALLOWED)
+    unsafe = tuple(n for n in blocked if _unsafe(n, n in called, vouched))
+    fixable = tuple(n for n in blocked if n not in unsafe and is_inert(n, vouched))
+    return GlobalsVerdict(blocked=blocked, unsafe=unsafe, fixable=fixable)
+
+
+def _unsafe(name: str, called: bool, trusted: set[str]) -> bool:
+    if is_unresolved(name):
         return True
-    if name in _HARMLESS:
+    if is_inert(name, trusted):
         return False
-    module, _, attr = name.rpartition(".")
-    if module == "builtins":
-        return attr not in _HARMLESS_BUILTINS
-    return any(module == m or module.startswith(m + ".") for m in UNSAFE_MODULES)
-
-
-def classify_globals(names: Iterable[str]) -> GlobalsVerdict:
-    normalized = sorted({normalize(n) for n in names})
-    blocked = tuple(n for n in normalized if n not in ALLOWED)
-    return GlobalsVerdict(blocked=blocked, unsafe=tuple(n for n in blocked if is_unsafe(n)))
+    return called or runs_code(name)
 
 
 def safe_globals_fix(names: Iterable[str]) -> str:
-    """The exact lines that allow `names` for torch.load(weights_only=True), with the imports they need."""
+    """The exact lines that allow `names` for torch.load(weights_only=True), with the imports they need.
+
+    Only ever pass inert names (`GlobalsVerdict.fixable`): allowing anything else lets the payload run."""
     wanted = sorted({normalize(n) for n in names})
     modules = sorted({"torch", *(n.rpartition(".")[0] for n in wanted)})
     return f"import {', '.join(modules)}\ntorch.serialization.add_safe_globals([{', '.join(wanted)}])"
+
+
+def allow_line(verdict: GlobalsVerdict, refused_opcodes: Iterable[str]) -> str | None:
+    """The add_safe_globals lines, only when they make torch.load(weights_only=True) accept the file: every
+    blocked name inert, nothing unsafe, no opcode use torch refuses whatever is allowed."""
+    if not verdict.blocked or verdict.unsafe or list(refused_opcodes):
+        return None
+    if len(verdict.fixable) != len(verdict.blocked):
+        return None
+    return safe_globals_fix(verdict.blocked)
+
+
+# The advice for a file that can run code: why, and how to get the weights out without running it here.
+UNSAFE_FIX = (
+    "Do not load it: torch.load(weights_only=False), or allowing these names with add_safe_globals, runs "
+    "them. Get the weights from their original source; or, if you trust where this copy came from, load "
+    "it once in an isolated, throwaway environment (a container without credentials or network) and save "
+    "`model.state_dict()` from there with torch.save or as safetensors, then use that file. A class of "
+    "your own repository that you vouch for goes into `trusted_globals:` in ckaudit.yaml."
+)

@@ -1,25 +1,40 @@
-"""torch.save zip archives and TorchScript archives: the central directory and `data.pkl`, never storages."""
+"""torch.save zip archives and TorchScript archives: the central directory and the pickles, never storages.
+
+Members are looked up as torch's reader does (`zipview`); every `.pkl` member is walked, duplicates
+included, not only the `data.pkl` torch loads. Where torch and Python's zipfile would read the archive
+differently, the read fails as `corrupt` naming the difference — after every pickle has been audited.
+"""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from ckaudit.reader.errors import corrupt, from_pickle, not_a_checkpoint, truncated
+from ckaudit.reader.audit import StreamAudit
+from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.hparams import saved_hyperparameters
+from ckaudit.reader.numpyfile import audit_npy_members, npz_error
 from ckaudit.reader.pickle import (
     WEIGHTS_ONLY_OPCODES,
     PickleError,
+    PickleResult,
     StorageRef,
     torch_storage,
-    walk_bytes,
 )
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
+from ckaudit.reader.zipopen import open_archive, salvage_pickles
+from ckaudit.reader.zipview import (
+    Member,
+    MemberError,
+    TorchView,
+    is_pickle_name,
+    members_of,
+    name_clashes,
+    read_member,
+)
 
-_EOCD = b"PK\x05\x06"
 _SMALL_MEMBERS = (
     "byteorder",
     "version",
@@ -30,110 +45,156 @@ _SMALL_MEMBERS = (
 )
 
 
-def open_archive(path: Path, size: int) -> zipfile.ZipFile:
-    """Open the archive (reads only the central directory); a missing directory means a truncated file."""
+class _Archive:
+    """One open archive: torch's view of it, and the disagreements found while reading."""
+
+    def __init__(self, handle: BinaryIO, size: int, members: list[Member]) -> None:
+        self.handle, self.size, self.members = handle, size, members
+        self.view = TorchView(members)
+        self.problems = name_clashes(members, self.view)
+
+    def read(self, member: Member) -> bytes:
+        try:
+            found = read_member(self.handle, member, self.size)
+        except MemberError as exc:
+            raise corrupt(str(exc)) from None
+        self.problems.extend(found.problems)
+        return found.data
+
+    def small_members(self) -> dict[str, str]:
+        found = {}
+        for name in _SMALL_MEMBERS:
+            member = self.view.record(name)
+            if member is not None:
+                found[name] = self.read(member).decode("utf-8", "replace").strip()
+        return found
+
+    def storage_sizes(self, storages: dict[str, StorageRef]) -> dict[str, int]:
+        sizes = {}
+        for key, storage in storages.items():
+            member = self.view.record(f"data/{key}")
+            if member is None:
+                raise corrupt(f"storage {key} named by data.pkl has no archive member data/{key}")
+            if member.info.file_size < storage.nbytes:
+                raise corrupt(
+                    f"storage member {member.shown} holds {member.info.file_size} bytes, "
+                    f"data.pkl says {storage.nbytes}"
+                )
+            sizes[key] = member.info.file_size
+        return sizes
+
+
+def _lenient_storage(pid: Any) -> Any:
+    """Persistent ids in pickles torch.load does not read: torch's storages, else stubs."""
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise _why_unopenable(path, size, exc) from None
-    except (ValueError, OSError, EOFError, UnicodeDecodeError, NotImplementedError) as exc:
-        raise corrupt(f"zip directory is unreadable: {exc}") from None
-    for info in archive.infolist():
-        if info.header_offset + info.compress_size > size:
-            raise corrupt(f"zip member {info.filename} lies beyond the end of the file")
-    return archive
-
-
-def _why_unopenable(path: Path, size: int, exc: Exception) -> CheckpointReadError:
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - 65_557))
-        tail = handle.read()
-    if _EOCD in tail:
-        return corrupt(f"zip directory is damaged: {exc}")
-    return truncated("zip archive ends before its central directory (an interrupted download or copy?)")
-
-
-def find_prefix(names: list[str]) -> str | None:
-    """The archive folder holding data.pkl ('archive/' for torch.save, any name is allowed)."""
-    pickles = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
-    if not pickles:
+        return torch_storage(pid)
+    except PickleError:
         return None
-    return min(pickles, key=lambda n: n.count("/"))[: -len("data.pkl")]
 
 
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    try:
-        return archive.read(name)
-    except zipfile.BadZipFile as exc:  # includes "Bad CRC-32" and bad local headers
-        raise corrupt(f"zip member {name}: {exc}") from None
-    except Exception as exc:  # zlib.error, EOFError, NotImplementedError, ...
-        raise corrupt(f"zip member {name} cannot be read: {exc}") from None
-
-
-def _small_members(archive: zipfile.ZipFile, prefix: str, names: set[str]) -> dict[str, str]:
-    found = {}
-    for member in _SMALL_MEMBERS:
-        if prefix + member in names:
-            found[member] = _read_member(archive, prefix + member).decode("utf-8", "replace").strip()
-    return found
-
-
-def _check_storages(storages: dict[str, StorageRef], archive: zipfile.ZipFile, prefix: str) -> dict[str, int]:
-    sizes = {}
-    for key, storage in storages.items():
-        name = f"{prefix}data/{key}"
+def _walk_pickles(
+    archive: _Archive, main: Member | None, audit: StreamAudit, persistent_load: Any
+) -> PickleResult | None:
+    """Walk torch's data.pkl, then every other pickle member; the first failure is raised after all."""
+    others = [m for m in archive.members if m is not main and is_pickle_name(m)]
+    failure: CheckpointReadError | None = None
+    walked = None
+    for member in [main, *others] if main is not None else others:
         try:
-            info = archive.getinfo(name)
-        except KeyError:
-            raise corrupt(f"storage {key} named by data.pkl has no archive member {name}") from None
-        if info.file_size < storage.nbytes:
-            raise corrupt(
-                f"storage member {name} holds {info.file_size} bytes, data.pkl says {storage.nbytes}"
-            )
-        sizes[key] = info.file_size
-    return sizes
+            data = archive.read(member)
+            load = persistent_load if member is main else _lenient_storage
+            result = audit.walk_bytes(data, member.shown, persistent_load=load)
+        except CheckpointReadError as exc:
+            failure = failure or exc
+            continue
+        if member is main:
+            walked = result
+    if failure is not None:
+        raise failure
+    return walked
 
 
-def read_torch_zip(path: Path, size: int) -> CheckpointInfo:
-    with open_archive(path, size) as archive:
-        names = archive.namelist()
-        prefix = find_prefix(names)
-        if prefix is None:
-            raise not_a_checkpoint("a zip archive without data.pkl: not a torch checkpoint")
-        name_set = set(names)
-        torchscript = prefix + "constants.pkl" in name_set or any(
-            n.startswith(prefix + "code/") for n in names
+def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
+    with path.open("rb") as handle:
+        try:
+            archive_file = open_archive(path, size)
+        except CheckpointReadError:
+            _audit_salvaged(handle, size, audit)
+            raise
+        with archive_file:
+            archive = _Archive(handle, size, members_of(archive_file))
+            npy_members, objects = audit_npy_members(archive_file, audit)
+            info = _read(path, size, archive, audit)
+            if info is None and npy_members:
+                npz_error(objects)
+            if info is None:
+                raise not_a_checkpoint(_no_data_pkl(archive.view))
+            return info
+
+
+def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
+    """An archive Python's zipfile cannot open (cut, or a directory only torch reads): the pickles its local
+    headers lead to are still walked for their names."""
+    for name, data in salvage_pickles(handle, size):
+        try:
+            audit.walk_bytes(data, name, persistent_load=_lenient_storage)
+        except CheckpointReadError:
+            continue  # a pickle cut short: its names are kept, the file is already `truncated`
+
+
+def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> CheckpointInfo | None:
+    """The checkpoint torch reads from data.pkl; None when torch finds no data.pkl."""
+    main = archive.view.record("data.pkl")
+    storages: dict[str, StorageRef] = {}
+
+    def persistent_load(pid: Any) -> StorageRef:
+        ref = torch_storage(pid)
+        storages.setdefault(ref.key, ref)
+        return ref
+
+    walked = _walk_pickles(archive, main, audit, persistent_load)
+    if walked is None:
+        return None
+    small = archive.small_members()
+    if archive.problems:
+        raise corrupt(
+            "torch and Python's zipfile read this archive differently: " + "; ".join(archive.problems),
+            disagreements=archive.problems,
         )
-        storages: dict[str, StorageRef] = {}
-
-        def persistent_load(pid: Any) -> StorageRef:
-            ref = torch_storage(pid)
-            storages.setdefault(ref.key, ref)
-            return ref
-
-        try:
-            walked = walk_bytes(_read_member(archive, prefix + "data.pkl"), persistent_load=persistent_load)
-        except PickleError as exc:
-            raise from_pickle(exc, f"{prefix}data.pkl") from None
-        tensors = collect_tensors(walked.root)
-        check_views(tensors, _check_storages(storages, archive, prefix))
-        details: dict[str, Any] = {
-            "archive": prefix.rstrip("/"),
-            **_small_members(archive, prefix, name_set),
-            "storages": len(storages),
-            "storage_bytes": sum(s.nbytes for s in storages.values()),
-            "locations": sorted({s.location for s in storages.values()}),
-            "members": len(names),
-            "opcodes_outside_weights_only": sorted(walked.opcodes - WEIGHTS_ONLY_OPCODES),
-        }
+    tensors = collect_tensors(walked.root)
+    check_views(tensors, archive.storage_sizes(storages))
+    prefix = archive.view.prefix or b""
+    details: dict[str, Any] = {
+        "archive": prefix.decode("utf-8", "backslashreplace").rstrip("/"),
+        **small,
+        "storages": len(storages),
+        "storage_bytes": sum(s.nbytes for s in storages.values()),
+        "locations": sorted({s.location for s in storages.values()}),
+        "members": len(archive.members),
+        "opcodes_outside_weights_only": sorted(walked.opcodes - WEIGHTS_ONLY_OPCODES),
+    }
     return CheckpointInfo(
         path=str(path),
-        format="torchscript" if torchscript else "torch-zip",
+        format="torchscript" if _is_torchscript(archive.view) else "torch-zip",
         size=size,
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(walked.root)),
         hyperparameters=saved_hyperparameters(walked.root),
-        globals=tuple(sorted(walked.globals)),
-        calls=tuple(sorted(walked.calls)),
+        globals=audit.sorted_globals(),
+        calls=audit.sorted_calls(),
         details=details,
     )
+
+
+def _is_torchscript(view: TorchView) -> bool:
+    prefix = view.prefix or b""
+    return view.record("constants.pkl") is not None or any(
+        m.raw_name.startswith(prefix + b"code/") for m in view.members
+    )
+
+
+def _no_data_pkl(view: TorchView) -> str:
+    if view.prefix is None:
+        return "a zip archive whose first entry is in no folder: not a torch checkpoint"
+    folder = view.prefix.decode("utf-8", "backslashreplace")
+    return f"a zip archive without {folder}data.pkl: not a torch checkpoint"

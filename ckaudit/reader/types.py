@@ -36,9 +36,9 @@ class StateDictCandidate:
 @dataclass(frozen=True)
 class CheckpointInfo:
     path: str
-    # torch-zip (torch.save since 1.6), torch-legacy (pre-1.6 format), torchscript (torch.jit.save),
-    # safetensors, safetensors-index / bin-index (*.index.json of a sharded save),
-    # dcp (a torch.distributed.checkpoint folder)
+    # torch-zip (torch.save since 1.6), torch-legacy (pre-1.6 format), torch-tar (torch.save before 0.4),
+    # torchscript (torch.jit.save), safetensors, safetensors-index / bin-index (*.index.json of a
+    # sharded save), dcp (a torch.distributed.checkpoint folder)
     format: str
     size: int  # bytes on disk (sum of shards/members for directories and indexes)
     tensors: tuple[TensorInfo, ...] = ()

@@ -20,6 +20,7 @@ DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GLOBAL = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Config:
     models: Mapping[str, ModelSpec] = field(default_factory=dict)
     checkpoints: tuple[CheckpointEntry, ...] = ()
     scan: ScanSettings = field(default_factory=ScanSettings)
+    trusted_globals: tuple[str, ...] = ()  # "module.qualname" the repository vouches for in its pickles
 
     def checkpoint(self, path: str) -> CheckpointEntry | None:
         return next((c for c in self.checkpoints if path in (c.path, c.as_written)), None)
@@ -150,7 +152,9 @@ class _Parser:
 
     def config(self, node: yaml.Node, root: Path) -> Config:
         top = self.mapping(
-            node, "ckaudit.yaml", {"version", "python", "timeout", "models", "checkpoints", "scan"}
+            node,
+            "ckaudit.yaml",
+            {"version", "python", "timeout", "models", "checkpoints", "scan", "trusted_globals"},
         )
         if "version" in top and self.value(top["version"], "version", int) != 1:
             raise self.error(top["version"], "version must be 1")
@@ -174,7 +178,23 @@ class _Parser:
             models=models,
             checkpoints=tuple(checkpoints),
             scan=self.scan(top["scan"]) if "scan" in top else ScanSettings(),
+            trusted_globals=self.trusted_globals(top["trusted_globals"]) if "trusted_globals" in top else (),
         )
+
+    def trusted_globals(self, node: yaml.Node) -> tuple[str, ...]:
+        """Dotted `module.qualname` names; never one ckaudit knows to run code (a registry cannot vouch
+        for os.system)."""
+        from ckaudit.reader.code_running import runs_code  # here: the reader package is slow to import
+
+        names = self.strings(node, "trusted_globals")
+        for name in names:
+            if not _GLOBAL.match(name):
+                raise self.error(node, f"trusted_globals: {name!r} is not a module.qualname name")
+            if runs_code(name):
+                raise self.error(
+                    node, f"trusted_globals: {name!r} runs code or reaches the system; it cannot be trusted"
+                )
+        return tuple(sorted(set(names)))
 
     def model(self, name: str, node: yaml.Node) -> ModelSpec:
         what = f"models.{name}"

@@ -132,7 +132,8 @@ def load_lock(path: Path) -> dict[str, Signature]:
 
 def parse_lock(text: str, source: str) -> dict[str, Signature]:
     try:
-        data = yaml.safe_load(text) or {}
+        # the safe loader, in C where PyYAML has it: a lock of a large model has thousands of lines
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         if data.get("version", 1) != 1:
             raise ConfigError(source, None, "version must be 1")
         return {

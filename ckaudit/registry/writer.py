@@ -65,6 +65,8 @@ def config_dict(config: Config) -> dict[str, Any]:
     data["checkpoints"] = [
         _checkpoint_dict(c) for c in sorted(config.checkpoints, key=lambda c: c.as_written)
     ]
+    if config.trusted_globals:
+        data["trusted_globals"] = sorted(config.trusted_globals)
     if config.scan != ScanSettings():
         data["scan"] = {"include": list(config.scan.include), "exclude": list(config.scan.exclude)}
     return data

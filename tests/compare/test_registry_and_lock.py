@@ -148,3 +148,16 @@ def test_a_checkpoint_outside_the_repository_by_home_or_variable(
     status, out = run_cli(model_repo, "scan", "--format", "json")
     (entry,) = [c for c in json.loads(out)["checkpoints"] if c["registered"]]
     assert entry["format"] == "torch-zip", out
+
+
+def test_scan_and_check_word_a_stale_expectation_alike(model_repo: Path, worker: SharedWorker) -> None:
+    """One evaluation path: scan and check both dry-run through the Evaluator; one wording of the note."""
+    registry = (model_repo / "ckaudit.yaml").read_text(encoding="utf-8")
+    write(model_repo, "ckaudit.yaml", registry + "    expect: fails\n    reason: kept for the record\n")
+    _, out = run_cli(model_repo, "scan", "--format", "json")
+    (scanned,) = [f for c in json.loads(out)["checkpoints"] for f in c["findings"]]
+    _, out = run_cli(model_repo, "check", "--base", "HEAD", "--format", "json")
+    (checked,) = json.loads(out)["checkpoints"][0]["findings"]
+    assert scanned["rule"] == checked["rule"] == "stale-expectation"
+    assert scanned["fix"] == checked["fix"] and scanned["severity"] == checked["severity"] == "note"
+    assert scanned["message"].endswith("but loads with the current code")

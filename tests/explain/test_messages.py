@@ -92,6 +92,21 @@ def test_weights_only_names_the_globals(here: Path) -> None:
     assert "torch.serialization.add_safe_globals([argparse.Namespace])" in explanation.findings[0].fix
 
 
+def test_weights_only_error_for_code_gives_no_allow_line(here: Path) -> None:
+    """torch's own refusal of a payload (posix.system): the explanation never offers to allow it."""
+    import os
+
+    import torch
+
+    from tests.reader.reader_fixtures import Exploit
+
+    torch.save({"w": torch.zeros(1), "x": Exploit(os.system, "true")}, here / "evil.pt")
+    text = failure(lambda: torch.load("evil.pt"))
+    (finding,) = [f for f in explain_text(text, here).findings if f.rule is Rule.WEIGHTS_ONLY_BLOCKED]
+    assert "posix.system" in finding.fix and "never allow" in finding.fix
+    assert "add_safe_globals([" not in finding.fix
+
+
 @pytest.mark.parametrize("weights_only", [True, False])
 def test_repository_problems_in_both_wordings(here: Path, weights_only: bool) -> None:
     import torch

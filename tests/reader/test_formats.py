@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ckaudit.reader import CheckpointInfo, read_checkpoint, verify_checkpoint
+from ckaudit.findings import Rule
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
 from tests.conftest import requires_torch
 
 pytestmark = requires_torch
@@ -139,9 +140,10 @@ def test_sharded_index(tmp_path: Path, kind: str) -> None:
     assert verify_checkpoint(index, info, sha256=True).problems == []
     shard = tmp_path / info.details["shards"][1]
     shard.unlink()
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(CheckpointReadError) as caught:
         read_checkpoint(index)
-    assert getattr(caught.value, "rule", None) is not None and "missing" in str(caught.value)
+    assert caught.value.rule is Rule.FILE_MISSING  # not `truncated`: the index itself is whole
+    assert caught.value.details == {"shard": shard.name}
 
 
 def test_distributed_checkpoint(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ checkpoints:
     ignore: ["*.num_batches_tracked"]
     expect: fails
     reason: "v2 head replaces fc1"
+trusted_globals: [mypkg.config.TrainConfig, mypkg.config.Mode]
 scan:
   include: ["**/*.pt"]
 """
@@ -51,6 +52,7 @@ def test_full_registry_is_read() -> None:
     assert entry.expect_fails and entry.reason == "v2 head replaces fc1"
     assert entry.line == 14
     assert config.scan.include == ("**/*.pt",)
+    assert config.trusted_globals == ("mypkg.config.Mode", "mypkg.config.TrainConfig")
     assert config.checkpoint("checkpoints/model_a.pth") is entry
 
 
@@ -80,6 +82,14 @@ def test_empty_file_gives_defaults() -> None:
         ("timeout: true\n", 1, "must be a number"),
         ("models:\n  a: {factory: 'm:A'\n", 3, "not valid YAML"),
         ("- just\n- a list\n", 1, "must be a mapping"),
+        ("trusted_globals: mypkg.Config\n", 1, "must be a list"),
+        ("trusted_globals: [1]\n", 1, "list of strings"),
+        ("trusted_globals: [Config]\n", 1, "not a module.qualname"),
+        ("trusted_globals: ['mypkg.Config()']\n", 1, "not a module.qualname"),
+        ("\ntrusted_globals: [os.system]\n", 2, "cannot be trusted"),
+        ("trusted_globals: [builtins.eval]\n", 1, "cannot be trusted"),
+        ("trusted_globals: [torch.utils.collect_env.run]\n", 1, "cannot be trusted"),
+        ("trusted_globals: [mypkg.os.system]\n", 1, "cannot be trusted"),
     ],
 )
 def test_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:

@@ -188,6 +188,12 @@ class ModelWorker:
     def torch_version(self) -> str:
         return str(self._ready()["torch"])
 
+    @property
+    def devices(self) -> frozenset[str] | None:
+        """Device types the project's interpreter has ("cpu", "meta", "cuda", ...); None if not reported."""
+        devices = self._ready().get("devices")
+        return frozenset(map(str, devices)) if isinstance(devices, list) else None
+
     def build(self, spec: ModelSpec, root: Path) -> ModelBuild:
         try:
             answer = self._call({"op": "build", **_spec_fields(spec, root)})

@@ -489,6 +489,17 @@ def _serve(worker: Worker) -> None:
         _send({"id": request.get("id"), **answer})
 
 
+def _devices(torch: Any) -> list[str]:
+    """Device types this interpreter can restore storages to (what torch.load needs for a location)."""
+    found = ["cpu", "meta"]
+    for name in ("cuda", "mps", "xpu"):
+        backend = getattr(torch.backends, name, None) if name == "mps" else getattr(torch, name, None)
+        with contextlib.suppress(Exception):
+            if backend is not None and backend.is_available():
+                found.append(name)
+    return found
+
+
 def main() -> None:
     global _META
     here = os.path.dirname(os.path.realpath(__file__))
@@ -501,7 +512,8 @@ def main() -> None:
         faulthandler.register(signal.SIGUSR1, all_threads=False)  # the client asks for a stack on timeout
     import torch
 
-    _send({"id": None, "ready": True, "torch": torch.__version__, "python": sys.version.split()[0]})
+    ready = {"ready": True, "torch": torch.__version__, "python": sys.version.split()[0]}
+    _send({"id": None, **ready, "devices": _devices(torch)})
     _serve(Worker())
 
 

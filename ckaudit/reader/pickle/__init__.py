@@ -21,8 +21,8 @@ from ckaudit.reader.pickle.stubs import (
     StubDict,
     TensorRef,
 )
-from ckaudit.reader.pickle.torch_rebuild import numpy_dtype_class, torch_storage
-from ckaudit.reader.pickle.weights_only import WEIGHTS_ONLY_OPCODES
+from ckaudit.reader.pickle.torch_rebuild import torch_storage
+from ckaudit.reader.pickle.weights_only import WEIGHTS_ONLY_OPCODES, numpy_dtype_class
 
 __all__ = [
     "DYNAMIC_CALLEE",

@@ -26,6 +26,8 @@ def walk_pickle(
     machine = Machine(persistent_load)
     try:
         for opcode, arg, _pos in pickletools.genops(stream):
+            if opcode.name == "FRAME":
+                _check_frame(int(arg or 0), stream.tell(), size)
             machine.step(opcode.name, arg)
     except PickleError as exc:
         raise machine.error(str(exc), truncated=exc.truncated) from None
@@ -40,9 +42,36 @@ def walk_pickle(
 
 
 def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) -> PickleResult:
-    """walk_pickle over an in-memory pickle with a table-driven decoder (the cost is per opcode)."""
+    """walk_pickle over an in-memory pickle with a table-driven decoder (the cost is per opcode).
+
+    Bytes after STOP are audited too: torch ignores them, but a second `pickle.load` on the same bytes
+    runs them, so the names of every further pickle there join `globals` and `calls` (fail closed).
+    """
+    result = _walk_one(data, 0, persistent_load)
+    if result.end < len(data):
+        _audit_trailing(data, result)
+    return result
+
+
+def _audit_trailing(data: bytes, result: PickleResult) -> None:
+    """Walk the pickles that follow the first STOP, keeping their names, until the bytes run out or fail."""
+    start = result.end
+    while start < len(data):
+        try:
+            more = _walk_one(data, start, None)
+        except PickleError as exc:
+            result.globals.update(exc.globals)
+            result.calls.update(exc.calls)
+            return
+        result.globals.update(more.globals)
+        result.calls.update(more.calls)
+        start = more.end
+
+
+def _walk_one(data: bytes, start: int, persistent_load: PersistentLoad | None) -> PickleResult:
     machine = Machine(persistent_load)
     state = _DecodeState()
+    state.pos = start
     try:
         _run_table(machine, data, state)
     except PickleError as exc:
@@ -52,7 +81,7 @@ def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) ->
     except Exception as exc:
         at_end = state.pos >= len(data)
         raise machine.error(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
-    machine.opcodes = {_OPCODES[code].name for code in state.seen}
+    machine.opcodes |= {_OPCODES[code].name for code in state.seen}
     return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
 
 
@@ -85,6 +114,14 @@ _SIZED_ARGS = {
 }
 _OPCODES = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
 _NO_ARG, _FIXED, _SIZED, _TEXT = range(4)
+_FRAME = 0x95  # pickle.FRAME
+
+
+def _check_frame(length: int, pos: int, size: int) -> None:
+    """CPython's C unpickler (the one torch.load uses) reads a FRAME's whole length ahead and fails when the
+    bytes are not there; otherwise frames are transparent: opcodes and their arguments may cross them."""
+    if pos + length > size:
+        raise PickleError(f"FRAME of {length} bytes at byte {pos - 9} runs past the end", truncated=True)
 
 
 def _convert_sized(kind: str, raw: bytes) -> Any:
@@ -98,7 +135,7 @@ def _convert_sized(kind: str, raw: bytes) -> Any:
 def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
     """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place."""
     size, table, unpack_from, seen = len(data), _TABLE, struct.unpack_from, state.seen
-    pos = 0
+    pos = state.pos
     while not machine.stopped:
         if pos >= size:
             state.pos = pos
@@ -124,7 +161,9 @@ def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
                 raise PickleError(f"{name} argument cut off", truncated=True)
             arg = unpack_from(fmt, data, pos)[0]
             pos += width
-            if mode == _SIZED:
+            if code == _FRAME:
+                _check_frame(arg, pos, size)
+            elif mode == _SIZED:
                 if arg < 0 or pos + arg > size:
                     state.pos = size
                     raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)

@@ -8,8 +8,10 @@ becomes a `Call` (or a torch tensor record, see torch_rebuild). Every global the
 from __future__ import annotations
 
 from collections.abc import Callable
+from pickle import HIGHEST_PROTOCOL
 from typing import Any
 
+from ckaudit.reader.pickle.argument_callers import ARGUMENT_CALLERS, PLAIN_VALUES
 from ckaudit.reader.pickle.stubs import (
     DYNAMIC_CALLEE,
     Call,
@@ -18,7 +20,10 @@ from ckaudit.reader.pickle.stubs import (
     PickleError,
     StubDict,
 )
-from ckaudit.reader.pickle.torch_rebuild import call_known, numpy_dtype_class
+from ckaudit.reader.pickle.torch_rebuild import call_known
+from ckaudit.reader.pickle.weights_only import RESULT_TYPED, append_refusal, result_type, setitem_refusal
+
+_SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
 
 
 class _Mark:
@@ -68,6 +73,21 @@ class Machine:
         """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
         self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
 
+    def special_call(self, name: str, args: Any) -> None:
+        """Arguments the callee calls count as called; the class of its result, which BUILD checks and
+        the stream need not name, counts as named."""
+        if name in ARGUMENT_CALLERS and isinstance(args, tuple):
+            self.note_argument_calls(args, ARGUMENT_CALLERS[name])
+        implied = result_type(name, args)
+        if implied:
+            self.globals.add(implied)
+
+    def note_argument_calls(self, args: tuple[Any, ...], positions: tuple[int, ...]) -> None:
+        """The arguments a known callable calls or instantiates count as called (see argument_callers)."""
+        for position in positions:
+            if position < len(args) and not isinstance(args[position], PLAIN_VALUES):
+                self.note_call(args[position])
+
     def push_global(self, name: str) -> None:
         self.globals.add(name)
         self.stack.append(Global(name))
@@ -75,16 +95,18 @@ class Machine:
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
         name = func.name if isinstance(func, Global) else None
-        if name == "numpy.dtype" and isinstance(args, tuple) and args and isinstance(args[0], str):
-            # BUILD then checks the type of the dtype object, a class the stream never names (numpy >= 1.25)
-            implied = numpy_dtype_class(args[0])
-            if implied:
-                self.globals.add(implied)
+        if name in _SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
+            self.special_call(name, args)
         if name is not None:
             built = call_known(name, args)
             if built is not None:
                 return built
         return Call(func, args)
+
+
+def _op_proto(m: Machine, arg: Any) -> None:
+    if not 0 <= arg <= HIGHEST_PROTOCOL:  # CPython refuses it: "unsupported pickle protocol"
+        raise PickleError(f"unsupported pickle protocol {arg}", truncated=False)
 
 
 def _op_mark(m: Machine, _arg: Any) -> None:
@@ -146,7 +168,10 @@ def _op_frozenset(m: Machine, _arg: Any) -> None:
     m.stack.append(items)
 
 
-def _add_items(target: Any, items: list[Any]) -> None:
+def _add_items(m: Machine, target: Any, items: list[Any]) -> None:
+    refusal = append_refusal(target)
+    if refusal:
+        m.opcodes.add(refusal)
     if isinstance(target, list):
         target.extend(items)
     elif isinstance(target, set):
@@ -159,15 +184,18 @@ def _add_items(target: Any, items: list[Any]) -> None:
 
 def _op_append(m: Machine, _arg: Any) -> None:
     value = m.stack.pop()
-    _add_items(m.stack[-1], [value])
+    _add_items(m, m.stack[-1], [value])
 
 
 def _op_appends(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _add_items(m.stack[-1], items)
+    _add_items(m, m.stack[-1], items)
 
 
-def _set_items(target: Any, items: list[Any]) -> None:
+def _set_items(m: Machine, target: Any, items: list[Any]) -> None:
+    refusal = setitem_refusal(target)
+    if refusal:
+        m.opcodes.add(refusal)
     if isinstance(target, dict):
         for i in range(0, len(items) - 1, 2):
             target[items[i]] = items[i + 1]
@@ -180,17 +208,17 @@ def _set_items(target: Any, items: list[Any]) -> None:
 def _op_setitem(m: Machine, _arg: Any) -> None:
     value = m.stack.pop()
     key = m.stack.pop()
-    _set_items(m.stack[-1], [key, value])
+    _set_items(m, m.stack[-1], [key, value])
 
 
 def _op_setitems(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _set_items(m.stack[-1], items)
+    _set_items(m, m.stack[-1], items)
 
 
 def _op_additems(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _add_items(m.stack[-1], items)
+    _add_items(m, m.stack[-1], items)
 
 
 def _op_get(m: Machine, arg: Any) -> None:
@@ -270,6 +298,11 @@ def _op_build(m: Machine, _arg: Any) -> None:
             target.metadata = state["_metadata"]
     elif isinstance(target, Call):
         target.state = state
+    elif isinstance(target, Global):
+        # BUILD on a class, function or module sets its attributes (setattr per key of the state's slot
+        # dict): a pickle can patch code that runs later. Recorded as a call that nothing allowlists.
+        m.globals.add(f"{target.name}.__setstate__")
+        m.calls.add(f"{target.name}.__setstate__")
 
 
 def _op_persid(m: Machine, arg: Any) -> None:
@@ -288,6 +321,7 @@ def _op_empty(factory: Callable[[], Any]) -> Callable[[Machine, Any], None]:
 
 
 HANDLERS: dict[str, Callable[[Machine, Any], None]] = {
+    "PROTO": _op_proto,
     "MARK": _op_mark,
     "STOP": _op_stop,
     "POP": _op_pop,
@@ -358,4 +392,4 @@ PUSH_ARG = frozenset(
         "BINUNICODE8",
     }
 )
-IGNORED = frozenset({"PROTO", "FRAME", "READONLY_BUFFER"})
+IGNORED = frozenset({"FRAME", "READONLY_BUFFER"})  # FRAME: the decoders check its length

@@ -94,5 +94,7 @@ class PickleResult:
     root: Any
     globals: set[str]
     end: int  # offset just past STOP
-    opcodes: set[str]  # every opcode name used
+    opcodes: set[
+        str
+    ]  # every opcode name used, and uses weights_only refuses ("APPENDS to collections.deque")
     calls: set[str] = field(default_factory=set)  # globals called or instantiated (REDUCE, NEWOBJ, INST, OBJ)

@@ -1,4 +1,4 @@
-"""torch's tensor and storage rebuild functions (and numpy's dtype classes), interpreted over stubs.
+"""torch's tensor and storage rebuild functions, interpreted over stubs.
 
 The machine calls `call_known` for every REDUCE: the few callables whose result matters for the tensor tree
 return records (`TensorRef`, `StubDict`); everything else stays a `Call` stub.
@@ -11,33 +11,6 @@ from typing import Any
 
 from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, storage_dtype
 from ckaudit.reader.pickle.stubs import Call, Global, PickleError, StorageRef, StubDict, TensorRef
-
-_NUMPY_DTYPE_CLASSES = {
-    "f": "Float",
-    "i": "Int",
-    "u": "UInt",
-    "c": "Complex",
-    "b": "Bool",
-    "O": "Object",
-    "U": "Str",
-    "S": "Bytes",
-    "M": "DateTime",
-    "m": "TimeDelta",
-    "V": "Void",
-}
-
-
-def numpy_dtype_class(code: str) -> str | None:
-    """'f8' -> 'numpy.dtypes.Float64DType' (the class numpy.dtype('f8') has)."""
-    kind, digits = code[:1], code[1:]
-    base = _NUMPY_DTYPE_CLASSES.get(kind)
-    if base is None:
-        return None
-    if kind in "fiuc" and digits.isdigit():
-        return f"numpy.dtypes.{base}{int(digits) * 8}DType"
-    if kind in "bOUSV":
-        return f"numpy.dtypes.{base}DType"
-    return f"numpy.dtypes.{base}64DType"
 
 
 def _ints(value: Any) -> tuple[int, ...]:
