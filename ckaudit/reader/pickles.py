@@ -33,7 +33,18 @@ def read_pickle_file(path: Path, size: int, head: bytes, audit: StreamAudit) -> 
             raise
         if first.root == MAGIC_NUMBER and type(first.root) is int:
             return read_legacy(path, handle, size, audit)
+        _audit_further_pickles(handle, size, audit)
     raise _plain_pickle(head)
+
+
+def _audit_further_pickles(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
+    """Pickles after the first: torch.load never reads them, but a second pickle.load on the file runs
+    them, so their names count too (fail closed). Stops at the end or at the first thing not a pickle."""
+    while handle.tell() < size:
+        try:
+            audit.walk_stream(handle, size, "a further pickle")
+        except CheckpointReadError:
+            return
 
 
 def _plain_pickle(head: bytes, note: str = "") -> CheckpointReadError:

@@ -120,10 +120,17 @@ def _unsafe(name: str, called: bool, trusted: set[str]) -> bool:
 def safe_globals_fix(names: Iterable[str]) -> str:
     """The exact lines that allow `names` for torch.load(weights_only=True), with the imports they need.
 
-    Only ever pass inert names (`GlobalsVerdict.fixable`): allowing anything else lets the payload run."""
+    Only ever pass inert names (`GlobalsVerdict.fixable`): allowing anything else lets the payload run.
+    torch matches an allowed object by its `__module__`; numpy 2 moved `numpy.core` to `numpy._core`, so a
+    file written by numpy 1 names objects whose `__module__` differs: those get torch's (object, "name")
+    form, which matches the name the file uses under either numpy."""
     wanted = sorted({normalize(n) for n in names})
     modules = sorted({"torch", *(n.rpartition(".")[0] for n in wanted)})
-    return f"import {', '.join(modules)}\ntorch.serialization.add_safe_globals([{', '.join(wanted)}])"
+    entries = [f'({n}, "{n}")' if n.startswith(_RENAMED_MODULES) else n for n in wanted]
+    return f"import {', '.join(modules)}\ntorch.serialization.add_safe_globals([{', '.join(entries)}])"
+
+
+_RENAMED_MODULES = ("numpy.core.",)
 
 
 def allow_line(verdict: GlobalsVerdict, refused_opcodes: Iterable[str]) -> str | None:

@@ -59,8 +59,6 @@ def _write_files(folder: Path, canary: Path) -> dict[str, Path]:
     for name, payload in attacks.attack_pickles(canary).items():
         files[f"zip:{name}"] = folder / f"zip_{name}.pt"
         fx.replace_data_pkl(base, payload, files[f"zip:{name}"])
-        if name == "payload_after_stop":  # in a legacy file that pickle is the storage-keys pickle: the
-            continue  # legacy reader's own audit of all five pickles (tests/reader/test_formats.py)
         files[f"legacy:{name}"] = folder / f"legacy_{name}.pt"
         fx.legacy_with_main(payload, files[f"legacy:{name}"])
     files["zip:checkpoint_dict_entry"] = folder / "checkpoint_dict_entry.pt"
@@ -94,25 +92,29 @@ def test_every_category_is_unsafe_and_nothing_runs(attack_files: tuple[dict[str,
 def test_findings_are_unsafe_pickle_without_pasteable_allow_lines(
     attack_files: tuple[dict[str, Path], Path],
 ) -> None:
-    """Through the file checks a user runs (scan, hook, diagnose): unsafe-pickle, and no add_safe_globals."""
+    """Through the file checks a user runs (scan, hook, diagnose): unsafe-pickle, and no add_safe_globals,
+    also for files that are broken besides (a payload ahead of a parse error)."""
     files, canary = attack_files
     folder = canary.parent
-    readable = {name: path for name, path in files.items() if _reads(path)}
-    assert len(readable) > 80
-    for name, path in readable.items():
-        result, _info = check_file(FileScope(folder), None, path.name)
-        rules = [f.rule for f in result.findings]
-        assert Rule.UNSAFE_PICKLE in rules, name
+    unreadable = set()
+    for name, path in files.items():
+        result, info = check_file(FileScope(folder), None, path.name)
+        if info is None:
+            unreadable.add(name)
+        assert Rule.UNSAFE_PICKLE in [f.rule for f in result.findings], name
         assert not any("add_safe_globals([" in f.fix for f in result.findings), name
+    assert {"zip:payload_then_bad_memo", "legacy:payload_then_unknown_opcode"} <= unreadable
     assert not canary.exists()
 
 
-def _reads(path: Path) -> bool:
-    try:
-        read_checkpoint(path)
-    except CheckpointReadError:
-        return False
-    return True
+def test_plain_pickle_file_with_a_payload_after_its_first_pickle(tmp_path: Path) -> None:
+    """A .pkl of several pickles: torch.load stops after the first, a second pickle.load runs the next."""
+    payload = attacks.pickle.dumps(attacks.Call(attacks.os.system, f"touch {tmp_path / 'canary'}"))
+    (tmp_path / "objects.pkl").write_bytes(attacks.pickle.dumps({"epoch": 1}) + payload + b"not a pickle")
+    result, _info = check_file(FileScope(tmp_path), None, "objects.pkl")
+    (unsafe,) = [f for f in result.findings if f.rule is Rule.UNSAFE_PICKLE]
+    assert unsafe.details["unsafe"] == ["posix.system"]
+    assert not (tmp_path / "canary").exists()
 
 
 def test_names_reported_for_known_categories(attack_files: tuple[dict[str, Path], Path]) -> None:
@@ -171,7 +173,10 @@ def test_payloads_are_real(attack_files: tuple[dict[str, Path], Path], tmp_path:
     files, canary = attack_files
     real = attacks.real_categories(attacks.attack_pickles(canary))
     chosen = {f"zip:{n}": str(files[f"zip:{n}"]) for n in real}
-    chosen |= {f"legacy:{n}": str(files[f"legacy:{n}"]) for n in ("os_system", "frames_one_per_opcode")}
+    chosen |= {
+        f"legacy:{n}": str(files[f"legacy:{n}"])
+        for n in ("os_system", "frames_one_per_opcode", "payload_after_stop")
+    }
     chosen |= {n: str(files[n]) for n in ("zip:checkpoint_dict_entry", "zip:checkpoint_injected")}
     chosen["raw:payload_after_stop"] = str(files["zip:payload_after_stop"])
     proof = subprocess.run(

@@ -108,6 +108,15 @@ def _benign_objects() -> dict[str, Any]:
     }
 
 
+def _as_written_by_numpy1(source: Path, out: Path) -> None:
+    """The same checkpoint as numpy < 2 pickles it: `numpy.core.multiarray` (numpy 2: `numpy._core`)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith("/data.pkl")))
+    fx.replace_data_pkl(source, data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"), out)
+
+
 def _fix_line(finding: Finding) -> str | None:
     match = re.search(r"`(import [^`]*add_safe_globals\(\[[^`]*\]\))`", finding.fix)
     return match.group(1) if match else None
@@ -188,7 +197,8 @@ def test_benign_checkpoints_and_their_printed_fixes(tmp_path: Path) -> None:
         names.append(f"{name}.pt")
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
     save_file({"w": torch.ones(2)}, tmp_path / "weights.safetensors")
-    names += ["scripted.pt", "weights.safetensors"]
+    _as_written_by_numpy1(tmp_path / "numpy_arrays.pt", tmp_path / "numpy1_arrays.pt")
+    names += ["scripted.pt", "weights.safetensors", "numpy1_arrays.pt"]
     fixes = _assert_benign(tmp_path, names)
     assert len(fixes) >= 6  # numpy, namespace, omegaconf, trainer state need one
     assert set(_apply_fixes(fixes, tmp_path).values()) == {"loads"}

@@ -2,9 +2,10 @@
 
 - `decoders`: opcodes from a stream (`walk_pickle`) or from bytes (`walk_bytes`), FRAMEs as CPython reads them
 - `machine`: each opcode's effect on a stack of stubs; collects the globals named and called
+- `argument_callers`: callables that call their arguments (those arguments count as called)
 - `torch_rebuild`: torch's tensor/storage rebuild functions interpreted into `TensorRef`/`StorageRef`
 - `stubs`: the stub values, `PickleResult` and `PickleError`
-- `weights_only`: the opcodes torch's weights_only unpickler accepts
+- `weights_only`: what torch's weights_only unpickler accepts (opcodes, BUILD types, APPEND/SETITEM targets)
 """
 
 from __future__ import annotations
