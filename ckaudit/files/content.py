@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat as stat_mod
+from collections.abc import Iterable
 from pathlib import Path
 
 from ckaudit.files import missing, safety
@@ -72,10 +73,16 @@ def read(root: Path, rel_path: str, *, model: str | None = None) -> CheckpointIn
 
 
 def audit_read(
-    root: Path, rel_path: str, *, model: str | None = None, repo: git.GitRepo | None = None
+    root: Path,
+    rel_path: str,
+    *,
+    model: str | None = None,
+    repo: git.GitRepo | None = None,
+    trusted: Iterable[str] = (),
 ) -> CheckpointInfo | list[Finding]:
     """The reader's view of the file, or every finding about why there is none: unsafe-pickle for names
-    seen before the failure, then the failure itself. `repo` helps say where a missing shard went."""
+    seen before the failure (`trusted`: the registry's trusted_globals), then the failure itself. `repo`
+    helps say where a missing shard went."""
     path = root / rel_path
     try:
         reason = unreadable_reason(path)
@@ -83,7 +90,8 @@ def audit_read(
             return [content_finding(rel_path, Rule.NOT_A_CHECKPOINT, reason, model=model)]
         return read_checkpoint(path)
     except CheckpointReadError as exc:
-        return [*_unsafe_names(rel_path, exc, model), _read_error(root, repo, rel_path, exc, model)]
+        unsafe = _unsafe_names(rel_path, exc, model, trusted)
+        return [*unsafe, _read_error(root, repo, rel_path, exc, model)]
     except OSError as exc:
         return [
             content_finding(
@@ -106,7 +114,9 @@ def audit_read(
         ]
 
 
-def _unsafe_names(rel_path: str, exc: CheckpointReadError, model: str | None) -> list[Finding]:
+def _unsafe_names(
+    rel_path: str, exc: CheckpointReadError, model: str | None, trusted: Iterable[str]
+) -> list[Finding]:
     """The safety checks over what the reader saw before it failed; only `unsafe-pickle` is kept (what
     weights_only would refuse matters little for a file that does not load anyway)."""
     if not exc.globals and not exc.calls:
@@ -118,7 +128,8 @@ def _unsafe_names(rel_path: str, exc: CheckpointReadError, model: str | None) ->
         globals=exc.globals,
         calls=exc.calls,
     )
-    return [f for f in safety.safety_findings(rel_path, seen, model) if f.rule is Rule.UNSAFE_PICKLE]
+    findings = safety.safety_findings(rel_path, seen, model, trusted=trusted)
+    return [f for f in findings if f.rule is Rule.UNSAFE_PICKLE]
 
 
 def _read_error(

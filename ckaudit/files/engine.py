@@ -87,7 +87,9 @@ def check_file(
         repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
         finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
         return _result(rel_path, entry, None, [finding]), None
-    read = content.audit_read(scope.root, rel_path, model=model, repo=scope.repo)
+    read = content.audit_read(
+        scope.root, rel_path, model=model, repo=scope.repo, trusted=scope.trusted_globals
+    )
     if isinstance(read, list) and entry is None:
         read = _foreign(rel_path, read)
     info = read if isinstance(read, CheckpointInfo) else None

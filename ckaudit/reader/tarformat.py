@@ -48,7 +48,8 @@ class _Region:
         return data
 
 
-def _regions(path: Path, handle: BinaryIO, size: int) -> dict[str, _Region]:
+def _regions(path: Path, handle: BinaryIO, size: int) -> tuple[dict[str, _Region], list[_Region]]:
+    """Each member name's region as torch reads it (the last of a repeated name), and the shadowed copies."""
     try:
         with tarfile.open(path, "r:") as tar:
             members = tar.getmembers()
@@ -56,17 +57,20 @@ def _regions(path: Path, handle: BinaryIO, size: int) -> dict[str, _Region]:
         raise truncated(f"tar archive ends early: {exc}") from None
     except (tarfile.TarError, UnicodeDecodeError, ValueError) as exc:
         raise corrupt(f"tar archive is unreadable: {exc}") from None
-    regions = {}
+    regions: dict[str, _Region] = {}
+    shadowed: list[_Region] = []
     for member in members:  # a later member of the same name wins, as tarfile.getmember does for torch
         if member.offset_data + member.size > size:
             raise truncated(f"tar member {member.name} runs past the end of the file")
+        if member.name in regions:
+            shadowed.append(regions[member.name])
         regions[member.name] = _Region(
             handle, member.name, member.offset_data, member.offset_data + member.size
         )
     missing = [name for name in _MEMBERS[1:] if name not in regions]
     if missing:
         raise corrupt(f"tar archive lacks the member(s) {', '.join(missing)} of torch's tar format")
-    return regions
+    return regions, shadowed
 
 
 class _TarReader:
@@ -156,11 +160,14 @@ def _views(value: Any) -> list[tuple[str, str, int, int]]:
 
 def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
     with path.open("rb") as handle:
-        regions = _regions(path, handle, size)
+        regions, shadowed = _regions(path, handle, size)
         reader = _TarReader(audit, regions)
-        for name in sorted(set(regions) - {"storages", "tensors", "pickle"}):  # sys_info and any extra
-            handle.seek(regions[name].start)
-            reader.walk(regions[name], "its pickle")
+        extra = [
+            regions[n] for n in sorted(set(regions) - {"storages", "tensors", "pickle"})
+        ]  # sys_info, ...
+        for region in [*extra, *shadowed]:  # pickles torch never reads: audited all the same (fail closed)
+            handle.seek(region.start)
+            reader.walk(region, "its pickle")
         reader.read_storages()
         reader.read_tensors()
         main_region = regions["pickle"]

@@ -135,11 +135,14 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
 def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
     """An archive Python's zipfile cannot open (cut, or a directory only torch reads): the pickles its local
     headers lead to are still walked for their names."""
-    for name, data in salvage_pickles(handle, size):
+
+    def walk(name: str, data: bytes) -> int | None:
         try:
-            audit.walk_bytes(data, name, persistent_load=_lenient_storage)
+            return audit.walk_bytes(data, name, persistent_load=_lenient_storage).end
         except CheckpointReadError:
-            continue  # a pickle cut short: its names are kept, the file is already `truncated`
+            return None  # a pickle cut short: its names are kept, the file is already broken
+
+    salvage_pickles(handle, size, walk)
 
 
 def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> CheckpointInfo | None:

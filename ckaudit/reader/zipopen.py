@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +23,7 @@ _EOCD64_LOCATOR = b"PK\x06\x07"
 _LOCAL_HEADER = b"PK\x03\x04"
 _MAX_COMMENT = 65_535
 _MAX_SALVAGED = 10_000  # local headers followed from the start of a cut archive
+_MAX_STREAMED = 64 * 1024 * 1024  # bytes read for a pickle member whose local header gives no size
 
 
 def open_archive(path: Path, size: int) -> zipfile.ZipFile:
@@ -64,30 +66,51 @@ def _has_end_record(tail: bytes, size: int) -> bool:
     return False
 
 
-def salvage_pickles(handle: BinaryIO, size: int) -> list[tuple[str, bytes]]:
-    """(name, bytes) of each `.pkl` member reachable by following local headers from the first byte."""
-    found: list[tuple[str, bytes]] = []
+def salvage_pickles(handle: BinaryIO, size: int, walk: Callable[[str, bytes], int | None]) -> None:
+    """Follow the local headers from the first byte and `walk(name, data)` each `.pkl` member.
+
+    torch.save streams its members: their local headers give no sizes (flag bit 3), a data descriptor
+    follows the data. A pickle ends itself, so `walk` returns where it stopped (None if it could not tell),
+    and the next header is found after the descriptor; other members of unknown size end the search.
+    """
     position = 0
     for _ in range(_MAX_SALVAGED):
         handle.seek(position)
         header = handle.read(30)
         if len(header) < 30 or not header.startswith(_LOCAL_HEADER):
-            break
-        method, _t, _d, _crc, packed, _plain, name_length, extra_length = struct.unpack(
-            "<HHHIIIHH", header[8:30]
+            return
+        flags, method, _t, _d, _crc, packed, _plain, name_length, extra_length = struct.unpack(
+            "<HHHHIIIHH", header[6:30]
         )
         name = handle.read(name_length)
-        extra = handle.read(extra_length)
-        packed = _zip64_size(extra, packed)
+        packed = _zip64_size(handle.read(extra_length), packed)
         start = position + 30 + name_length + extra_length
+        streamed = bool(flags & 0x08) and packed == 0
         if start >= size:
-            break
-        if name.lower().split(b"\x00", 1)[0].endswith(b".pkl") and method in (0, 8):
+            return
+        is_pickle = name.lower().split(b"\x00", 1)[0].endswith(b".pkl") and method in (0, 8)
+        if is_pickle:
             handle.seek(start)
-            data = handle.read(min(packed, size - start))
-            found.append((name.decode("utf-8", "backslashreplace"), _inflate_partial(data, method)))
-        position = start + packed
-    return found
+            data = handle.read(min(size - start, _MAX_STREAMED) if streamed else min(packed, size - start))
+            end = walk(name.decode("utf-8", "backslashreplace"), _inflate_partial(data, method))
+            if streamed:
+                if end is None or method != 0:
+                    return
+                packed = end
+        elif streamed:
+            return
+        position = _after_descriptor(handle, start + packed) if streamed else start + packed
+
+
+def _after_descriptor(handle: BinaryIO, at: int) -> int:
+    """Where the next local header starts after a data descriptor (signature optional; zip64 or not)."""
+    handle.seek(at)
+    tail = handle.read(28)
+    skip = 4 if tail.startswith(b"PK\x07\x08") else 0
+    for length in (12, 20):
+        if tail[skip + length : skip + length + 4] == _LOCAL_HEADER:
+            return at + skip + length
+    return at + skip + 12
 
 
 def _zip64_size(extra: bytes, packed: int) -> int:

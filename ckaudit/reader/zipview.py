@@ -17,18 +17,14 @@ from __future__ import annotations
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 _LOCAL_HEADER = b"PK\x03\x04"
 _LOCAL_HEADER_SIZE = 30
-_UPPER = bytes(range(ord("A"), ord("Z") + 1))
-_LOWER = bytes(range(ord("a"), ord("z") + 1))
-_ASCII_LOWER = bytes.maketrans(_UPPER, _LOWER)
 
 
-@dataclass(frozen=True)
-class Member:
-    index: int  # position in the central directory
+class Member(NamedTuple):
+    position: int  # in the central directory
     raw_name: bytes  # the stored name, NUL bytes included
     info: zipfile.ZipInfo
 
@@ -62,13 +58,18 @@ class TorchView:
 
     def __init__(self, members: list[Member]) -> None:
         self.members = members
-        self.keys = [m.raw_name.translate(_ASCII_LOWER) for m in members]
+        self.keys = [m.raw_name.lower() for m in members]  # bytes.lower() is ASCII-only, as MZ_TOLOWER
         index = dict(zip(self.keys, members, strict=True))
         self._index = index if len(index) == len(members) else None
         self._sorted = self._heap_sort() if self._index is None else []
         first = members[0].raw_name if members else b""
         slash = first.find(b"/")
         self.prefix: bytes | None = first[: slash + 1] if slash >= 0 else None
+
+    @property
+    def repeats_names(self) -> bool:
+        """Whether two entries share a name as miniz compares names."""
+        return self._index is None
 
     def record(self, name: str) -> Member | None:
         """The member torch reads for record `name` (the archive folder prepended), or None."""
@@ -78,7 +79,7 @@ class TorchView:
         return self.locate(query.split(b"\x00", 1)[0])  # a C string ends at its first NUL
 
     def locate(self, query: bytes) -> Member | None:
-        wanted = query.translate(_ASCII_LOWER)
+        wanted = query.lower()
         if self._index is not None:
             return self._index.get(wanted)
         low, high = 0, len(self._sorted) - 1
@@ -189,19 +190,21 @@ def name_clashes(members: list[Member], view: TorchView) -> list[str]:
                 f"{member.shown}: the name holds a NUL byte (Python's zipfile reads it as "
                 f"{member.info.filename!r}, torch by its full name)"
             )
+    if not view.repeats_names:
+        return problems
     groups: dict[bytes, list[Member]] = {}
     for member, key in zip(members, view.keys, strict=True):
         groups.setdefault(key, []).append(member)
     for group in groups.values():
         if len(group) > 1:
             chosen = view.locate(group[0].raw_name)
-            which = f"torch reads entry #{chosen.index}" if chosen is not None else "torch reads none"
-            entries = ", ".join(f"#{m.index} {m.shown}" for m in group)
+            which = f"torch reads entry #{chosen.position}" if chosen is not None else "torch reads none"
+            entries = ", ".join(f"#{m.position} {m.shown}" for m in group)
             problems.append(f"{len(group)} entries share the name {group[0].shown} ({entries}; {which})")
     return problems
 
 
 def is_pickle_name(member: Member) -> bool:
     """A pickle stream by name: `*.pkl` under any folder and case, whether or not the name is cut at a NUL."""
-    full = member.raw_name.translate(_ASCII_LOWER)
-    return full.endswith(b".pkl") or full.split(b"\x00", 1)[0].endswith(b".pkl")
+    full = member.raw_name.lower()
+    return full.endswith(b".pkl") or (b"\x00" in full and full.split(b"\x00", 1)[0].endswith(b".pkl"))

@@ -136,25 +136,28 @@ def _triple(first: int, second: int | str, module: str, name: str) -> bytes:
     return b"\x80\x02" + items + f"c{module}\n{name}\n".encode() + b"\x87."
 
 
-def write_tar_checkpoint(path: Path, main: bytes, values: list[float]) -> None:
+def write_tar_checkpoint(path: Path, main: bytes, values: list[float], shadowed: bytes | None = None) -> None:
     """torch.save before 0.4, as torch.serialization._legacy_load's tar branch reads it. Members: sys_info;
     storages (a count, then per storage its (key, location, type) pickle, an int64 element count and the
     bytes, then the list of views); tensors (a count, then per tensor its (key, storage key, type) pickle,
-    int32 ndim, 4 bytes, int64 sizes, strides and offset); pickle (the object, tensors as persistent ids)."""
+    int32 ndim, 4 bytes, int64 sizes, strides and offset); pickle (the object, tensors as persistent ids).
+    `shadowed`: an earlier copy of the pickle member, which torch never reads."""
     count = len(values)
     storages = pickle.dumps(1, protocol=2) + _triple(0, "cpu", "torch", "FloatStorage")
     storages += struct.pack("<q", count) + struct.pack(f"<{count}f", *values) + pickle.dumps([], protocol=2)
     tensors = pickle.dumps(1, protocol=2) + _triple(1, 0, "torch", "FloatTensor")
     tensors += struct.pack("<ii", 1, 0) + struct.pack("<qqq", count, 1, 0)
     sys_info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {}}
-    members = {
-        "sys_info": pickle.dumps(sys_info, protocol=2),
-        "storages": storages,
-        "tensors": tensors,
-        "pickle": main,
-    }
+    members = [
+        ("sys_info", pickle.dumps(sys_info, protocol=2)),
+        ("storages", storages),
+        ("tensors", tensors),
+        ("pickle", main),
+    ]
+    if shadowed is not None:  # an earlier member named "pickle": tarfile (so torch) reads the last one
+        members.insert(0, ("pickle", shadowed))
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in members.items():
+        for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

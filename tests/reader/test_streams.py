@@ -70,6 +70,9 @@ def _make_dangerous(root: Path) -> dict[str, Path]:
     path.write_bytes(path.read_bytes()[:-30])
     path, canary = add("tar", ".tar")
     streams.write_tar_checkpoint(path, streams.tar_main_pickle(streams.payload(canary)), [1.0, 2.0])
+    path, canary = add("tar_shadowed", ".tar")  # torch reads the later, benign copy: audited anyway
+    shadowed = streams.tar_main_pickle(streams.payload(canary))
+    streams.write_tar_checkpoint(path, streams.tar_main_pickle(), [1.0], shadowed=shadowed)
     path, canary = add("npy_object", ".npy")
     np.save(path, np.array([1, streams.payload(canary)], dtype=object), allow_pickle=True)
     path, canary = add("npz_object", ".npz")
@@ -156,14 +159,15 @@ for path in sys.argv[1:]:
 
 @pytest.mark.slow
 def test_each_payload_runs_under_torch_load(dangerous: tuple[Path, dict[str, Path]], tmp_path: Path) -> None:
-    """The oracle: a real torch.load(weights_only=False) (np.load for numpy files) runs every payload but two
-    that ckaudit reports to fail closed: the cut archive's (torch cannot open it) and the extra member's
-    (torch.load reads only data.pkl; other loaders, torch.package's, read any .pkl)."""
+    """The oracle: a real torch.load(weights_only=False) (np.load for numpy files) runs every payload but
+    three that ckaudit reports to fail closed: the cut archive's (torch cannot open it), the extra member's
+    (torch.load reads only data.pkl; other loaders, torch.package's, read any .pkl) and the shadowed tar
+    member's (a repeated name: tarfile reads the last copy)."""
     root, files = dangerous
     paths = [str(p) for p in files.values()]
     subprocess.run([sys.executable, "-c", _ORACLE, *paths], cwd=tmp_path, check=True, capture_output=True)
     ran = {p.name for p in (root / "canaries").iterdir()}
-    assert ran == set(files) - {"zip_cut_tail", "zip_extra_member"}
+    assert ran == set(files) - {"zip_cut_tail", "zip_extra_member", "tar_shadowed"}
     for canary in (root / "canaries").iterdir():
         canary.unlink()
 
@@ -216,3 +220,23 @@ def test_tensors_pickled_with_plain_pickle(tmp_path: Path) -> None:
     plain = [f for f in findings if f.rule is Rule.NOT_A_CHECKPOINT]
     assert plain and plain[0].details["format"] == "pickle", [f.message for f in findings]
     assert Rule.CORRUPT not in [f.rule for f in findings]
+
+
+def test_trusted_globals_hold_for_broken_files_too(tmp_path: Path) -> None:
+    """A cut archive whose pickle instantiates the repository's own class: unsafe until the registry's
+    trusted_globals vouch for it, then only `truncated`."""
+    import torch
+
+    from ckaudit.files.content import audit_read
+    from tests.reader.reader_fixtures import UserThing
+
+    path = tmp_path / "run.pt"
+    torch.save({"w": torch.ones(2), "config": UserThing()}, path)
+    path.write_bytes(path.read_bytes()[:-10])
+    name = f"{UserThing.__module__}.{UserThing.__qualname__}"
+    untrusted = audit_read(tmp_path, "run.pt")
+    trusted = audit_read(tmp_path, "run.pt", trusted=[name])
+    assert isinstance(untrusted, list) and isinstance(trusted, list)
+    assert [f.rule for f in untrusted] == [Rule.UNSAFE_PICKLE, Rule.TRUNCATED]
+    assert name in untrusted[0].message
+    assert [f.rule for f in trusted] == [Rule.TRUNCATED]
