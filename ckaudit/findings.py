@@ -66,6 +66,7 @@ class Rule(str, enum.Enum):
     RENAMED_KEYS = "renamed-keys"
     DTYPE_CHANGE = "dtype-change"
     MISSING_CLASS = "missing-class"
+    CONFIG_DRIFT = "config-drift"
     MODEL_ERROR = "model-error"
     WEIGHTS_ONLY_BLOCKED = "weights-only-blocked"
     UNSAFE_PICKLE = "unsafe-pickle"
@@ -215,6 +216,15 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             "`torch.load` raises AttributeError or ModuleNotFoundError.",
         ),
         _rule(
+            Rule.CONFIG_DRIFT,
+            Cause.CODE,
+            "Saved hyperparameters differ from the build",
+            "The checkpoint records the hyperparameters it was saved with (`model_args`, Lightning's "
+            "`hyper_parameters`, a `config.json` beside it) and they differ from those the registry builds "
+            "the model with. Build the model as it was saved (the registry's `kwargs:` or `build:`), or, if "
+            "the new configuration is intended, re-save the checkpoint from it.",
+        ),
+        _rule(
             Rule.MODEL_ERROR,
             Cause.CODE,
             "Model could not be built",
@@ -239,8 +249,9 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.DEVICE,
             Cause.ENVIRONMENT,
             "Saved on a device this machine lacks",
-            "Storages were saved on a device (e.g. cuda) that is not available here; load with "
-            "`map_location='cpu'`.",
+            "Storages were saved on a device (e.g. cuda) that is not available here: load with "
+            "`map_location='cpu'`. Or the model's constructor itself needs such a device "
+            "(`.cuda()`, tensors on `cuda`, `torch.cuda.*`), so it cannot be built on this machine.",
         ),
         _rule(
             Rule.STALE_EXPECTATION,

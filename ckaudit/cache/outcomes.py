@@ -11,6 +11,7 @@ Deleting the folder changes nothing but speed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -64,13 +65,25 @@ class SigCache:
             return
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """ckaudit's own source, its worker included: outcomes made by another ckaudit are never reused (the
+    worker's build and the findings' wording change with it). Read once per process, a few milliseconds."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def make_key(parts: Mapping[str, Any]) -> str:
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def checkpoint_signature(info: CheckpointInfo) -> str:
-    """What a dry run sees of a checkpoint: every state-dict candidate's keys, shapes, dtypes and metadata."""
+    """What a dry run sees of a checkpoint: every state-dict candidate's keys, shapes, dtypes and metadata,
+    and the hyperparameters it records (config-drift compares them with the build)."""
     candidates = [
         {
             "key": c.key,
@@ -79,4 +92,11 @@ def checkpoint_signature(info: CheckpointInfo) -> str:
         }
         for c in info.candidates
     ]
-    return make_key({"format": info.format, "candidates": candidates, "globals": list(info.globals)})
+    return make_key(
+        {
+            "format": info.format,
+            "candidates": candidates,
+            "globals": list(info.globals),
+            "hyperparameters": info.hyperparameters,
+        }
+    )

@@ -1,3 +1,3 @@
 """One module per command: each exposes add_parser(subparsers), which sets `handler` (args -> int)."""
 
-COMMANDS = ("scan", "diagnose", "inspect", "explain", "hook", "check", "blame", "register", "init")
+COMMANDS = ("scan", "diagnose", "inspect", "explain", "hook", "check", "blame", "register", "init", "fix")

@@ -2,17 +2,21 @@
 
 Checkpoints are the files the scan globs find: git-tracked ones, and in a repository also the ones git
 ignores or does not track (teams keep checkpoints out of git), said once: which were registered, which
-skipped and why. Models are the `nn.Module` subclasses whose constructor needs no arguments, found by
-reading the code (nothing imported).
-With `--match` (the default when torch is available to the project's interpreter), each checkpoint is
-registered with the model it actually loads into: every model is built once on meta, the closest signature
-is dry-run, and only a clean load assigns the model. Checkpoints that match nothing are registered without a
-model, so they still get the file checks. Every entry records the file's sha256 and its state-dict key.
+skipped and why. Models are the `nn.Module` subclasses found by reading the code (nothing imported): a
+constructor that needs no arguments is a `factory:`; one that needs arguments is filled from the
+hyperparameters the checkpoints record (`model_args`, `hyper_parameters`, a `config.json` beside them) — a
+config dataclass it takes becomes a `build:` (`model = GPT(config=GPTConfig(n_layer=2, ...))`), one model
+per distinct configuration; classes that cannot be filled are named on stderr with the reason. Unless
+`--no-match` is given, each checkpoint is registered with the model it actually loads into: every model is
+built once on meta, the closest signature is dry-run, and only a clean load assigns the model. Checkpoints
+that match nothing are registered without a model (so they still get the file checks) and named on stderr.
+Every entry records the file's sha256 and its state-dict key.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +26,8 @@ from ckaudit.commands.register import file_sha256, snake_case
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
 from ckaudit.files.outside import checkpoints_outside_git
-from ckaudit.model.discovery import find_model_classes
+from ckaudit.model.discovery import find_classes
+from ckaudit.model.proposals import merged, propose
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
@@ -63,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     config = Config(root=root)
     scope = open_scope(config)
     files = repository_files(scope, config.scan.exclude)
-    models = _models(root, [f for f in files if f.endswith(".py")])
     infos = _readable(root, discovered(config, scope, files))
     outside = checkpoints_outside_git(config, scope)
     skipped = _add_outside(root, infos, outside)
+    models = _models(root, [f for f in files if f.endswith(".py")], infos)
     pairs = _match(config, models, infos) if args.match and models and infos else {}
     entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
     written = Config(root=root, path=target, models=models, checkpoints=entries)
@@ -113,14 +118,37 @@ def _say_outside(outside: dict[str, str], skipped: dict[str, str]) -> None:
         print(f"skipped {path} ({outside[path]} by git): not a readable checkpoint ({why})", file=sys.stderr)
 
 
-def _models(root: Path, python_files: Sequence[str]) -> dict[str, ModelSpec]:
+def _models(
+    root: Path, python_files: Sequence[str], infos: dict[str, CheckpointInfo | None]
+) -> dict[str, ModelSpec]:
+    found = find_classes(root, python_files)
+    saved = [merged(i.hyperparameters) for i in infos.values() if i is not None and i.hyperparameters]
     models: dict[str, ModelSpec] = {}
-    for found in find_model_classes(root, python_files):
-        name = snake_case(found.factory.rsplit(":", 1)[1])
-        if name in models:  # the same class name in two modules: qualify the second
-            name = snake_case(found.factory.replace(":", "_").replace(".", "_"))
-        models[name] = ModelSpec(name=name, factory=found.factory)
+    components = found.components()
+    for model in found.models:
+        name = snake_case(model.factory.rsplit(":", 1)[1])
+        if not model.required:
+            if name in models:  # the same class name in two modules: qualify the second
+                name = snake_case(model.factory.replace(":", "_").replace(".", "_"))
+            models[name] = ModelSpec(name=name, factory=model.factory)
+            continue
+        if name in {snake_case(c) for c in components}:
+            continue  # a block another model builds, not a model of its own
+        proposal = propose(model, found.configs, saved)
+        if proposal.reason:
+            print(f"note: not registered: {proposal.reason}; add it under models: by hand", file=sys.stderr)
+        for spec in proposal.specs:
+            _add(models, name, spec)
     return models
+
+
+def _add(models: dict[str, ModelSpec], name: str, spec: ModelSpec) -> None:
+    """Under `name`, or `name_2`, `name_3`… when taken (one model per configuration found)."""
+    unique, number = name, 1
+    while unique in models:
+        number += 1
+        unique = f"{name}_{number}"
+    models[unique] = dataclasses.replace(spec, name=unique)
 
 
 def _readable(root: Path, paths: Sequence[str]) -> dict[str, CheckpointInfo | None]:
@@ -163,14 +191,28 @@ def _match(
                 tensors = {k: t.shape for k, t in info.candidates[0].tensors.items()}
                 best = max(shapes, key=lambda name: _overlap(shapes[name], tensors), default=None)
                 if best is None or not _overlap(shapes[best], tensors):
+                    print(f"note: {path}: no model found shares its keys and shapes", file=sys.stderr)
                     continue
                 entry = _entry(config.root, path, info, best)
-                if evaluator.outcome(evaluator.here(), models[best], entry, info).loads:
+                outcome = evaluator.outcome(evaluator.here(), models[best], entry, info)
+                if outcome.loads:
                     pairs[path] = best
+                else:
+                    why = outcome.findings[0].message if outcome.findings else "it does not load"
+                    print(
+                        f"note: {path}: does not load into the closest model, {best}: {why}", file=sys.stderr
+                    )
     except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
     return pairs
 
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
-    return sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)
+    """Keys with the same shape on both sides, directly or behind one consistent prefix (`_orig_mod.`)."""
+    from ckaudit.model.keyfix import find_prefix
+
+    direct = sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)
+    fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])
+    if fix is None:
+        return direct
+    return max(direct, sum(1 for key, shape in checkpoint.items() if model.get(fix.apply(key)) == shape))

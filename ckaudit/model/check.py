@@ -14,25 +14,38 @@ Pickled user classes the code no longer has (`missing-class`) make a full `torch
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 from ckaudit.errors import CkauditError
-from ckaudit.findings import Finding, Severity
+from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.model import advice
 from ckaudit.model import diagnosis as compat
+from ckaudit.model.asloaded import as_loaded, prefix_metadata, rekey, rename_metadata, say_so
+from ckaudit.model.devices import device_error, missing_device
 from ckaudit.model.diagnosis import Context, Problems, problems_of
-from ckaudit.model.keyfix import PrefixFix, explains_most, find_prefix, module_renames, rename_key
+from ckaudit.model.drift import config_drift, explained_by
+from ckaudit.model.keyfix import explains_most, find_prefix, module_renames, rename_key
 from ckaudit.model.renames import Ambiguity, propose_renames
 from ckaudit.model.worker.client import ModelWorker
-from ckaudit.model.worker.results import ModelBuild
+from ckaudit.model.worker.results import ModelBuild, ModelError
 from ckaudit.reader.code_running import runs_code
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
 
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
+# Findings about the state dict's keys: what the `load:` steps change, so these say they were applied.
+_KEY_RULES = (
+    Rule.MISSING_KEYS,
+    Rule.UNEXPECTED_KEYS,
+    Rule.SHAPE_MISMATCH,
+    Rule.KEY_PREFIX,
+    Rule.WRONG_CONTAINER_KEY,
+    Rule.RENAMED_KEYS,
+    Rule.DTYPE_CHANGE,
+)
 _PROVIDED = ("torch.", "builtins.", "collections.", "numpy.", "_codecs.", "copyreg.", "__builtin__.")
 
 
@@ -58,6 +71,18 @@ def spec_from_cli(model: str, kwargs_json: str | None, config: Config) -> ModelS
     return ModelSpec(name=model, factory=model, kwargs=kwargs or {})
 
 
+def spec_from_build(code: str) -> ModelSpec:
+    """`--build CODE`, or `--build @file.py`: Python that leaves the model in `model` (as `build:`)."""
+    if code.startswith("@"):
+        try:
+            code = Path(code[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CkauditError(f"--build {code}: cannot read: {exc}") from None
+    if "model" not in code:
+        raise CkauditError("--build: the code must leave the model in a variable named `model`")
+    return ModelSpec(name="(--build)", build=code)
+
+
 def _parse_kwargs(text: str | None) -> dict[str, object] | None:
     if text is None:
         return None
@@ -73,12 +98,62 @@ def _parse_kwargs(text: str | None) -> dict[str, object] | None:
 def check_compat(
     entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, root: Path, worker: ModelWorker
 ) -> CompatResult:
+    loader_sources: tuple[str, ...] = ()
+    if entry.load is not None:
+        loaded = as_loaded(info, entry.load, entry.key or "", root, worker)
+        if loaded.error is not None:
+            return _honour_expectation(entry, _loader_failed(entry, spec, loaded.error, loaded.sources))
+        info, loader_sources = loaded.info, loaded.sources
     check = _Check(entry, spec, info, root, worker)
     result = check.run()
     missing = check.missing_classes(result.build)
     if missing:
         result = replace(result, loads=False, findings=result.findings + tuple(missing))
+    result = _with_drift(entry, spec, info, result)
+    if entry.load is not None:
+        steps = entry.load
+        said = tuple(say_so(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
+        sources = tuple(sorted({*result.sources, *loader_sources}))
+        result = replace(result, findings=said, sources=sources)
     return _honour_expectation(entry, result)
+
+
+def _build_failed(ctx: Context, build: ModelBuild, factory: str) -> Finding:
+    """model-error, or `device` (environment) when the constructor needs a device this machine lacks."""
+    device = missing_device(build)
+    return device_error(ctx, build, factory, device) if device else compat.model_error(ctx, build, factory)
+
+
+def _with_drift(
+    entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, result: CompatResult
+) -> CompatResult:
+    """config-drift first when the checkpoint's saved hyperparameters differ from the build."""
+    if not result.build.ok or not info.hyperparameters:
+        return result
+    ctx = Context(entry.path, spec.name, result.build)
+    drift = config_drift(ctx, spec, info.hyperparameters, result.loads)
+    if drift is None:
+        return result
+    if result.loads:
+        return replace(result, findings=(*result.findings, drift))
+    return replace(result, findings=(drift, *explained_by(result.findings, drift)))
+
+
+def _loader_failed(
+    entry: CheckpointEntry, spec: ModelSpec, error: ModelError, sources: tuple[str, ...]
+) -> CompatResult:
+    """The project's own loader function raised on the checkpoint: a model-error at its failing line."""
+    build = ModelBuild(ok=False, error=error)
+    loader = entry.load.loader if entry.load else None
+    where = f" (it fails at {error.location.path}:{error.location.line})" if error.location else ""
+    finding = compat.model_error(Context(entry.path, spec.name, build), build, f"the loader {loader}")
+    finding = replace(
+        finding,
+        message=f"the loader {loader} failed on this checkpoint: {error.message}",
+        fix=f"Make `{loader}` importable from the repository root and callable on a state dict{where}, "
+        "or correct `load.loader` of this checkpoint in ckaudit.yaml.",
+    )
+    return CompatResult(False, (finding,), sources, build)
 
 
 class _Check:
@@ -104,7 +179,7 @@ class _Check:
         problems, build = self.dry_run(candidate)
         ctx = self.context(build)
         if not build.ok:
-            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+            return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         if not problems.fails(self.entry.strict):
             findings = self.loading_findings(ctx, candidate, problems)
             return CompatResult(True, tuple(findings), build.sources, build)
@@ -144,7 +219,7 @@ class _Check:
         build = self.worker.build(self.spec, self.root)
         ctx = self.context(build)
         if not build.ok:
-            return CompatResult(False, (compat.model_error(ctx, build, self.factory),), build.sources, build)
+            return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         model_keys = build.state_keys()
         best = max(self.info.candidates, key=lambda c: _matched(c, model_keys), default=None)
         if best is None:
@@ -167,7 +242,7 @@ class _Check:
         original = candidate
         prefix = find_prefix(problems.missing, problems.unexpected)
         if prefix is not None and explains_most(prefix, problems.missing, problems.unexpected):
-            moved = _rekey(candidate, prefix.apply, _prefix_metadata(prefix))
+            moved = rekey(candidate, prefix.apply, prefix_metadata(prefix))
             after, _ = self.dry_run(moved)
             moved_keys = {prefix.apply(k) for k in problems.unexpected}
             if _verified(problems, after, moved_keys & set(problems.missing), moved_keys):
@@ -202,7 +277,7 @@ class _Check:
             if not renames:
                 break
             moves = _module_moves(renames, candidate.tensors)
-            moved = _rekey(candidate, partial(rename_key, moves), _rename_metadata(renames, moves))
+            moved = rekey(candidate, partial(rename_key, moves), rename_metadata(renames, moves))
             after, _ = self.dry_run(moved)
             rejected = _rejected(after, renames)
             moved_keys = {rename_key(moves, k) for k in problems.unexpected}
@@ -271,30 +346,6 @@ def _matched(candidate: StateDictCandidate, model_keys: list[str]) -> int:
     return direct + (fix.count if fix is not None else 0)
 
 
-def _rekey(
-    candidate: StateDictCandidate, key_fn: Callable[[str], str], meta_fn: Callable[[str], str]
-) -> StateDictCandidate:
-    tensors = {key_fn(k): replace(t, key=key_fn(k)) for k, t in candidate.tensors.items()}
-    metadata = None
-    if candidate.metadata is not None:
-        metadata = {meta_fn(k): v for k, v in candidate.metadata.items()}
-    return StateDictCandidate(key=candidate.key, tensors=tensors, metadata=metadata)
-
-
-def _prefix_metadata(fix: PrefixFix) -> Callable[[str], str]:
-    """Module paths in `_metadata` move with their keys (as consume_prefix_in_state_dict_if_present does)."""
-    bare = fix.prefix[:-1]
-
-    def move(path: str) -> str:
-        if fix.mode == "add":
-            return f"{fix.prefix}{path}" if path else bare
-        if path == bare:
-            return ""
-        return path[len(fix.prefix) :] if path.startswith(fix.prefix) else path
-
-    return move
-
-
 def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, str]:
     """The highest module moves for `renames`; the per-key map itself if they would rename any key of the
     checkpoint otherwise than `renames` does."""
@@ -302,19 +353,6 @@ def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
     if any(rename_key(moves, key) != renames.get(key, key) for key in [*renames, *keys]):
         return dict(renames)
     return moves
-
-
-def _rename_metadata(renames: Mapping[str, str], moves: Mapping[str, str]) -> Callable[[str], str]:
-    """Module paths in `_metadata` follow the module moves (key -> key entries move no module)."""
-    moves = {old: new for old, new in moves.items() if old not in renames}
-
-    def move(path: str) -> str:
-        for old, new in moves.items():
-            if path == old or path.startswith(old + "."):
-                return new + path[len(old) :]
-        return path
-
-    return move
 
 
 def _honour_expectation(entry: CheckpointEntry, result: CompatResult) -> CompatResult:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import SigCache, checkpoint_signature, make_key
+from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.model.environment import Changes, changes, installed_versions
 from ckaudit.model.sources import ModelSources, model_sources
@@ -62,6 +62,7 @@ def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
         "ignore": list(entry.ignore),
         "expect_fails": entry.expect_fails,
         "reason": entry.reason,
+        "load": entry.load.as_dict() if entry.load else None,
     }
 
 
@@ -155,7 +156,12 @@ class Evaluator:
     def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
         memo = (id(tree), spec.name)
         if memo not in self._sources_memo:
-            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec))
+            loaders = [
+                e.load.loader
+                for e in self.config.checkpoints
+                if e.model == spec.name and e.load and e.load.loader
+            ]
+            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec), loaders)
         return self._sources_memo[memo]
 
     def reported_sources(self, spec: ModelSpec) -> list[str]:
@@ -174,6 +180,7 @@ class Evaluator:
                 "torch": self.interpreter.torch,
                 "checkpoint": checkpoint_signature(info),
                 "files": sorted((p, tree.oid(p)) for p in files),
+                "ckaudit": code_fingerprint(),
             }
         )
 

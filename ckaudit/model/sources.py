@@ -139,8 +139,17 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def model_sources(tree: Tree, spec: ModelSpec, reported: Iterable[str] = ()) -> ModelSources:
-    """The static closure plus the files the worker reported importing in an earlier build."""
+def model_sources(
+    tree: Tree, spec: ModelSpec, reported: Iterable[str] = (), loaders: Iterable[str] = ()
+) -> ModelSources:
+    """The static closure plus the files the worker reported importing in an earlier build, and the
+    closures of the `load: {loader: module:function}` functions of the model's checkpoints (the project's
+    own loading code decides whether a checkpoint loads, as the model's does)."""
     static = static_closure(tree, spec)
+    files, candidates = set(static.files), set(static.candidates)
+    for loader in sorted(set(loaders)):
+        found = static_closure(tree, ModelSpec(name=spec.name, factory=loader))
+        files |= found.files
+        candidates |= found.candidates
     extra = {p for p in reported if tree_has(tree, p)}
-    return ModelSources(static.files | extra, static.candidates | frozenset(reported))
+    return ModelSources(frozenset(files | extra), frozenset(candidates | set(reported)))

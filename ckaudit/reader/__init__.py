@@ -9,12 +9,14 @@ unreadable files.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.hparams import SIDECAR, sidecar_config
 from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
@@ -48,13 +50,21 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
     path = Path(path)
     audit = StreamAudit()
     try:
-        return _read(path, audit)
+        return _with_sidecar(_read(path, audit), path)
     except CheckpointReadError as exc:
         raise audit.attach(exc) from None
     except OSError as exc:
         raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
     except Exception as exc:  # unanticipated: still a finding, never a traceback
         raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
+
+
+def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
+    """A transformers `config.json` beside the file counts among the hyperparameters it records."""
+    sidecar = sidecar_config(path)
+    if sidecar is None:
+        return info
+    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, SIDECAR: sidecar})
 
 
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:

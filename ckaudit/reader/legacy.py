@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, truncated
+from ckaudit.reader.hparams import saved_hyperparameters
 from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, PickleResult, StorageRef, torch_storage
 from ckaudit.reader.tree import collect_tensors, find_candidates
 from ckaudit.reader.types import CheckpointInfo
@@ -71,6 +72,7 @@ def read_legacy(path: Path, handle: BinaryIO, size: int, audit: StreamAudit) -> 
         size=size,
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(main.root)),
+        hyperparameters=saved_hyperparameters(main.root),
         globals=audit.sorted_globals(),
         calls=audit.sorted_calls(),
         details=_details(protocol, sys_info, storages, main),

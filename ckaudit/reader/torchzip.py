@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.hparams import saved_hyperparameters
 from ckaudit.reader.numpyfile import audit_npy_members, npz_error
 from ckaudit.reader.pickle import (
     WEIGHTS_ONLY_OPCODES,
@@ -181,6 +182,7 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
         size=size,
         tensors=tuple(tensors),
         candidates=tuple(find_candidates(walked.root)),
+        hyperparameters=saved_hyperparameters(walked.root),
         globals=audit.sorted_globals(),
         calls=audit.sorted_calls(),
         details=details,

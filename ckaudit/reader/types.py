@@ -48,6 +48,8 @@ class CheckpointInfo:
     details: Mapping[str, Any] = field(
         default_factory=dict
     )  # archive name, byteorder, version, storages, ...
+    # the hyperparameters the file records, by source ("model_args", "hyper_parameters", "config.json")
+    hyperparameters: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def parameter_count(self) -> int:

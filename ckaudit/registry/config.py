@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ckaudit.errors import ConfigError
+from ckaudit.registry.loadsteps import LoadSteps, parse_load
 
 CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
@@ -43,6 +44,7 @@ class CheckpointEntry:
     expect_fails: bool = False
     reason: str | None = None
     line: int | None = None
+    load: LoadSteps | None = None  # what the project's loader does before load_state_dict
     written: str | None = None  # the path as the registry writes it, when it had `~` or `$VARS` to expand
 
     @property
@@ -213,7 +215,7 @@ class _Parser:
         return ModelSpec(name=name, factory=factory, build=build, kwargs=kwargs, sources=sources, line=line)
 
     def checkpoint(self, node: yaml.Node, models: Mapping[str, ModelSpec]) -> CheckpointEntry:
-        allowed = {"path", "model", "key", "sha256", "strict", "ignore", "expect", "reason"}
+        allowed = {"path", "model", "key", "sha256", "strict", "ignore", "expect", "reason", "load"}
         fields = self.mapping(node, "checkpoint", allowed)
         if "path" not in fields:
             raise self.error(node, "checkpoint entry needs a path")
@@ -229,6 +231,10 @@ class _Parser:
         expect = self.value(fields["expect"], f"{what}: expect", str) if "expect" in fields else None
         if expect not in (None, "fails", "loads"):
             raise self.error(fields["expect"], f"{what}: expect must be 'fails' or 'loads'")
+        strict = self.value(fields["strict"], f"{what}: strict", bool) if "strict" in fields else True
+        load, load_strict = parse_load(self, fields["load"], what) if "load" in fields else (None, None)
+        if load_strict is not None and "strict" in fields and load_strict != strict:
+            raise self.error(fields["load"], f"{what}: strict and load.strict disagree")
         written = Path(path).as_posix()
         return CheckpointEntry(
             path=expand_path(written),
@@ -236,11 +242,12 @@ class _Parser:
             model=model,
             key=self.value(fields["key"], f"{what}: key", str) if "key" in fields else None,
             sha256=sha256,
-            strict=self.value(fields["strict"], f"{what}: strict", bool) if "strict" in fields else True,
+            strict=strict if load_strict is None else load_strict,
             ignore=self.strings(fields["ignore"], f"{what}: ignore") if "ignore" in fields else (),
             expect_fails=expect == "fails",
             reason=self.value(fields["reason"], f"{what}: reason", str) if "reason" in fields else None,
             line=node.start_mark.line + 1,
+            load=load if load is not None and load.as_dict() else None,
         )
 
     def reject_duplicate_paths(self, node: yaml.Node | None, checkpoints: list[CheckpointEntry]) -> None:

@@ -49,6 +49,7 @@ def _checkpoint_dict(entry: CheckpointEntry) -> dict[str, Any]:
         ("ignore", sorted(entry.ignore), []),
         ("expect", "fails" if entry.expect_fails else None, None),
         ("reason", entry.reason, None),
+        ("load", entry.load.as_dict() if entry.load else None, None),
     ]
     fields.update({name: value for name, value, default in optional if value != default})
     return fields

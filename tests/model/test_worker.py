@@ -228,7 +228,7 @@ import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("server", {str(SERVER)!r})
 server = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(server)
-server._META = server._load_meta({str(SERVER.parent)!r})
+server._META = server._sibling("meta")
 model, info = server.Worker().build({{"root": {str(root)!r}, "factory": "gpt:GPT", "kwargs": {{}}}})
 print(json.dumps([info["ok"], info["device"], "torch._dynamo" in sys.modules, info["signature"]["h.0.bias"]]))
 import torch._dynamo  # the real module still loads afterwards

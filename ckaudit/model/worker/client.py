@@ -24,10 +24,12 @@ from ckaudit.errors import WorkerError
 from ckaudit.findings import Location
 from ckaudit.model.worker.results import (
     ErrorKind,
+    LoaderResult,
     LoadOutcome,
     ModelBuild,
     ModelError,
     build_from_wire,
+    loader_from_wire,
     outcome_from_wire,
 )
 from ckaudit.proc import clean_env
@@ -216,6 +218,32 @@ class ModelWorker:
             return LoadOutcome(loads=False, build=_failed_build(failure, root))
         build = build_from_wire(answer["build"])
         return outcome_from_wire(answer.get("outcome"), build)
+
+    def apply_loader(self, root: Path, loader: str, candidate: StateDictCandidate) -> LoaderResult:
+        """The state dict as the project's `loader` function leaves it (run on meta tensors)."""
+        request = {
+            "op": "loader",
+            "root": str(root),
+            "loader": loader,
+            "tensors": [[key, list(t.shape), t.dtype] for key, t in candidate.tensors.items()],
+            "metadata": _json_metadata(candidate.metadata),
+        }
+        try:
+            answer = self._call(request)
+        except _Failure as failure:
+            return LoaderResult(None, _failed_build(failure, root).error, ())
+        return loader_from_wire(answer, candidate.key)
+
+    def convert(
+        self, src: Path, dst: Path, key: str, steps: Sequence[Mapping[str, Any]], fmt: str
+    ) -> str | None:
+        """Write the converted copy (see worker/convert.py); None when done, else why it failed."""
+        request = {"op": "convert", "src": str(src), "dst": str(dst), "key": key, "steps": list(steps)}
+        try:
+            answer = self._call({**request, "format": fmt})
+        except _Failure as failure:
+            return failure.message
+        return answer.get("error")
 
     def resolve_globals(self, root: Path, names: Sequence[str]) -> dict[str, str]:
         """Pickled globals the code under `root` no longer provides: name -> why (as pickle would fail)."""

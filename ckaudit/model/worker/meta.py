@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import sys
 import types
 from collections.abc import Iterable, Iterator
@@ -111,6 +112,11 @@ def no_dynamo() -> Iterator[None]:
         yield
         return
     stand_in = _StandIn(_DYNAMO)
+    # code that only asks where torch._dynamo lives (torch.library, while transformers imports) must not
+    # load it halfway through another torch package's initialisation: answer __file__ without importing it
+    found = importlib.util.find_spec(_DYNAMO)
+    if found is not None and found.origin:
+        stand_in.__file__ = found.origin
     sys.modules[_DYNAMO] = stand_in
     torch._dynamo = stand_in
     try:

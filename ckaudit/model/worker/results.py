@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ckaudit.findings import Location
+from ckaudit.reader.hparams import flatten
+from ckaudit.reader.types import StateDictCandidate, TensorInfo
 
 ErrorKind = Literal["raised", "timeout", "crashed"]
 
@@ -36,6 +38,7 @@ class ModelBuild:
     device: Literal["meta", "cpu"] = "meta"
     error: ModelError | None = None
     meta_error: str | None = None  # why the build fell back to CPU, when it did
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # what it was built with (flat)
     distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
 
     def state_keys(self) -> list[str]:
@@ -63,6 +66,26 @@ class LoadOutcome:
     other_errors: tuple[str, ...] = ()  # messages of custom load hooks that are none of the above
 
 
+@dataclass(frozen=True)
+class LoaderResult:
+    """What the project's loader function made of a state dict (`load: {loader: ...}`)."""
+
+    candidate: StateDictCandidate | None  # None: the loader failed
+    error: ModelError | None
+    sources: tuple[str, ...]  # repository files imported to run it
+
+
+def loader_from_wire(data: Mapping[str, Any], key: str) -> LoaderResult:
+    error = data.get("error")
+    tensors = data.get("tensors")
+    candidate = None
+    if tensors is not None:
+        infos = {k: TensorInfo(k, tuple(shape), dtype) for k, shape, dtype in tensors}
+        candidate = StateDictCandidate(key, infos, data.get("metadata"))
+    sources = tuple(data.get("sources") or ())
+    return LoaderResult(candidate, error_from_wire(error) if error else None, sources)
+
+
 def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
     error = data.get("error")
     return ModelBuild(
@@ -76,6 +99,7 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
         device="cpu" if data.get("device") == "cpu" else "meta",
         error=error_from_wire(error) if error else None,
         meta_error=data.get("meta_error"),
+        hyperparameters=flatten(data.get("hyperparameters") or {}),
         distributions=dict(data.get("distributions") or {}),
     )
 

@@ -8,6 +8,11 @@ Requests (every one carries an "id" echoed back):
   {"op": "dry_run", <build fields>, "tensors": [[key, shape, dtype], ...], "metadata", "strict"}
                                                                -> {"build": {...}, "outcome": {...}}
   {"op": "resolve", "root", "globals": ["pkg.mod.Class", ...]} -> {"unresolved": [[name, reason], ...]}
+  {"op": "loader", "root", "loader": "pkg.mod:fn", "tensors", "metadata"}
+                                      -> {"tensors", "metadata", "sources", "error"} (after the loader)
+  {"op": "convert", "src", "dst", "key", "steps", "format"}   -> {"tensors": n} or {"error": message}
+
+Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
 It builds on the meta device with weight initialisation disabled and without importing torch._dynamo (see
 meta.py; each costs seconds on meta), and reports the installed distributions the build used. Modules
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import importlib
+import importlib.util
 import json
 import linecache
 import os
@@ -205,11 +211,7 @@ class Worker:
 
         with torch.device(device), _META.no_init(), _META.no_dynamo(), recorder.patched(), _traced_exit():
             if request.get("factory"):
-                module_name, _, attr = request["factory"].partition(":")
-                target: Any = importlib.import_module(module_name)
-                for part in attr.split("."):
-                    target = getattr(target, part)
-                model = target(**(request.get("kwargs") or {}))
+                model = _factory(request)(**(request.get("kwargs") or {}))
             else:
                 namespace: dict[str, Any] = {"__name__": "__ckaudit_build__"}
                 code = compile(
@@ -247,8 +249,8 @@ class Worker:
         elif model is None:
             error = fallback
         new = set(sys.modules) - before
-        own = {n: p for n in new for p in _module_paths(sys.modules[n])[:1] if _under(p, root)}
-        sources = sorted(os.path.relpath(path, root) for path in own.values() if os.path.isfile(path))
+        own = _own_modules(new, root)
+        sources = _relative_files(own.values(), root)
         used = _META.used_packages(model, new - set(own), [sys.modules[name] for name in own])
         info: dict[str, Any] = {
             "ok": model is not None,
@@ -261,6 +263,7 @@ class Worker:
             info["signature"] = _signature(model)
             info["locations"] = {**_class_location(model, root), **recorder.locations(model)}
             info["meta_error"] = fallback["message"] if fallback else None
+            info["hyperparameters"] = _built_hyperparameters(model, request)
         return model, info
 
     def dry_run(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -268,6 +271,26 @@ class Worker:
         if model is None:
             return {"build": info, "outcome": None}
         return {"build": info, "outcome": _load(model, request)}
+
+    def loader(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The project's own loader function on the checkpoint's meta state dict."""
+        root = self.roots.enter(request["root"])
+        before = set(sys.modules)
+        steps = _sibling("loader")
+        answer: dict[str, Any] = {"tensors": None, "metadata": None, "error": None}
+        try:
+            state = steps.run(request["loader"], _meta_state_dict(request))
+            answer.update(tensors=steps.tensors_of(state), metadata=steps.metadata_of(state))
+        except BaseException as exc:
+            answer["error"] = _describe(exc, root)
+        return {**answer, "sources": _sources_since(before, root)}
+
+    def convert(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`ckaudit fix`: a converted copy of a checkpoint (weights_only load; never overwrites)."""
+        try:
+            return dict(_sibling("convert").convert(request))
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
         self.roots.enter(request["root"])
@@ -277,6 +300,54 @@ class Worker:
             if reason is not None:
                 unresolved.append([name, reason])
         return {"unresolved": unresolved}
+
+
+def _factory(request: dict[str, Any]) -> Any:
+    module_name, _, attr = request["factory"].partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """What config-drift compares with the checkpoint's saved hyperparameters; {} when unknowable."""
+    try:
+        factory = _factory(request) if request.get("factory") else None
+        found = _sibling("built_config").hyperparameters(model, factory, request.get("kwargs") or {})
+        return dict(json.loads(json.dumps(found, default=str)))
+    except Exception:
+        return {}
+
+
+def _own_modules(names: set[str], root: str) -> dict[str, str]:
+    """Of the modules `names`, those whose file lies under the root: name -> file."""
+    return {n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _under(p, root)}
+
+
+def _relative_files(paths: Any, root: str) -> list[str]:
+    return sorted(os.path.relpath(path, root) for path in paths if os.path.isfile(path))
+
+
+def _sources_since(before: set[str], root: str) -> list[str]:
+    """Repository files of the modules imported since `before` (relative to the root)."""
+    return _relative_files(_own_modules(set(sys.modules) - before, root).values(), root)
+
+
+_SIBLINGS: dict[str, Any] = {}
+
+
+def _sibling(name: str) -> Any:
+    """A module beside this file, loaded by path under a private name and kept out of sys.modules (so that
+    purging a root never drops it, and a project module of the same name never shadows it)."""
+    if name not in _SIBLINGS:
+        path = os.path.join(os.path.dirname(os.path.realpath(__file__)), f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"_ckaudit_worker_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _SIBLINGS[name] = module
+    return _SIBLINGS[name]
 
 
 def _import_failed(description: dict[str, Any] | None) -> bool:
@@ -413,6 +484,8 @@ def _serve(worker: Worker) -> None:
         "build": lambda r: {"build": worker.build(r)[1]},
         "dry_run": worker.dry_run,
         "resolve": worker.resolve,
+        "loader": worker.loader,
+        "convert": worker.convert,
         "ping": lambda r: {},
     }
     for line in sys.stdin:
@@ -437,20 +510,10 @@ def _devices(torch: Any) -> list[str]:
     return found
 
 
-def _load_meta(here: str) -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_ckaudit_worker_meta", os.path.join(here, "meta.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     global _META
     here = os.path.dirname(os.path.realpath(__file__))
-    _META = _load_meta(here)
+    _META = _sibling("meta")
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]  # our folder is no import root
     _isolate_stdout()
     sys.dont_write_bytecode = True  # never write __pycache__ into the user's repository

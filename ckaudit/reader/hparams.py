@@ -1,0 +1,98 @@
+"""The hyperparameters a checkpoint records about the model it was saved from — read, never executed.
+
+Sources, by their key at the top level of the file: `model_args` (nanoGPT), `hyper_parameters` (Lightning),
+`hparams`, `model_config`, `config`, `args` and `cfg` (argparse Namespaces and dataclasses are pickled
+objects: their state is read like a dict); and a transformers `config.json` beside the file. Each source
+is flattened to leaf name -> value, keeping plain values (numbers, strings, booleans, None, lists of them);
+a leaf name found twice with different values in one source is left out (it is ambiguous).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ckaudit.reader.pickle import Call
+
+SOURCE_KEYS = ("model_args", "hyper_parameters", "hparams", "model_config", "config", "args", "cfg")
+SIDECAR = "config.json"
+_SIDECAR_MAX = 1024 * 1024
+_DEPTH = 4
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def saved_hyperparameters(root: Any) -> dict[str, dict[str, Any]]:
+    """source key -> flat hyperparameters, for each source at the top level of the pickled object."""
+    if not isinstance(root, Mapping):
+        return {}
+    found = {}
+    for key in SOURCE_KEYS:
+        if key in root:
+            flat = flatten(root[key])
+            if flat:
+                found[key] = flat
+    return found
+
+
+def sidecar_config(path: Path) -> dict[str, Any] | None:
+    """A transformers `config.json` beside the checkpoint (it names a `model_type` or `architectures`)."""
+    candidate = path.parent / SIDECAR if path.is_file() else path / SIDECAR
+    try:
+        if not candidate.is_file() or candidate.stat().st_size > _SIDECAR_MAX:
+            return None
+        data = json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not ({"model_type", "architectures"} & set(data)):
+        return None
+    return flatten(data) or None
+
+
+def flatten(value: Any) -> dict[str, Any]:
+    leaves: dict[str, Any] = {}
+    conflicts: set[str] = set()
+    _collect(value, leaves, conflicts, _DEPTH)
+    return {k: v for k, v in leaves.items() if k not in conflicts}
+
+
+def _collect(value: Any, leaves: dict[str, Any], conflicts: set[str], depth: int) -> None:
+    mapping = _as_mapping(value)
+    if mapping is None or depth == 0:
+        return
+    for key, item in mapping.items():
+        if not isinstance(key, str):
+            continue
+        plain = _plain(item)
+        if plain is not _NOT_PLAIN:
+            if key in leaves and leaves[key] != plain:
+                conflicts.add(key)
+            leaves.setdefault(key, plain)
+        else:
+            _collect(item, leaves, conflicts, depth - 1)
+
+
+def _as_mapping(value: Any) -> Mapping[Any, Any] | None:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, Call):  # an object: Namespace, dataclass, AttributeDict — its state or its items
+        state = value.state
+        if isinstance(state, tuple) and state and isinstance(state[0], Mapping):  # (dict, slots)
+            state = state[0]
+        if isinstance(state, Mapping):
+            return state
+        pairs = [i for i in value.items if isinstance(i, tuple) and len(i) == 2]
+        return dict(pairs) if pairs else None
+    return None
+
+
+_NOT_PLAIN = object()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, _PLAIN) for v in value):
+        return list(value)
+    return _NOT_PLAIN
