@@ -18,7 +18,7 @@ _EXPLAIN_ONLY = {"matched"}
 
 
 def documented_details() -> dict[str, set[str]]:
-    """rule id -> the detail names its rows of the table mention (backticked)."""
+    """rule id -> the detail names its rows of the table mention (backticked; a rule may have two rows)."""
     text = DOC.read_text(encoding="utf-8")
     table = text[text.index("### `details` by rule") :]
     rows: dict[str, set[str]] = {}
@@ -28,7 +28,7 @@ def documented_details() -> dict[str, set[str]]:
             continue
         names = set(re.findall(r"`([a-z_]+)`", cells[2]))
         for rule in re.findall(r"`([a-z-]+)`", cells[1]):
-            rows.setdefault(rule, set()).update(names)  # a rule may have several rows (e.g. with `load:`)
+            rows.setdefault(rule, set()).update(names)
     return rows
 
 
