@@ -144,14 +144,14 @@ def test_misbehaving_factory_becomes_an_error_within_the_timeout(
 
 @pytest.mark.slow  # a fresh interpreter importing torch
 def test_server_runs_without_ckaudit_importable(tmp_path: Path) -> None:
-    """The project's interpreter may lack ckaudit: server.py (and meta.py beside it) copied alone, run without
-    site, answers."""
+    """The project's interpreter may lack ckaudit: the worker's folder (server.py and the siblings it loads by
+    path) copied alone, run without site, answers."""
     import torch
 
     alone = tmp_path / "alone"
     alone.mkdir()
-    shutil.copy(SERVER, alone / "server.py")
-    shutil.copy(SERVER.with_name("meta.py"), alone / "meta.py")
+    for module in SERVER.parent.glob("*.py"):
+        shutil.copy(module, alone / module.name)
     root = make_repo(tmp_path / "repo")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(torch.__file__).parents[1])}  # torch, not ckaudit
     probe = subprocess.run(

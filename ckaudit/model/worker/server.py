@@ -27,22 +27,15 @@ import faulthandler
 import importlib
 import importlib.util
 import json
-import linecache
 import os
-import re
 import signal
 import sys
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 _PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
 _META: Any = None  # meta.py beside this file, loaded by path (this folder is no import root)
-_SIZE_MISMATCH = re.compile(
-    r"size mismatch for (.+?): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) from checkpoint, "
-    r"the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
-)
 
 
 def _isolate_stdout() -> None:
@@ -77,7 +70,7 @@ class _Roots:
 
     def purge(self) -> None:
         for name, module in list(sys.modules.items()):
-            if any(_under(path, root) for path in _module_paths(module) for root in self.seen):
+            if any(_locations().under(path, root) for path in _module_paths(module) for root in self.seen):
                 del sys.modules[name]
 
 
@@ -86,103 +79,6 @@ def _module_paths(module: Any) -> list[str]:
     with contextlib.suppress(Exception):
         paths.extend(list(getattr(module, "__path__", None) or []))
     return [os.path.realpath(p) for p in paths if p]
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + os.sep)
-
-
-def _in_root(filename: str, root: str) -> bool:
-    """A code object's file lies under the root; `<frozen importlib._bootstrap>`, `<string>` are no files."""
-    return not filename.startswith("<") and _under(os.path.realpath(filename), root)
-
-
-class _Recorder:
-    """Records where (first frame inside the root) each submodule, parameter and buffer was assigned."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.sites: dict[int, dict[str, tuple[str, int]]] = {}
-        self.keep: list[Any] = []  # holds recorded owners so their ids are not reused during the build
-        self._inside: dict[str, bool] = {}
-
-    def site(self) -> tuple[str, int] | None:
-        frame = sys._getframe(2)
-        while frame is not None:
-            filename = frame.f_code.co_filename
-            inside = self._inside.get(filename)
-            if inside is None:
-                inside = self._inside[filename] = _in_root(filename, self.root)
-            if inside:
-                return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
-        return None
-
-    def note(self, owner: Any, name: str) -> None:
-        site = self.site()
-        if site is not None:
-            self.sites.setdefault(id(owner), {})[name] = site
-            self.keep.append(owner)
-
-    @contextlib.contextmanager
-    def patched(self) -> Iterator[None]:
-        import torch
-        from torch import nn
-
-        module_cls = nn.Module
-        originals = {
-            n: getattr(module_cls, n)
-            for n in ("__setattr__", "register_buffer", "register_parameter", "add_module", "register_module")
-        }
-        recorder = self
-
-        def setattr_(this: Any, name: str, value: Any) -> None:
-            if isinstance(value, (nn.Module, torch.Tensor)):
-                recorder.note(this, name)
-            originals["__setattr__"](this, name, value)
-
-        def wrap(method: str) -> Callable[..., Any]:
-            def wrapper(this: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-                recorder.note(this, name)
-                return originals[method](this, name, *args, **kwargs)
-
-            return wrapper
-
-        module_cls.__setattr__ = setattr_  # type: ignore[method-assign,assignment]
-        for method in ("register_buffer", "register_parameter", "add_module", "register_module"):
-            setattr(module_cls, method, wrap(method))
-        try:
-            yield
-        finally:
-            for method, original in originals.items():
-                setattr(module_cls, method, original)
-
-    def locations(self, model: Any) -> dict[str, list[Any]]:
-        result: dict[str, list[Any]] = {}
-        for qualname, module in model.named_modules(remove_duplicate=False):
-            for name, (path, line) in self.sites.get(id(module), {}).items():
-                key = f"{qualname}.{name}" if qualname else name
-                result.setdefault(key, [path, line, _snippet(self.root, path, line)])
-        return result
-
-
-def _class_location(model: Any, root: str) -> dict[str, list[Any]]:
-    """Under the key "": the model's class statement, for keys that belong to no submodule."""
-    import inspect
-
-    try:
-        source = os.path.realpath(inspect.getsourcefile(type(model)) or "")
-        line = inspect.getsourcelines(type(model))[1]
-    except (OSError, TypeError):
-        return {}
-    if not _under(source, root):
-        return {}
-    path = os.path.relpath(source, root)
-    return {"": [path, line, _snippet(root, path, line)]}
-
-
-def _snippet(root: str, path: str, line: int) -> str:
-    return linecache.getline(os.path.join(root, path), line).strip()
 
 
 @contextlib.contextmanager
@@ -206,7 +102,7 @@ class Worker:
     def __init__(self) -> None:
         self.roots = _Roots()
 
-    def instantiate(self, request: dict[str, Any], device: str, recorder: _Recorder) -> Any:
+    def instantiate(self, request: dict[str, Any], device: str, recorder: Any) -> Any:
         import torch
 
         with torch.device(device), _META.no_init(), _META.no_dynamo(), recorder.patched(), _traced_exit():
@@ -229,19 +125,19 @@ class Worker:
         root = self.roots.enter(request["root"])
         before = set(sys.modules)
         model, device, fallback, error = None, "meta", None, None
-        recorder = _Recorder(root)
+        recorder = _locations().Recorder(root)
         try:
             model = self.instantiate(request, "meta", recorder)
         except BaseException as exc:
             fallback = _describe(exc, root)
             if _META.needs_real_dynamo(exc) and _META.load_real_dynamo():  # then once more, in torch's order
-                recorder = _Recorder(root)
+                recorder = _locations().Recorder(root)
                 try:
                     model, fallback = self.instantiate(request, "meta", recorder), None
                 except BaseException as again:
                     fallback = _describe(again, root)
         if model is None and not _import_failed(fallback):
-            recorder = _Recorder(root)
+            recorder = _locations().Recorder(root)
             try:
                 model, device = self.instantiate(request, "cpu", recorder), "cpu"
             except BaseException as exc:
@@ -260,8 +156,8 @@ class Worker:
             "distributions": _META.distributions(used),
         }
         if model is not None:
-            info["signature"] = _signature(model)
-            info["locations"] = {**_class_location(model, root), **recorder.locations(model)}
+            info["signature"] = _sibling("dryrun").signature(model)
+            info["locations"] = {**_locations().class_location(model, root), **recorder.locations(model)}
             info["meta_error"] = fallback["message"] if fallback else None
             info["hyperparameters"] = _built_hyperparameters(model, request)
         return model, info
@@ -270,7 +166,7 @@ class Worker:
         model, info = self.build(request)
         if model is None:
             return {"build": info, "outcome": None}
-        return {"build": info, "outcome": _load(model, request)}
+        return {"build": info, "outcome": _sibling("dryrun").load(model, request)}
 
     def loader(self, request: dict[str, Any]) -> dict[str, Any]:
         """The project's own loader function on the checkpoint's meta state dict."""
@@ -279,7 +175,7 @@ class Worker:
         steps = _sibling("loader")
         answer: dict[str, Any] = {"tensors": None, "metadata": None, "error": None}
         try:
-            state = steps.run(request["loader"], _meta_state_dict(request))
+            state = steps.run(request["loader"], _sibling("dryrun").meta_state_dict(request))
             answer.update(tensors=steps.tensors_of(state), metadata=steps.metadata_of(state))
         except BaseException as exc:
             answer["error"] = _describe(exc, root)
@@ -322,7 +218,7 @@ def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any
 
 def _own_modules(names: set[str], root: str) -> dict[str, str]:
     """Of the modules `names`, those whose file lies under the root: name -> file."""
-    return {n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _under(p, root)}
+    return {n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _locations().under(p, root)}
 
 
 def _relative_files(paths: Any, root: str) -> list[str]:
@@ -335,6 +231,11 @@ def _sources_since(before: set[str], root: str) -> list[str]:
 
 
 _SIBLINGS: dict[str, Any] = {}
+
+
+def _locations() -> Any:
+    """locations.py: where each layer of a build was defined."""
+    return _sibling("locations")
 
 
 def _sibling(name: str) -> Any:
@@ -383,13 +284,13 @@ def _resolve_one(name: str) -> str | None:
 
 def _describe(exc: BaseException, root: str) -> dict[str, Any]:
     frames = traceback.extract_tb(exc.__traceback__)
-    inside = [f for f in frames if f.filename and _in_root(f.filename, root)]
+    inside = [f for f in frames if f.filename and _locations().in_root(f.filename, root)]
     last = inside[-1] if inside else None
     location = None
     if last is not None:
         path = os.path.relpath(os.path.realpath(last.filename), root)
         location = [path, last.lineno, (last.line or "").strip()]
-    if isinstance(exc, SyntaxError) and exc.filename and _in_root(exc.filename, root):
+    if isinstance(exc, SyntaxError) and exc.filename and _locations().in_root(exc.filename, root):
         location = [
             os.path.relpath(os.path.realpath(exc.filename), root),
             exc.lineno,
@@ -403,80 +304,6 @@ def _describe(exc: BaseException, root: str) -> dict[str, Any]:
         "traceback": tail[-4000:],
         "kind": "raised",
     }
-
-
-def _signature(model: Any) -> dict[str, list[Any]]:
-    """key -> [shape, dtype, persistent, is a buffer] (buffers hint at `persistent=False` when missing)."""
-    import torch
-
-    signature: dict[str, list[Any]] = {}
-    for key, value in model.state_dict(keep_vars=True).items():
-        if hasattr(value, "shape"):
-            buffer = not isinstance(value, torch.nn.Parameter)
-            signature[key] = [list(value.shape), str(value.dtype).removeprefix("torch."), True, buffer]
-    for key, buffer in model.named_buffers():
-        if key not in signature and buffer is not None:
-            signature[key] = [list(buffer.shape), str(buffer.dtype).removeprefix("torch."), False, True]
-    return signature
-
-
-def _meta_state_dict(request: dict[str, Any]) -> OrderedDict[str, Any]:
-    import torch
-
-    state: OrderedDict[str, Any] = OrderedDict()
-    for key, shape, dtype in request["tensors"]:
-        torch_dtype = getattr(torch, dtype, None)
-        try:
-            state[key] = torch.empty(shape, dtype=torch_dtype, device="meta")
-        except Exception:
-            state[key] = torch.empty(shape, dtype=torch.uint8, device="meta")
-    if request.get("metadata") is not None:
-        state._metadata = OrderedDict(request["metadata"])  # type: ignore[attr-defined]
-    return state
-
-
-def _load(model: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """The model's own load_state_dict on meta tensors; torch's message and key lists, verbatim."""
-    lists: dict[str, Any] = {}
-
-    def keep_lists(module: Any, incompatible: Any) -> None:
-        lists["missing"], lists["unexpected"] = incompatible.missing_keys, incompatible.unexpected_keys
-
-    model.register_load_state_dict_post_hook(keep_lists)
-    error_text = None
-    try:
-        model.load_state_dict(
-            _meta_state_dict(request), strict=bool(request.get("strict", True)), assign=True
-        )
-    except Exception as exc:
-        error_text = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
-    mismatches, others = _parse_errors(error_text)
-    return {
-        "error_text": error_text,
-        "missing": list(lists.get("missing", [])),
-        "unexpected": list(lists.get("unexpected", [])),
-        "size_mismatch": mismatches,
-        "other_errors": others,
-    }
-
-
-def _parse_errors(error_text: str | None) -> tuple[list[Any], list[str]]:
-    if error_text is None:
-        return [], []
-    if not error_text.startswith("Error(s) in loading state_dict"):
-        return [], [error_text]
-    mismatches, others = [], []
-    for message in error_text.split("\n\t")[1:]:
-        match = _SIZE_MISMATCH.match(message)
-        if match:
-            mismatches.append([match.group(1), _dims(match.group(2)), _dims(match.group(3))])
-        elif not message.startswith(("Missing key(s) in state_dict", "Unexpected key(s) in state_dict")):
-            others.append(message)
-    return mismatches, others
-
-
-def _dims(text: str) -> list[int]:
-    return [int(d) for d in text.replace(" ", "").split(",") if d]
 
 
 def _serve(worker: Worker) -> None:

@@ -1,0 +1,111 @@
+"""Where each layer of a model was defined: the first frame inside the repository root that assigned each
+submodule, parameter and buffer during the build, and the model's class statement.
+
+Loaded by path from server.py (this folder is no import root): standard library and torch only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+def under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def in_root(filename: str, root: str) -> bool:
+    """A code object's file lies under the root; `<frozen importlib._bootstrap>`, `<string>` are no files."""
+    return not filename.startswith("<") and under(os.path.realpath(filename), root)
+
+
+class Recorder:
+    """Records where (first frame inside the root) each submodule, parameter and buffer was assigned."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.sites: dict[int, dict[str, tuple[str, int]]] = {}
+        self.keep: list[Any] = []  # holds recorded owners so their ids are not reused during the build
+        self._inside: dict[str, bool] = {}
+
+    def site(self) -> tuple[str, int] | None:
+        frame = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            inside = self._inside.get(filename)
+            if inside is None:
+                inside = self._inside[filename] = in_root(filename, self.root)
+            if inside:
+                return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+    def note(self, owner: Any, name: str) -> None:
+        site = self.site()
+        if site is not None:
+            self.sites.setdefault(id(owner), {})[name] = site
+            self.keep.append(owner)
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        import torch
+        from torch import nn
+
+        module_cls = nn.Module
+        originals = {
+            n: getattr(module_cls, n)
+            for n in ("__setattr__", "register_buffer", "register_parameter", "add_module", "register_module")
+        }
+        recorder = self
+
+        def setattr_(this: Any, name: str, value: Any) -> None:
+            if isinstance(value, (nn.Module, torch.Tensor)):
+                recorder.note(this, name)
+            originals["__setattr__"](this, name, value)
+
+        def wrap(method: str) -> Callable[..., Any]:
+            def wrapper(this: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+                recorder.note(this, name)
+                return originals[method](this, name, *args, **kwargs)
+
+            return wrapper
+
+        module_cls.__setattr__ = setattr_  # type: ignore[method-assign,assignment]
+        for method in ("register_buffer", "register_parameter", "add_module", "register_module"):
+            setattr(module_cls, method, wrap(method))
+        try:
+            yield
+        finally:
+            for method, original in originals.items():
+                setattr(module_cls, method, original)
+
+    def locations(self, model: Any) -> dict[str, list[Any]]:
+        result: dict[str, list[Any]] = {}
+        for qualname, module in model.named_modules(remove_duplicate=False):
+            for name, (path, line) in self.sites.get(id(module), {}).items():
+                key = f"{qualname}.{name}" if qualname else name
+                result.setdefault(key, [path, line, snippet(self.root, path, line)])
+        return result
+
+
+def class_location(model: Any, root: str) -> dict[str, list[Any]]:
+    """Under the key "": the model's class statement, for keys that belong to no submodule."""
+    import inspect
+
+    try:
+        source = os.path.realpath(inspect.getsourcefile(type(model)) or "")
+        line = inspect.getsourcelines(type(model))[1]
+    except (OSError, TypeError):
+        return {}
+    if not under(source, root):
+        return {}
+    path = os.path.relpath(source, root)
+    return {"": [path, line, snippet(root, path, line)]}
+
+
+def snippet(root: str, path: str, line: int) -> str:
+    return linecache.getline(os.path.join(root, path), line).strip()
