@@ -14,9 +14,8 @@ from typing import Any, BinaryIO
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, truncated
-from ckaudit.reader.hparams import saved_hyperparameters
-from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, PickleResult, StorageRef, torch_storage
-from ckaudit.reader.tree import collect_tensors, find_candidates
+from ckaudit.reader.pickle import StorageRef, torch_storage
+from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.reader.views import check_views
 
@@ -66,28 +65,6 @@ def read_legacy(path: Path, handle: BinaryIO, size: int, audit: StreamAudit) -> 
     keys = audit.walk_stream(handle, size, "the storage key list").root
     tensors = collect_tensors(main.root)
     check_views(tensors, _storage_sizes(handle, size, keys, storages))
-    return CheckpointInfo(
-        path=str(path),
-        format="torch-legacy",
-        size=size,
-        tensors=tuple(tensors),
-        candidates=tuple(find_candidates(main.root)),
-        hyperparameters=saved_hyperparameters(main.root),
-        globals=audit.sorted_globals(),
-        calls=audit.sorted_calls(),
-        details=_details(protocol, sys_info, storages, main),
-    )
-
-
-def _details(
-    protocol: Any, sys_info: Any, storages: dict[str, StorageRef], main: PickleResult
-) -> dict[str, Any]:
     little = sys_info.get("little_endian") if isinstance(sys_info, dict) else None
-    return {
-        "protocol_version": protocol,
-        "byteorder": "little" if little in (True, None) else "big",
-        "storages": len(storages),
-        "storage_bytes": sum(s.nbytes for s in storages.values()),
-        "locations": sorted({s.location for s in storages.values()}),
-        "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
-    }
+    details = {"protocol_version": protocol, "byteorder": "little" if little in (True, None) else "big"}
+    return pickled_checkpoint(path, "torch-legacy", size, main, tensors, storages.values(), audit, details)

@@ -19,8 +19,8 @@ from typing import Any, BinaryIO
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, storage_dtype
 from ckaudit.reader.errors import corrupt, truncated
-from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, Global, StorageRef, TensorRef
-from ckaudit.reader.tree import collect_tensors, find_candidates
+from ckaudit.reader.pickle import Global, StorageRef, TensorRef
+from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.reader.views import check_views
 
@@ -176,18 +176,4 @@ def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
     tensors = collect_tensors(main.root)
     check_views(tensors, {key: s.nbytes for key, s in reader.storages.items()})
     storages = reader.storages.values()
-    return CheckpointInfo(
-        path=str(path),
-        format=TAR_FORMAT,
-        size=size,
-        tensors=tuple(tensors),
-        candidates=tuple(find_candidates(main.root)),
-        globals=audit.sorted_globals(),
-        calls=audit.sorted_calls(),
-        details={
-            "storages": len(reader.storages),
-            "storage_bytes": sum(s.nbytes for s in storages),
-            "locations": sorted({s.location for s in storages}),
-            "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
-        },
-    )
+    return pickled_checkpoint(path, TAR_FORMAT, size, main, tensors, storages, audit, {})

@@ -12,16 +12,14 @@ from typing import Any, BinaryIO
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
-from ckaudit.reader.hparams import saved_hyperparameters
 from ckaudit.reader.numpyfile import audit_npy_members, npz_error
 from ckaudit.reader.pickle import (
-    WEIGHTS_ONLY_OPCODES,
     PickleError,
     PickleResult,
     StorageRef,
     torch_storage,
 )
-from ckaudit.reader.tree import collect_tensors, find_candidates
+from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
 from ckaudit.reader.zipopen import open_archive, salvage_pickles
@@ -167,26 +165,13 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
     tensors = collect_tensors(walked.root)
     check_views(tensors, archive.storage_sizes(storages))
     prefix = archive.view.prefix or b""
-    details: dict[str, Any] = {
+    details = {
         "archive": prefix.decode("utf-8", "backslashreplace").rstrip("/"),
         **small,
-        "storages": len(storages),
-        "storage_bytes": sum(s.nbytes for s in storages.values()),
-        "locations": sorted({s.location for s in storages.values()}),
         "members": len(archive.members),
-        "opcodes_outside_weights_only": sorted(walked.opcodes - WEIGHTS_ONLY_OPCODES),
     }
-    return CheckpointInfo(
-        path=str(path),
-        format="torchscript" if _is_torchscript(archive.view) else "torch-zip",
-        size=size,
-        tensors=tuple(tensors),
-        candidates=tuple(find_candidates(walked.root)),
-        hyperparameters=saved_hyperparameters(walked.root),
-        globals=audit.sorted_globals(),
-        calls=audit.sorted_calls(),
-        details=details,
-    )
+    kind = "torchscript" if _is_torchscript(archive.view) else "torch-zip"
+    return pickled_checkpoint(path, kind, size, walked, tensors, storages.values(), audit, details)
 
 
 def _is_torchscript(view: TorchView) -> bool:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, numel
-from ckaudit.reader.pickle import Call, TensorRef
-from ckaudit.reader.types import StateDictCandidate, TensorInfo
+from ckaudit.reader.hparams import saved_hyperparameters
+from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, Call, PickleResult, StorageRef, TensorRef
+from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
 # Conventional container keys, best first (training checkpoints, Lightning, timm EMA, ...).
 CONVENTIONAL_KEYS = (
@@ -120,3 +123,35 @@ def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandida
             if candidate is not None:
                 found.append(candidate)
     return sorted(found, key=_rank)
+
+
+def pickled_checkpoint(
+    path: Path,
+    format: str,
+    size: int,
+    main: PickleResult,
+    tensors: list[TensorInfo],
+    storages: Iterable[StorageRef],
+    audit: StreamAudit,
+    details: Mapping[str, Any],
+) -> CheckpointInfo:
+    """The answer of a pickle-based format (zip, legacy, tar): candidates and saved hyperparameters from the
+    main pickle, the names every stream of the read named and called, and what its storages hold."""
+    stored = list(storages)
+    return CheckpointInfo(
+        path=str(path),
+        format=format,
+        size=size,
+        tensors=tuple(tensors),
+        candidates=tuple(find_candidates(main.root)),
+        hyperparameters=saved_hyperparameters(main.root),
+        globals=audit.sorted_globals(),
+        calls=audit.sorted_calls(),
+        details={
+            **details,
+            "storages": len(stored),
+            "storage_bytes": sum(s.nbytes for s in stored),
+            "locations": sorted({s.location for s in stored}),
+            "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
+        },
+    )
