@@ -22,8 +22,8 @@ from ckaudit.files import missing, safety
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
 from ckaudit.reader import read_checkpoint
-from ckaudit.reader.numpyfile import NUMPY_FORMAT
-from ckaudit.reader.pickles import PICKLE_FORMAT
+from ckaudit.reader.formats.numpyfile import NUMPY_FORMAT
+from ckaudit.reader.formats.pickles import PICKLE_FORMAT
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.vcs import queries as git
 

@@ -14,16 +14,16 @@ from pathlib import Path
 
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
-from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.formats.dcp import METADATA, read_dcp
+from ckaudit.reader.formats.index import parse_index, read_index
+from ckaudit.reader.formats.numpyfile import NPY_MAGIC, read_npy
+from ckaudit.reader.formats.pickles import read_pickle_file
+from ckaudit.reader.formats.safetensors import looks_like_safetensors, read_safetensors
+from ckaudit.reader.formats.tarformat import looks_like_tar, read_tar
+from ckaudit.reader.formats.torchzip import read_torch_zip
 from ckaudit.reader.hparams import SIDECAR, sidecar_config
-from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
-from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
-from ckaudit.reader.pickles import read_pickle_file
-from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
-from ckaudit.reader.tarformat import looks_like_tar, read_tar
-from ckaudit.reader.torchzip import read_torch_zip
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 __all__ = [

@@ -12,7 +12,17 @@ from typing import Any, BinaryIO
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
-from ckaudit.reader.numpyfile import audit_npy_members, npz_error
+from ckaudit.reader.formats.numpyfile import audit_npy_members, npz_error
+from ckaudit.reader.formats.zipopen import open_archive, salvage_pickles
+from ckaudit.reader.formats.zipview import (
+    Member,
+    MemberError,
+    TorchView,
+    is_pickle_name,
+    members_of,
+    name_clashes,
+    read_member,
+)
 from ckaudit.reader.pickle import (
     PickleError,
     PickleResult,
@@ -22,16 +32,6 @@ from ckaudit.reader.pickle import (
 from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
-from ckaudit.reader.zipopen import open_archive, salvage_pickles
-from ckaudit.reader.zipview import (
-    Member,
-    MemberError,
-    TorchView,
-    is_pickle_name,
-    members_of,
-    name_clashes,
-    read_member,
-)
 
 _SMALL_MEMBERS = (
     "byteorder",

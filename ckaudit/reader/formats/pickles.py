@@ -15,7 +15,7 @@ from typing import BinaryIO
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import describe, not_a_checkpoint
-from ckaudit.reader.legacy import MAGIC_NUMBER, read_legacy
+from ckaudit.reader.formats.legacy import MAGIC_NUMBER, read_legacy
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 
 PICKLE_FORMAT = "pickle"
