@@ -10,6 +10,7 @@ every member is walked through the audit; raw bytes are skipped with seeks.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import tarfile
 from dataclasses import dataclass
@@ -21,15 +22,21 @@ from ckaudit.reader.dtypes import ITEMSIZE, storage_dtype
 from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.pickle import Global, StorageRef, TensorRef
 from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
-from ckaudit.reader.types import CheckpointInfo
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
 
 TAR_FORMAT = "torch-tar"
 _MEMBERS = ("sys_info", "storages", "tensors", "pickle")
 
 
-def looks_like_tar(head: bytes) -> bool:
-    return head[257:262] == b"ustar"
+def tarfile_accepts(path: Path) -> bool:
+    """Whether torch.load's `tarfile.open(fileobj=f, mode="r:")` succeeds: any first header with a valid
+    checksum, a V7 header without the `ustar` magic included."""
+    try:
+        with path.open("rb") as handle, tarfile.open(fileobj=handle, mode="r:"):
+            return True
+    except Exception:  # tarfile.TarError and anything else: torch does not take the tar path
+        return False
 
 
 @dataclass
@@ -158,8 +165,18 @@ def _views(value: Any) -> list[tuple[str, str, int, int]]:
     return views
 
 
+def _audit_from_start(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
+    """When reading the tar fails with a TarError (a member cut short, a bad later header), torch.load
+    falls back to unpickling the file from byte 0: a tar/pickle polyglot. What that pickle names is
+    audited whatever the tar holds (a plain torch tar stops at its first byte, `s` of `sys_info`)."""
+    handle.seek(0)
+    with contextlib.suppress(CheckpointReadError):  # names and an unproven stream stay in the audit
+        audit.walk_stream(handle, size, "the file read as a pickle (torch's fallback)")
+
+
 def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
     with path.open("rb") as handle:
+        _audit_from_start(handle, size, audit)
         regions, shadowed = _regions(path, handle, size)
         reader = _TarReader(audit, regions)
         extra = [

@@ -7,13 +7,14 @@ differently, the read fails as `corrupt` naming the difference — after every p
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
 from ckaudit.reader.formats.numpyfile import audit_npy_members, npz_error
-from ckaudit.reader.formats.zipopen import open_archive, salvage_pickles
+from ckaudit.reader.formats.zipopen import miniz_directory_offset, open_archive, salvage_pickles
 from ckaudit.reader.formats.zipview import (
     Member,
     MemberError,
@@ -28,6 +29,7 @@ from ckaudit.reader.pickle import (
     PickleResult,
     StorageRef,
     torch_storage,
+    unproven_call,
 )
 from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
@@ -120,6 +122,7 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             _audit_salvaged(handle, size, audit)
             raise
         with archive_file:
+            _same_directory(handle, size, archive_file, audit)
             archive = _Archive(handle, size, members_of(archive_file))
             npy_members, objects = audit_npy_members(archive_file, audit)
             info = _read(path, size, archive, audit)
@@ -128,6 +131,21 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             if info is None:
                 raise not_a_checkpoint(_no_data_pkl(archive.view))
             return info
+
+
+def _same_directory(handle: BinaryIO, size: int, archive: zipfile.ZipFile, audit: StreamAudit) -> None:
+    """torch (miniz) and Python's zipfile must read the same central directory; where they do not
+    (prepended or concatenated data, two directories, a zip64 locator pointing elsewhere), the members
+    ckaudit reads are not the ones torch reads, so nothing it finds there proves the file inert."""
+    stated = miniz_directory_offset(handle, size)
+    found = getattr(archive, "start_dir", None)
+    if stated is not None and stated == found:
+        return
+    reason = (
+        f"torch's zip reader takes the central directory at byte {stated}, Python's zipfile at byte "
+        f"{found}: the archive has data before its directory, or two directories"
+    )
+    audit.add((), (unproven_call(reason),))
 
 
 def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:

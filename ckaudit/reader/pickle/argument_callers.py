@@ -27,5 +27,13 @@ ARGUMENT_CALLERS: dict[str, tuple[int, ...]] = {
     "copyreg.__newobj_ex__": (0,),
 }
 
+# callable -> (position of the callable it calls, position of the argument tuple it calls it with):
+# `_rebuild_from_type_v2(func, new_type, args, state)` runs `func(*args)`, so a nested allowed caller there
+# is followed with those arguments in turn.
+APPLIES: dict[str, tuple[int, int]] = {
+    "torch._tensor._rebuild_from_type_v2": (0, 2),
+    "torch._tensor._rebuild_from_type": (0, 2),
+}
+
 # Argument values that are data, not callables (a bit generator's name, a None default).
 PLAIN_VALUES = (str, bytes, int, float, bool, type(None))
