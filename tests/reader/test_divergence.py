@@ -1,0 +1,93 @@
+"""Where ckaudit's reading of the bytes could differ from torch.load's, the file is unsafe-pickle.
+
+Each attack (tests/reader/divergence.py, our own designs) is proven in a throwaway subprocess to run its
+payload (creating a canary file) under torch.load(weights_only=False); ckaudit must report unsafe-pickle
+for it, and nothing may run while ckaudit reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ckaudit.files.safety import safety_findings
+from ckaudit.findings import Rule
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint
+from tests.conftest import requires_torch
+from tests.reader import divergence
+
+pytestmark = requires_torch
+
+
+@pytest.fixture(scope="module")
+def attack_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], Path]:
+    import torch
+
+    folder = tmp_path_factory.mktemp("divergence")
+    base = folder / "base.pt"
+    torch.save({"w": torch.ones(2)}, base)
+    canary = folder / "canary"
+    return divergence.write_all(folder, canary, base), canary
+
+
+def _rules(path: Path) -> set[Rule]:
+    """The rules of the safety findings ckaudit reports for the file, read or not."""
+    try:
+        info = read_checkpoint(path)
+    except CheckpointReadError as exc:
+        info = CheckpointInfo(
+            path=str(path), format="unreadable", size=0, globals=exc.globals, calls=exc.calls
+        )
+    return {f.rule for f in safety_findings(path.name, info, None)}
+
+
+def test_every_divergence_is_unsafe_pickle_and_nothing_runs(
+    attack_files: tuple[dict[str, Path], Path],
+) -> None:
+    files, canary = attack_files
+    for name, path in files.items():
+        assert Rule.UNSAFE_PICKLE in _rules(path), name
+    assert not canary.exists(), "a payload ran inside ckaudit"
+
+
+def test_frame_attack_is_harmless_to_pickle_loads() -> None:
+    """The frame attack's two programs: pickle.loads (bytes) sees a string and stops."""
+    assert divergence.loads_is_harmless(divergence.frame_boundary(Path("/nonexistent/canary")))
+
+
+_PROOF = """
+import json, sys
+from pathlib import Path
+import torch
+canary, paths = Path(sys.argv[1]), json.loads(sys.argv[2])
+ran = {}
+for name, path in paths.items():
+    canary.unlink(missing_ok=True)
+    try:
+        torch.load(path, weights_only=False)
+    except BaseException:
+        pass
+    ran[name] = canary.exists()
+print(json.dumps(ran))
+"""
+
+
+@pytest.mark.slow
+def test_divergence_payloads_are_real(attack_files: tuple[dict[str, Path], Path], tmp_path: Path) -> None:
+    """A throwaway subprocess runs torch.load(weights_only=False) on each: every payload creates the canary."""
+    files, canary = attack_files
+    proof = subprocess.run(
+        [sys.executable, "-c", _PROOF, str(canary), json.dumps({n: str(p) for n, p in files.items()})],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    ran = json.loads(proof.stdout.strip().splitlines()[-1])
+    canary.unlink(missing_ok=True)
+    assert sorted(n for n, created in ran.items() if not created) == []
+    assert len(ran) == len(files) >= 10
