@@ -87,7 +87,11 @@ def normalize(name: str) -> str:
         module, attr = _compat_pickle.NAME_MAPPING[(module, attr)]
     else:
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    module = _TORCH_MODULE_MAPPING.get(module, module)
     return f"{module}.{attr}"
+
+
+_TORCH_MODULE_MAPPING = {"torch.tensor": "torch._tensor"}  # torch.serialization's load_module_mapping
 
 
 def is_inert(name: str, trusted: Iterable[str] = ()) -> bool:

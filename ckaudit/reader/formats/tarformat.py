@@ -74,10 +74,16 @@ def _regions(path: Path, handle: BinaryIO, size: int) -> tuple[dict[str, _Region
         regions[member.name] = _Region(
             handle, member.name, member.offset_data, member.offset_data + member.size
         )
-    missing = [name for name in _MEMBERS[1:] if name not in regions]
-    if missing:
-        raise corrupt(f"tar archive lacks the member(s) {', '.join(missing)} of torch's tar format")
     return regions, shadowed
+
+
+def _require(regions: dict[str, _Region], name: str) -> _Region:
+    """torch extracts storages, then tensors, then pickle, reading each before it looks for the next: a
+    missing member fails the load only once the ones before it have been unpickled."""
+    if name not in regions:
+        missing = [n for n in _MEMBERS[1:] if n not in regions]
+        raise corrupt(f"tar archive lacks the member(s) {', '.join(missing)} of torch's tar format")
+    return regions[name]
 
 
 class _TarReader:
@@ -97,7 +103,7 @@ class _TarReader:
         return number
 
     def read_storages(self) -> None:
-        region = self.regions["storages"]
+        region = _require(self.regions, "storages")
         for _ in range(self.count(region)):
             key, location, type_name = _storage_record(self.walk(region, "a storage record"))
             dtype = storage_dtype(type_name)
@@ -119,7 +125,7 @@ class _TarReader:
             self.storages[target] = StorageRef(target, base.dtype, base.location, nbytes, base.type_name)
 
     def read_tensors(self) -> None:
-        region = self.regions["tensors"]
+        region = _require(self.regions, "tensors")
         for _ in range(self.count(region)):
             record = self.walk(region, "a tensor record")
             if not (isinstance(record, tuple) and len(record) == 3):
@@ -187,7 +193,7 @@ def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             reader.walk(region, "its pickle")
         reader.read_storages()
         reader.read_tensors()
-        main_region = regions["pickle"]
+        main_region = _require(regions, "pickle")
         handle.seek(main_region.start)
         main = audit.walk_stream(handle, main_region.end, "pickle", persistent_load=reader.persistent_load)
     tensors = collect_tensors(main.root)
