@@ -71,7 +71,7 @@ def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
     if path.is_dir():
         if (path / METADATA).is_file():
-            return read_dcp(path, audit)
+            return read_dcp(path, audit, read_checkpoint)
         raise not_a_checkpoint("a directory, and not a torch.distributed.checkpoint one (no .metadata)")
     if not path.exists():
         if path.is_symlink():

@@ -193,10 +193,9 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
 
 
 def _is_torchscript(view: TorchView) -> bool:
-    prefix = view.prefix or b""
-    return view.record("constants.pkl") is not None or any(
-        m.raw_name.startswith(prefix + b"code/") for m in view.members
-    )
+    """torch.serialization._is_torchscript_zip: a `constants.pkl` record, and torch.load hands the file to
+    torch.jit.load (whose C++ unpickler resolves no Python globals) instead of unpickling data.pkl."""
+    return view.record("constants.pkl") is not None
 
 
 def _no_data_pkl(view: TorchView) -> str:
