@@ -133,31 +133,3 @@ def _inflate_partial(data: bytes, method: int) -> bytes:
         return zlib.decompressobj(-15).decompress(data)
     except zlib.error:
         return b""
-
-
-def miniz_directory_offset(handle: BinaryIO, size: int) -> int | None:
-    """Where torch's zip reader (miniz) takes the central directory to start: the offset the last
-    end-of-central-directory record states (found searching back from the end, the first signature with
-    22 bytes after it), or the one in the zip64 record its locator points to. Python's zipfile instead
-    shifts every offset by any data in front of the directory, and takes the zip64 record from just
-    before the locator. None when there is no such record."""
-    handle.seek(max(0, size - _EOCD_SIZE - _MAX_COMMENT))
-    tail = handle.read()
-    base = size - len(tail)
-    at = tail.rfind(_EOCD)
-    while at >= 0 and len(tail) - at < _EOCD_SIZE:
-        at = tail.rfind(_EOCD, 0, at)
-    if at < 0:
-        return None
-    (offset,) = struct.unpack("<I", tail[at + 16 : at + 20])
-    locator_at = base + at - 20
-    if locator_at >= 0:
-        handle.seek(locator_at)
-        locator = handle.read(20)
-        if locator.startswith(_EOCD64_LOCATOR):
-            (record_at,) = struct.unpack("<Q", locator[8:16])
-            handle.seek(record_at)
-            record = handle.read(56)
-            if len(record) == 56 and record.startswith(b"PK\x06\x06"):
-                (offset,) = struct.unpack("<Q", record[48:56])
-    return int(offset)
