@@ -124,7 +124,7 @@ class SharedWorker:
     """One real ModelWorker for a whole module; closing it per command would restart torch every time."""
 
     def __init__(self) -> None:
-        from ckaudit.model.worker.client import ModelWorker
+        from ckaudit.worker.client import ModelWorker
 
         self.worker = ModelWorker(sys.executable, timeout=60)
         self.builds = 0
@@ -140,7 +140,7 @@ def shared_worker() -> Iterator[SharedWorker]:
 @pytest.fixture
 def worker(shared_worker: SharedWorker, monkeypatch: pytest.MonkeyPatch) -> SharedWorker:
     """Commands run in-process use the module's worker; `.builds` counts the models actually built."""
-    from ckaudit.model.evaluator import Evaluator
+    from ckaudit.scan.evaluator import Evaluator
 
     def use_shared(self: Evaluator) -> object:
         shared_worker.builds += 1

@@ -3,7 +3,7 @@
 A key is the sha256 of everything a result depends on: the blob ids of the model's source files, the
 factory/build/kwargs, the project interpreter and its torch version, the checkpoint's state-dict
 signature and the entry's key/strict/ignore (the installed distributions a build used are recorded with its
-outcome and checked when it is read: `ckaudit.model.evaluator`). One JSON file per key, written atomically
+outcome and checked when it is read: `ckaudit.scan.evaluator`). One JSON file per key, written atomically
 (`write_atomic`), so
 two worktrees or terminals sharing the cache can never leave a torn file; an unreadable entry is a miss.
 Deleting the folder changes nothing but speed.
@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.store import cache_root, write_atomic
+from ckaudit.atomic import write_atomic
+from ckaudit.cache.store import cache_root
 
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo

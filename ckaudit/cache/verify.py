@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit import __version__
-from ckaudit.cache.store import write_atomic
+from ckaudit.atomic import write_atomic
 
 FORMAT = 1
 RACY_NS = 1_000_000_000  # entries for files changed less than this before their stat are not stored

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.compare.blame import walk
     from ckaudit.findings import Finding
-    from ckaudit.model.evaluator import Evaluator, load_info
     from ckaudit.progress import progress, progress_enabled
+    from ckaudit.scan.evaluator import Evaluator, load_info
     from ckaudit.vcs.trees import resolve_commit
 
     root = find_root(args.config)

@@ -83,8 +83,8 @@ def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcom
     build = getattr(args, "build", None)
     if args.model is None and build is None and (outcome.entry is None or outcome.entry.model is None):
         return outcome
-    from ckaudit.model.check import spec_from_build, spec_from_cli
-    from ckaudit.model.registered import (
+    from ckaudit.compat.check import spec_from_build, spec_from_cli
+    from ckaudit.scan.pipeline import (
         add_code_findings,
     )  # imports the worker client only when a model is asked for
 

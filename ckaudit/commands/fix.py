@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish
 from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_code_side
+from ckaudit.compat.fixplan import FixPlan, explicit_plan, planned
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.files.engine import FileScope
 from ckaudit.findings import Cause, Rule, Severity
-from ckaudit.model.fixplan import FixPlan, explicit_plan, planned
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
 
@@ -114,8 +114,8 @@ def _target(file: Path, out: Path | None, fmt: str) -> Path:
 
 
 def _convert(config: Config, src: Path, dst: Path, plan: FixPlan, fmt: str) -> None:
-    from ckaudit.model.worker.client import ModelWorker
-    from ckaudit.registry.interpreter import resolve_python
+    from ckaudit.worker.client import ModelWorker
+    from ckaudit.worker.interpreter import resolve_python
 
     steps = [s.as_dict() for s in plan.steps]
     with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:

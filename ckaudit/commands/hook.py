@@ -103,8 +103,8 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
-    from ckaudit.compare.verdicts import Labels, compare, relevant_models
-    from ckaudit.model.evaluator import Evaluator
+    from ckaudit.scan.evaluator import Evaluator
+    from ckaudit.scan.verdicts import Labels, compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.register import file_sha256, snake_case
+from ckaudit.discovery.models import find_classes
+from ckaudit.discovery.proposals import merged, propose
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
 from ckaudit.files.outside import checkpoints_outside_git
-from ckaudit.model.discovery import find_classes
-from ckaudit.model.proposals import merged, propose
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
@@ -175,8 +175,8 @@ def _match(
     through the same Evaluator and cache as every other command)."""
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.errors import WorkerError
-    from ckaudit.model.evaluator import Evaluator
-    from ckaudit.registry.interpreter import InterpreterNotFound
+    from ckaudit.scan.evaluator import Evaluator
+    from ckaudit.worker.interpreter import InterpreterNotFound
 
     pairs: dict[str, str] = {}
     try:
@@ -209,7 +209,7 @@ def _match(
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
     """Keys with the same shape on both sides, directly or behind one consistent prefix (`_orig_mod.`)."""
-    from ckaudit.model.keyfix import find_prefix
+    from ckaudit.compat.keyfix import find_prefix
 
     direct = sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)
     fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])

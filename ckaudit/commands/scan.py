@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     show = progress_enabled(args.format)
     code_side = None
     if not args.files_only:
-        from ckaudit.model.registered import add_code_findings  # the model side: only where it is wanted
+        from ckaudit.scan.pipeline import add_code_findings  # the model side: only where it is wanted
 
         code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(

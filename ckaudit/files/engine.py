@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ckaudit import globs
 from ckaudit.cache.store import cache_root
 from ckaudit.cache.verify import VerifyCache
-from ckaudit.files import content, environment, globs, integrity, missing, safety, signature, tracking
+from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo

@@ -3,7 +3,7 @@ where most teams keep them. `init` registers them; their signatures go to ckaudi
 
 from __future__ import annotations
 
-from ckaudit.files import globs
+from ckaudit import globs
 from ckaudit.files.engine import FileScope, walk_files
 from ckaudit.registry.config import Config
 from ckaudit.vcs import queries as git

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ckaudit.files import globs
+from ckaudit import globs
 from ckaudit.files.missing import where_it_went
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.registry.config import ScanSettings

@@ -13,6 +13,7 @@ import yaml
 
 from ckaudit.errors import ConfigError
 from ckaudit.registry.loadsteps import LoadSteps, parse_load
+from ckaudit.registry.yamlnodes import NodeReader
 
 CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
@@ -108,47 +109,8 @@ def parse_config(text: str, source: str, root: Path) -> Config:
     return _Parser(source, loader).config(node, root)
 
 
-class _Parser:
-    """Walks the YAML node tree so that every error can name its line."""
-
-    def __init__(self, source: str, loader: yaml.SafeLoader) -> None:
-        self.source = source
-        self.loader = loader
-
-    def error(self, node: yaml.Node, message: str) -> ConfigError:
-        return ConfigError(self.source, node.start_mark.line + 1, message)
-
-    def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.error(node, f"{what} must be a mapping")
-        result: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                raise self.error(key_node, f"{what}: keys must be strings, got {key!r}")
-            if allowed and key not in allowed:
-                raise self.error(
-                    key_node, f"{what}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})"
-                )
-            if key in result:
-                raise self.error(key_node, f"{what}: duplicate key {key!r}")
-            result[key] = value_node
-        return result
-
-    def value(self, node: yaml.Node, what: str, kind: type | tuple[type, ...]) -> Any:
-        value = self.loader.construct_object(node, deep=True)
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.error(node, f"{what} must be a number, got {value!r}")
-        if not isinstance(value, kind):
-            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise self.error(node, f"{what} must be a {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
-        values = self.value(node, what, list)
-        if not all(isinstance(v, str) for v in values):
-            raise self.error(node, f"{what} must be a list of strings")
-        return tuple(values)
+class _Parser(NodeReader):
+    """The registry's own fields, read with every error naming its line."""
 
     def config(self, node: yaml.Node, root: Path) -> Config:
         top = self.mapping(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import yaml
 
-    from ckaudit.registry.config import _Parser
+    from ckaudit.registry.yamlnodes import NodeReader
 
 _LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 LOAD_KEYS = {"strip_prefix", "add_prefix", "rename", "drop", "strict", "loader"}
@@ -62,7 +62,7 @@ class LoadSteps:
         return data
 
 
-def parse_load(parser: _Parser, node: yaml.Node, what: str) -> tuple[LoadSteps, bool | None]:
+def parse_load(parser: NodeReader, node: yaml.Node, what: str) -> tuple[LoadSteps, bool | None]:
     """The steps, and `strict` when `load:` sets it (None: not set). Errors name the line."""
     fields = parser.mapping(node, f"{what}: load", LOAD_KEYS)
     strip: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from ckaudit.cache.store import write_atomic
+from ckaudit.atomic import write_atomic
 from ckaudit.errors import CkauditError
 from ckaudit.registry.config import DEFAULT_TIMEOUT, CheckpointEntry, Config, ModelSpec, ScanSettings
 

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from ckaudit.cache.outcomes import SigCache, make_key
+from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.report.json_format import finding_dict, finding_from_dict
 
 
 def test_put_get_and_damaged_entries(git_repo: Path) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from ckaudit.atomic import write_atomic
 from ckaudit.cache.outcomes import CACHE_VERSION, SigCache
-from ckaudit.cache.store import cache_root, write_atomic
+from ckaudit.cache.store import cache_root
 from ckaudit.files.engine import open_scope
 from ckaudit.registry.config import Config
 from ckaudit.vcs.repo import find_repo

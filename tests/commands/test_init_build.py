@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from ckaudit.cli import main
-from ckaudit.model.discovery import ConfigClass, ModelClass, Param
-from ckaudit.model.proposals import propose
+from ckaudit.discovery.models import ConfigClass, ModelClass, Param
+from ckaudit.discovery.proposals import propose
 from ckaudit.registry.config import load_config
 from tests.conftest import git, requires_torch
 from tests.gptrepo import MODEL_ARGS, gpt, training_checkpoint, write_repo

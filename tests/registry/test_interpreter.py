@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ckaudit.registry.config import Config
-from ckaudit.registry.interpreter import InterpreterNotFound, find_interpreter, resolve_python
+from ckaudit.worker.interpreter import InterpreterNotFound, find_interpreter, resolve_python
 from tests.conftest import add_torch, make_venv, requires_torch
 
 pytestmark = requires_torch
@@ -29,7 +29,7 @@ def no_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     git_dir = str(Path(shutil.which("git") or "/usr/bin/git").parent)
     monkeypatch.setenv("PATH", os.pathsep.join([str(hook_env.parent), git_dir]))
     monkeypatch.setattr(sys, "executable", str(hook_env))
-    monkeypatch.setattr("ckaudit.registry.interpreter._probes", {})
+    monkeypatch.setattr("ckaudit.worker.interpreter._probes", {})
     return hook_env
 
 
@@ -91,7 +91,7 @@ def test_probe_is_cached_until_the_environment_changes(tmp_path: Path, no_env: P
     records = list((root / ".git").rglob("interpreter/*/*.json"))
     assert records, "the probe was not cached"
     add_torch(root / ".venv")
-    import ckaudit.registry.interpreter as interpreter
+    import ckaudit.worker.interpreter as interpreter
 
     interpreter._probes.clear()
     assert find_interpreter(Config(root=root)).path == str(venv)

@@ -1,0 +1,304 @@
+"""The one place a checkpoint is dry-run against a model as defined in some tree.
+
+`Evaluator` answers "does this checkpoint load into this model as defined in this tree?" from the
+content-keyed cache when it can, else by materialising the tree once and asking the model worker (started
+lazily, one process for every tree). The verdict logic that compares two such outcomes lives in
+`ckaudit.scan.verdicts`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
+from ckaudit.compat.environment import Changes, changes, installed_versions
+from ckaudit.finding_codec import finding_dict, finding_from_dict
+from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.vcs.trees import Tree, materialise
+from ckaudit.worker.sources import ModelSources, model_sources
+
+if TYPE_CHECKING:
+    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.worker.client import ModelWorker
+    from ckaudit.worker.interpreter import Interpreter
+    from ckaudit.worker.results import ModelBuild
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One checkpoint against one version of the model."""
+
+    loads: bool
+    built: bool
+    findings: tuple[Finding, ...]
+    sources: Mapping[str, str | None]  # files the build imported -> blob id in that tree
+    signature: Any = None  # the model's state-dict signature as the worker reported it
+    distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
+    environment: Changes = field(default_factory=dict)  # loaded before these packages changed; fails now
+    cached: bool = False
+
+
+def spec_key(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "factory": spec.factory,
+        "build": spec.build,
+        "kwargs": dict(spec.kwargs),
+        "sources": list(spec.sources),
+    }
+
+
+def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
+    return {
+        "path": entry.path,
+        "key": entry.key,
+        "strict": entry.strict,
+        "ignore": list(entry.ignore),
+        "expect_fails": entry.expect_fails,
+        "reason": entry.reason,
+        "load": entry.load.as_dict() if entry.load else None,
+    }
+
+
+def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Finding:
+    """The checkpoint's metadata from the working tree, else from its signature in ckaudit.lock, or why it
+    cannot be read (a warning here: the file is not what the code change is judged on; `ckaudit scan` and
+    the `ckaudit-files` hook own it)."""
+    from ckaudit.files.content import read
+    from ckaudit.registry.lock import info_from_signature, lock_of
+
+    root = config.root
+    if not (root / entry.path).exists():
+        lock = lock_of(config)  # read only when some file is absent
+        if entry.as_written in lock:
+            return info_from_signature(entry.path, lock[entry.as_written])
+        return Finding(
+            Rule.FILE_MISSING,
+            Severity.WARNING,
+            f"{entry.path} does not exist here, and ckaudit.lock has no signature of it "
+            "(`ckaudit register` records one where the file is)",
+            checkpoint=entry.path,
+            model=entry.model,
+            location=Location(entry.path),
+        )
+    found = read(root, entry.path, model=entry.model)
+    return dataclasses.replace(found, severity=Severity.WARNING) if isinstance(found, Finding) else found
+
+
+class Evaluator:
+    """Cached dry runs of checkpoints against models in many trees, through one lazily started worker."""
+
+    def __init__(self, config: Config, cache: SigCache, python: str | None = None) -> None:
+        self.config = config
+        self.cache = cache
+        self._python = python
+        self._interpreter: Interpreter | None = None
+        self._stack = ExitStack()
+        self._roots: dict[int, Path] = {}
+        self._worker: ModelWorker | None = None
+        self._sources_memo: dict[tuple[int, str], ModelSources] = {}
+        self._memo: dict[str, Outcome] = {}
+        self._here: Tree | None = None
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def interpreter(self) -> Interpreter:
+        """The project's interpreter (found once; an explicit `python` is probed as given)."""
+        if self._interpreter is None:
+            from ckaudit.worker.interpreter import Interpreter, find_interpreter, probe
+
+            if self._python is None:
+                self._interpreter = find_interpreter(self.config)
+            else:
+                found = probe(self._python, self.config.root)
+                self._interpreter = found or Interpreter(self._python, "unknown", "", ())
+        return self._interpreter
+
+    @property
+    def python(self) -> str:
+        return self.interpreter.path
+
+    def worker(self) -> ModelWorker:
+        if self._worker is None:
+            from ckaudit.worker.client import ModelWorker
+
+            self._worker = self._stack.enter_context(ModelWorker(self.python, timeout=self.config.timeout))
+        return self._worker
+
+    def here(self) -> Tree:
+        """The working tree under the registry's root, read in place (in git or not)."""
+        if self._here is None:
+            from ckaudit.errors import GitError
+            from ckaudit.vcs.trees import WorkTree, work_tree
+
+            try:
+                self._here = work_tree(self.config.root)
+            except GitError:  # not a git work tree: its source files, found by walking it
+                self._here = WorkTree(self.config.root, _source_files(self.config.root))
+        return self._here
+
+    def root(self, tree: Tree) -> Path:
+        if id(tree) not in self._roots:
+            self._roots[id(tree)] = self._stack.enter_context(materialise(tree))
+        return self._roots[id(tree)]
+
+    def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
+        memo = (id(tree), spec.name)
+        if memo not in self._sources_memo:
+            loaders = [
+                e.load.loader
+                for e in self.config.checkpoints
+                if e.model == spec.name and e.load and e.load.loader
+            ]
+            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec), loaders)
+        return self._sources_memo[memo]
+
+    def reported_sources(self, spec: ModelSpec) -> list[str]:
+        record = self.cache.get("sources", make_key(spec_key(spec)))
+        return list(record.get("sources", [])) if record else []
+
+    def outcome_key(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> str:
+        """Everything an outcome depends on that is known before building: the installed distributions the
+        build uses are only known after it, so they are checked when a cached outcome is read."""
+        files = self.sources(tree, spec).files
+        return make_key(
+            {
+                "spec": spec_key(spec),
+                "entry": entry_key(entry),
+                "python": self.python,
+                "torch": self.interpreter.torch,
+                "checkpoint": checkpoint_signature(info),
+                "files": sorted((p, tree.oid(p)) for p in files),
+                "ckaudit": code_fingerprint(),
+            }
+        )
+
+    def outcome(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
+        key = self.outcome_key(tree, spec, entry, info)
+        memo = self._memo.get(key)
+        if memo is not None and self._valid(memo, tree):
+            return memo
+        cached, stale = self._from_cache(key, tree)
+        if cached is not None:
+            return cached
+        outcome = self._evaluate(tree, spec, entry, info)
+        if stale is not None and stale.loads and outcome.built and not outcome.loads:
+            changed = changes(stale.distributions, outcome.distributions)
+            outcome = dataclasses.replace(outcome, environment=changed)
+        self._store(key, spec, outcome)
+        self._memo[key] = outcome
+        return outcome
+
+    def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
+        from ckaudit.compat.check import check_compat
+
+        result = check_compat(entry, spec, info, self.root(tree), self.worker())
+        return Outcome(
+            loads=result.loads,
+            built=result.build.ok,
+            findings=tuple(relocate(f, self.root(tree)) for f in result.findings),
+            sources={p: tree.oid(p) for p in sorted(result.sources)},
+            signature=signature_json(result.build),
+            distributions=dict(result.build.distributions),
+        )
+
+    def _valid(self, outcome: Outcome, tree: Tree) -> bool:
+        return self._same_files(outcome, tree) and not self._upgraded(outcome)
+
+    @staticmethod
+    def _same_files(outcome: Outcome, tree: Tree) -> bool:
+        """A file the worker imported beyond the static closure may have changed."""
+        return all(tree.oid(p) == oid for p, oid in outcome.sources.items())
+
+    def _upgraded(self, outcome: Outcome) -> bool:
+        """A distribution the build used is installed in another version now (or is gone)."""
+        if not outcome.distributions:
+            return False
+        installed = installed_versions(self.interpreter.paths, outcome.distributions)
+        return bool(changes(outcome.distributions, installed))
+
+    def _from_cache(self, key: str, tree: Tree) -> tuple[Outcome | None, Outcome | None]:
+        """(a valid cached outcome, or one recorded under other package versions: the evidence for
+        blaming the environment when the fresh result differs)."""
+        value = self.cache.get("outcome", key)
+        if value is None:
+            return None, None
+        try:
+            outcome = outcome_from_record(value)
+        except (KeyError, TypeError, ValueError):
+            return None, None
+        if not self._same_files(outcome, tree):
+            return None, None
+        return (None, outcome) if self._upgraded(outcome) else (outcome, None)
+
+    def _store(self, key: str, spec: ModelSpec, outcome: Outcome) -> None:
+        self.cache.put("outcome", key, outcome_record(outcome))
+        if outcome.built and outcome.sources:
+            merged = sorted(set(self.reported_sources(spec)) | set(outcome.sources))
+            self.cache.put("sources", make_key(spec_key(spec)), {"model": spec.name, "sources": merged})
+
+
+def _source_files(root: Path) -> list[str]:
+    from ckaudit.vcs.trees import MATERIAL_SUFFIXES
+
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
+        rel = Path(folder).relative_to(root)
+        found += [(rel / n).as_posix() for n in names if n.endswith(MATERIAL_SUFFIXES)]
+    return found
+
+
+def outcome_record(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "loads": outcome.loads,
+        "built": outcome.built,
+        "sources": dict(outcome.sources),
+        "findings": [finding_dict(f) for f in outcome.findings],
+        "signature": outcome.signature,
+        "distributions": dict(outcome.distributions),
+        "environment": {name: list(pair) for name, pair in outcome.environment.items()},
+    }
+
+
+def outcome_from_record(value: Mapping[str, Any]) -> Outcome:
+    return Outcome(
+        loads=bool(value["loads"]),
+        built=bool(value["built"]),
+        findings=tuple(finding_from_dict(f) for f in value["findings"]),
+        sources=dict(value["sources"]),
+        signature=value.get("signature"),
+        distributions=dict(value.get("distributions") or {}),
+        environment={k: (v[0], v[1]) for k, v in (value.get("environment") or {}).items()},
+        cached=True,
+    )
+
+
+def signature_json(build: ModelBuild) -> dict[str, Any] | None:
+    """The worker's state-dict signature as plain JSON: key -> [shape, dtype, persistent]."""
+    if not build.signature:
+        return None
+    return {k: [list(v.shape), v.dtype, v.persistent] for k, v in build.signature.items()}
+
+
+def relocate(finding: Finding, root: Path) -> Finding:
+    """Locations inside a materialised snapshot become repository paths."""
+    loc = finding.location
+    if loc is None or not Path(loc.path).is_absolute():
+        return finding
+    try:
+        rel = Path(loc.path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return finding
+    return dataclasses.replace(finding, location=dataclasses.replace(loc, path=rel))

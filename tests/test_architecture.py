@@ -1,0 +1,116 @@
+"""The import direction of docs/architecture.md, enforced: a package imports only from the layers below it.
+
+Every `import ckaudit.…` counts, at module level, inside functions and under `TYPE_CHECKING` alike — a lazy
+import is still a dependency a newcomer has to know about.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ckaudit"
+
+# Lowest first. A name is a top-level module or subpackage of ckaudit.
+LAYERS: tuple[frozenset[str], ...] = tuple(
+    frozenset(names.split())
+    for names in (
+        "__init__ errors findings finding_codec keyranges globs proc tracebacks progress atomic",
+        "reader",
+        "vcs",
+        "cache",
+        "registry",
+        "files",
+        "worker",
+        "compat discovery",
+        "scan",
+        "compare",
+        "report",
+        "explain",
+        "commands",
+        "cli ci __main__",
+    )
+)
+
+
+def _unit(path: Path) -> str:
+    """The layer unit of a file: its top-level subpackage, or its module name at the top."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else path.stem
+
+
+def _is_unit(name: str) -> bool:
+    return (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file()
+
+
+def _imported_units(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            if node.module == "ckaudit":  # `from ckaudit import x`: a submodule, or a name of __init__
+                names.update(f"ckaudit.{alias.name}" for alias in node.names if _is_unit(alias.name))
+    units = set()
+    for name in names:
+        parts = name.split(".")
+        if parts[0] == "ckaudit":
+            units.add(parts[1] if len(parts) > 1 else "__init__")
+    return units
+
+
+def _layer_of(unit: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if unit in layer:
+            return index
+    raise AssertionError(f"ckaudit/{unit} is in no layer of LAYERS (and docs/architecture.md): place it")
+
+
+def _edges() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        unit = _unit(path)
+        for target in _imported_units(path):
+            if target != unit:
+                found.append((str(path.relative_to(PACKAGE.parent)), unit, target))
+    return found
+
+
+def test_every_unit_has_a_layer() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        _layer_of(_unit(path))
+
+
+def test_imports_point_down_only() -> None:
+    upward = [
+        f"{where}: {unit} (layer {_layer_of(unit)}) imports {target} (layer {_layer_of(target)})"
+        for where, unit, target in _edges()
+        if _layer_of(target) > _layer_of(unit)
+    ]
+    assert upward == []
+
+
+def test_no_package_cycles_within_a_layer() -> None:
+    graph: dict[str, set[str]] = {}
+    for _, unit, target in _edges():
+        if _layer_of(unit) == _layer_of(target) and len(LAYERS[_layer_of(unit)]) > 1:
+            graph.setdefault(unit, set()).add(target)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(unit for unit in graph if reaches(unit, unit, set()))
+    assert cycles == []
+
+
+@pytest.mark.parametrize("layer", range(len(LAYERS)))
+def test_layers_name_real_units(layer: int) -> None:
+    real = {_unit(p) for p in PACKAGE.rglob("*.py")}
+    assert LAYERS[layer] <= real
