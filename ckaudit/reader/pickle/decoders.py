@@ -139,7 +139,8 @@ def _convert_sized(kind: str, raw: bytes) -> Any:
 
 
 def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
-    """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place."""
+    """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place. An
+    argument's extent is checked against the frame before it is converted (C reads it elsewhere)."""
     size, table, unpack_from, seen, frames = len(data), _TABLE, struct.unpack_from, state.seen, state.frames
     pos = state.pos
     while not machine.stopped:
@@ -154,32 +155,34 @@ def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
         pos += 1
         name, handler, mode, width, fmt, kind = entry
         seen.add(code)
-        header_end = pos
-        if mode == _NO_ARG:
-            arg = None
-        elif mode == _TEXT:
+        arg: Any = None
+        end = header_end = pos
+        if mode == _TEXT:
             stream = io.BytesIO(data)
             stream.seek(pos)
-            arg = _text_arg(name, kind, stream.readline)
-            pos = header_end = stream.tell()
-        else:
+            lines = _text_lines(name, stream.readline)
+            end = header_end = stream.tell()
+        elif mode != _NO_ARG:
             if pos + width > size:
                 state.pos = size
                 raise PickleError(f"{name} argument cut off", truncated=True)
             arg = unpack_from(fmt, data, pos)[0]
-            pos = header_end = pos + width
+            pos = end = header_end = pos + width
             if code == _FRAME:
                 _check_frame(arg, pos, size)
+                end = pos + arg
             elif mode == _SIZED:
                 if arg < 0 or pos + arg > size:
                     state.pos = size
                     raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
-                raw = data[pos : pos + arg]
-                pos += arg
-                arg = _convert_sized(kind, raw)
-        state.pos = pos
+                end = pos + arg
         if frames.end is not None or code == _FRAME:
-            frames.opcode(name, start, header_end, header_end + (arg or 0) if code == _FRAME else pos)
+            frames.opcode(name, start, header_end, end)
+        if mode == _TEXT:
+            arg, pos = _parse_text(name, lines), end
+        elif mode == _SIZED:
+            arg, pos = _convert_sized(kind, data[pos:end]), end
+        state.pos = pos
         handler(machine, arg)
 
 
@@ -196,24 +199,25 @@ def _run_stream(machine: Machine, stream: BinaryIO, size: int) -> None:
             raise PickleError(f"unknown opcode {byte[0]:#04x} at byte {start}", truncated=False)
         name, handler, mode, width, fmt, kind = entry
         machine.opcodes.add(name)
-        header_end = start + 1
-        if mode == _NO_ARG:
-            arg = None
-        elif mode == _TEXT:
-            arg = _text_arg(name, kind, stream.readline)
-        else:
+        arg: Any = None
+        if mode == _TEXT:
+            lines = _text_lines(name, stream.readline)
+        elif mode != _NO_ARG:
             arg = struct.unpack(fmt, _read_exact(stream, width, name))[0]
-            if name == "FRAME":
-                _check_frame(arg, stream.tell(), size)
-            elif mode == _SIZED:
-                if arg < 0 or stream.tell() + arg > size:
-                    raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
-                header_end = stream.tell()
-                arg = _convert_sized(kind, _read_exact(stream, arg, name))
-        end = stream.tell()
+        end = header_end = stream.tell()
+        if name == "FRAME":
+            _check_frame(arg, end, size)
+            end += arg
+        elif mode == _SIZED:
+            if arg < 0 or end + arg > size:
+                raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
+            end += arg
         if frames.end is not None or name == "FRAME":
-            frame_end = end + (arg or 0) if name == "FRAME" else end
-            frames.opcode(name, start, header_end if mode == _SIZED else end, frame_end)
+            frames.opcode(name, start, header_end, end)
+        if mode == _TEXT:
+            arg = _parse_text(name, lines)
+        elif mode == _SIZED:
+            arg = _convert_sized(kind, _read_exact(stream, arg, name))
         handler(machine, arg)
 
 
@@ -224,16 +228,21 @@ def _read_exact(stream: BinaryIO, count: int, name: str) -> bytes:
     return data
 
 
-def _text_arg(name: str, kind: str, readline: Callable[[], bytes]) -> Any:
-    """A newline-terminated argument as the C unpickler parses it (framing.TEXT_ARGS); a line C cannot
-    parse fails C too, so the failure is proven."""
-    line = _line(readline, name)
+def _text_lines(name: str, readline: Callable[[], bytes]) -> list[bytes]:
+    """A text opcode's newline-terminated argument line(s): two for GLOBAL and INST."""
+    first = _line(readline, name)
+    return [first, _line(readline, name)] if name in ("GLOBAL", "INST") else [first]
+
+
+def _parse_text(name: str, lines: list[bytes]) -> Any:
+    """The argument as the C unpickler parses it (framing.TEXT_ARGS); a line C cannot parse fails C
+    too, so the failure is proven."""
     try:
         if name in ("GLOBAL", "INST"):
-            return c_name(line), c_name(_line(readline, name))
-        return TEXT_ARGS[name](line)
+            return c_name(lines[0]), c_name(lines[1])
+        return TEXT_ARGS[name](lines[0])
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PickleError(f"{name} argument {line[:40]!r}: {exc}", truncated=False) from None
+        raise PickleError(f"{name} argument {lines[0][:40]!r}: {exc}", truncated=False) from None
 
 
 def _line(readline: Callable[[], bytes], name: str) -> bytes:
