@@ -10,6 +10,11 @@ callable must not launder a dangerous one.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ckaudit.reader.pickle.stubs import DYNAMIC_CALLEE, Global, unproven_call
+from ckaudit.reader.pickle.weights_only import RESULT_TYPED, result_type
+
 # callable -> positions (in its argument tuple) of the arguments it calls or instantiates
 ARGUMENT_CALLERS: dict[str, tuple[int, ...]] = {
     "torch._tensor._rebuild_from_type_v2": (0, 1),
@@ -37,3 +42,65 @@ APPLIES: dict[str, tuple[int, int]] = {
 
 # Argument values that are data, not callables (a bit generator's name, a None default).
 PLAIN_VALUES = (str, bytes, int, float, bool, type(None))
+
+SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
+_MAX_NESTING = 32
+_MAX_ARGUMENT_SCAN = 100_000
+
+
+class CallAudit:
+    """The pickle machine's record of what a stream names and calls, arguments that get called included."""
+
+    globals: set[str]
+    calls: set[str]
+
+    def note_call(self, func: Any) -> None:
+        """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
+        self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
+
+    def special_call(self, name: str, args: Any, depth: int = 0) -> None:
+        """Arguments the callee calls count as called, through any depth of nesting; the class of its
+        result, which BUILD checks and the stream need not name, counts as named."""
+        if name in ARGUMENT_CALLERS:
+            if not isinstance(args, tuple):  # computed at load time (builtins.tuple(...), a memo trick)
+                self.calls.add(unproven_call(f"the arguments of {name} are computed at load time"))
+                return
+            self.note_argument_calls(name, args, depth)
+        implied = result_type(name, args)
+        if implied:
+            self.globals.add(implied)
+
+    def note_argument_calls(self, name: str, args: tuple[Any, ...], depth: int) -> None:
+        """The arguments a known callable calls or instantiates count as called (see argument_callers);
+        one it calls with arguments of its own (`func(*args)`) is followed as a call in turn."""
+        for position in ARGUMENT_CALLERS[name]:
+            if position < len(args) and not isinstance(args[position], PLAIN_VALUES):
+                self.note_call(args[position])
+        applied = APPLIES.get(name)
+        if applied is None or len(args) <= max(applied):
+            return
+        callee, callee_args = args[applied[0]], args[applied[1]]
+        if not isinstance(callee, Global) or callee.name not in SPECIAL_CALLS:
+            return
+        if depth >= _MAX_NESTING:
+            self.calls.add(unproven_call(f"{name} nested more than {_MAX_NESTING} deep"))
+            return
+        self.special_call(callee.name, callee_args, depth + 1)
+
+    def note_global_arguments(self, args: Any) -> None:
+        """Every global passed in a call's arguments (in literal tuples, lists, sets and dicts, nested) is
+        a callable reaching the callee: counted as called, so only an inert one keeps the call inert.
+        Values built by earlier calls were checked when they were built."""
+        pending, seen = [args], 0
+        while pending and seen < _MAX_ARGUMENT_SCAN:
+            value = pending.pop()
+            seen += 1
+            if isinstance(value, Global):
+                self.note_call(value)
+            elif isinstance(value, (tuple, list, set, frozenset)):
+                pending.extend(value)
+            elif isinstance(value, dict):
+                pending.extend(value.keys())
+                pending.extend(value.values())
+        if pending:
+            self.calls.add(unproven_call("a call's arguments nest too many values to check"))

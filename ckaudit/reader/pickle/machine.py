@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pickle import HIGHEST_PROTOCOL
 from typing import Any
 
-from ckaudit.reader.pickle.argument_callers import APPLIES, ARGUMENT_CALLERS, PLAIN_VALUES
+from ckaudit.reader.pickle.argument_callers import SPECIAL_CALLS, CallAudit
 from ckaudit.reader.pickle.stubs import (
     DYNAMIC_CALLEE,
     Call,
@@ -19,13 +19,9 @@ from ckaudit.reader.pickle.stubs import (
     PersistentLoad,
     PickleError,
     StubDict,
-    unproven_call,
 )
 from ckaudit.reader.pickle.torch_rebuild import call_known
-from ckaudit.reader.pickle.weights_only import RESULT_TYPED, append_refusal, result_type, setitem_refusal
-
-_SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
-_MAX_NESTING = 32
+from ckaudit.reader.pickle.weights_only import append_refusal, setitem_refusal
 
 
 class _Mark:
@@ -35,7 +31,7 @@ class _Mark:
 _MARK = _Mark()
 
 
-class Machine:
+class Machine(CallAudit):
     def __init__(self, persistent_load: PersistentLoad | None) -> None:
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
@@ -75,47 +71,15 @@ class Machine:
             calls=frozenset(self.calls),
         )
 
-    def note_call(self, func: Any) -> None:
-        """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
-        self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
-
-    def special_call(self, name: str, args: Any, depth: int = 0) -> None:
-        """Arguments the callee calls count as called, through any depth of nesting; the class of its
-        result, which BUILD checks and the stream need not name, counts as named."""
-        if name in ARGUMENT_CALLERS:
-            if not isinstance(args, tuple):  # computed at load time (builtins.tuple(...), a memo trick)
-                self.calls.add(unproven_call(f"the arguments of {name} are computed at load time"))
-                return
-            self.note_argument_calls(name, args, depth)
-        implied = result_type(name, args)
-        if implied:
-            self.globals.add(implied)
-
-    def note_argument_calls(self, name: str, args: tuple[Any, ...], depth: int) -> None:
-        """The arguments a known callable calls or instantiates count as called (see argument_callers);
-        one it calls with arguments of its own (`func(*args)`) is followed as a call in turn."""
-        for position in ARGUMENT_CALLERS[name]:
-            if position < len(args) and not isinstance(args[position], PLAIN_VALUES):
-                self.note_call(args[position])
-        applied = APPLIES.get(name)
-        if applied is None or len(args) <= max(applied):
-            return
-        callee, callee_args = args[applied[0]], args[applied[1]]
-        if not isinstance(callee, Global) or callee.name not in _SPECIAL_CALLS:
-            return
-        if depth >= _MAX_NESTING:
-            self.calls.add(unproven_call(f"{name} nested more than {_MAX_NESTING} deep"))
-            return
-        self.special_call(callee.name, callee_args, depth + 1)
-
     def push_global(self, name: str) -> None:
         self.globals.add(name)
         self.stack.append(Global(name))
 
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
+        self.note_global_arguments(args)
         name = func.name if isinstance(func, Global) else None
-        if name in _SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
+        if name in SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
             self.special_call(name, args)
         if name is not None:
             built = call_known(name, args)
@@ -297,6 +261,7 @@ def _op_newobj(m: Machine, _arg: Any) -> None:
     args = m.stack.pop()
     cls = m.stack.pop()
     m.note_call(cls)
+    m.note_global_arguments(args)
     m.stack.append(Call(cls, args))
 
 
@@ -305,6 +270,7 @@ def _op_newobj_ex(m: Machine, _arg: Any) -> None:
     args = m.stack.pop()
     cls = m.stack.pop()
     m.note_call(cls)
+    m.note_global_arguments((args, kwargs))
     m.stack.append(Call(cls, (args, kwargs)))
 
 
@@ -313,6 +279,7 @@ def _op_inst(m: Machine, arg: Any) -> None:
     m.globals.add(f"{module}.{name}")
     m.calls.add(f"{module}.{name}")
     args = tuple(m.pop_mark())
+    m.note_global_arguments(args)
     m.stack.append(Call(Global(f"{module}.{name}"), args))
 
 
@@ -321,6 +288,7 @@ def _op_obj(m: Machine, _arg: Any) -> None:
     if not items:
         raise PickleError("OBJ without a class", truncated=False)
     m.note_call(items[0])
+    m.note_global_arguments(items[1:])
     m.stack.append(Call(items[0], tuple(items[1:])))
 
 
