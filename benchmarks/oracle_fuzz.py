@@ -40,10 +40,8 @@ def main() -> int:
         seconds = round(time.perf_counter() - start, 1)
         divergences = [line.strip() for line in run.stdout.splitlines() if "torch resolved" in line]
         results.append({"seed": seed, "mutants": args.mutants, "ok": run.returncode == 0, "seconds": seconds})
-        print(
-            f"seed {seed}: {args.mutants} mutants, {'0 divergences' if run.returncode == 0 else 'FAILED'} "
-            f"({seconds} s)"
-        )
+        verdict = "0 divergences" if run.returncode == 0 else "FAILED"
+        print(f"seed {seed}: {args.mutants} mutants, {verdict} ({seconds} s)", flush=True)
         for line in divergences[:20]:
             print("   ", line)
     out = ROOT / "benchmarks" / "results" / "oracle_fuzz.json"

@@ -1,10 +1,9 @@
 """The differential oracle (tests/reader/oracle.py) over seeds and a bounded mutation fuzzer.
 
 For every file: ckaudit's reported globals include every global torch.load resolved (unless ckaudit says
-it cannot follow the file, which is unsafe-pickle whatever follows), and a file where
-torch resolved a name that is not inert is reported as unsafe-pickle (or, for a name only referenced,
-weights-only-blocked: never ok). A fixed seed and a bounded count keep this in the fast tier;
-`benchmarks/oracle_fuzz.py` runs it longer.
+it cannot follow the file, which is unsafe-pickle whatever follows), and a file where torch resolved a
+name that is not inert is reported as unsafe-pickle. A fixed seed and a bounded count keep this in the
+fast tier; `benchmarks/oracle_fuzz.py` runs it longer.
 """
 
 from __future__ import annotations
@@ -82,7 +81,7 @@ def _divergence(path: Path, torch_oracle: oracle.Oracle) -> str | None:
     if missing:
         return f"{path.name}: torch resolved {sorted(missing)}, ckaudit did not report them"
     dangerous = [n for n in resolved if not is_inert(n)]
-    if dangerous and not rules & {Rule.UNSAFE_PICKLE, Rule.WEIGHTS_ONLY_BLOCKED}:
+    if dangerous and Rule.UNSAFE_PICKLE not in rules:
         return f"{path.name}: torch resolved {dangerous}, ckaudit reports {sorted(r.value for r in rules)}"
     return None
 
