@@ -45,7 +45,6 @@ PLAIN_VALUES = (str, bytes, int, float, bool, type(None))
 
 SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
 _MAX_NESTING = 32
-_MAX_ARGUMENT_SCAN = 100_000
 
 
 class CallAudit:
@@ -86,21 +85,3 @@ class CallAudit:
             self.calls.add(unproven_call(f"{name} nested more than {_MAX_NESTING} deep"))
             return
         self.special_call(callee.name, callee_args, depth + 1)
-
-    def note_global_arguments(self, args: Any) -> None:
-        """Every global passed in a call's arguments (in literal tuples, lists, sets and dicts, nested) is
-        a callable reaching the callee: counted as called, so only an inert one keeps the call inert.
-        Values built by earlier calls were checked when they were built."""
-        pending, seen = [args], 0
-        while pending and seen < _MAX_ARGUMENT_SCAN:
-            value = pending.pop()
-            seen += 1
-            if isinstance(value, Global):
-                self.note_call(value)
-            elif isinstance(value, (tuple, list, set, frozenset)):
-                pending.extend(value)
-            elif isinstance(value, dict):
-                pending.extend(value.keys())
-                pending.extend(value.values())
-        if pending:
-            self.calls.add(unproven_call("a call's arguments nest too many values to check"))

@@ -77,7 +77,6 @@ class Machine(CallAudit):
 
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
-        self.note_global_arguments(args)
         name = func.name if isinstance(func, Global) else None
         if name in SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
             self.special_call(name, args)
@@ -261,7 +260,6 @@ def _op_newobj(m: Machine, _arg: Any) -> None:
     args = m.stack.pop()
     cls = m.stack.pop()
     m.note_call(cls)
-    m.note_global_arguments(args)
     m.stack.append(Call(cls, args))
 
 
@@ -270,7 +268,6 @@ def _op_newobj_ex(m: Machine, _arg: Any) -> None:
     args = m.stack.pop()
     cls = m.stack.pop()
     m.note_call(cls)
-    m.note_global_arguments((args, kwargs))
     m.stack.append(Call(cls, (args, kwargs)))
 
 
@@ -279,7 +276,6 @@ def _op_inst(m: Machine, arg: Any) -> None:
     m.globals.add(f"{module}.{name}")
     m.calls.add(f"{module}.{name}")
     args = tuple(m.pop_mark())
-    m.note_global_arguments(args)
     m.stack.append(Call(Global(f"{module}.{name}"), args))
 
 
@@ -288,7 +284,6 @@ def _op_obj(m: Machine, _arg: Any) -> None:
     if not items:
         raise PickleError("OBJ without a class", truncated=False)
     m.note_call(items[0])
-    m.note_global_arguments(items[1:])
     m.stack.append(Call(items[0], tuple(items[1:])))
 
 
