@@ -7,9 +7,6 @@ for it, and nothing may run while ckaudit reads it.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import pytest
 from ckaudit.files.safety import safety_findings
 from ckaudit.findings import Rule
 from tests.conftest import requires_torch
-from tests.reader import divergence, oracle
+from tests.reader import attacks, divergence, oracle
 
 pytestmark = requires_torch
 
@@ -53,35 +50,10 @@ def test_frame_attack_is_harmless_to_pickle_loads() -> None:
     assert divergence.loads_is_harmless(divergence.frame_boundary(Path("/nonexistent/canary")))
 
 
-_PROOF = """
-import json, sys
-from pathlib import Path
-import torch
-canary, paths = Path(sys.argv[1]), json.loads(sys.argv[2])
-ran = {}
-for name, path in paths.items():
-    canary.unlink(missing_ok=True)
-    try:
-        torch.load(path, weights_only=False)
-    except BaseException:
-        pass
-    ran[name] = canary.exists()
-print(json.dumps(ran))
-"""
-
-
 @pytest.mark.slow
 def test_divergence_payloads_are_real(attack_files: tuple[dict[str, Path], Path], tmp_path: Path) -> None:
     """A throwaway subprocess runs torch.load(weights_only=False) on each: each payload creates the canary."""
     files, canary = attack_files
-    proof = subprocess.run(
-        [sys.executable, "-c", _PROOF, str(canary), json.dumps({n: str(p) for n, p in files.items()})],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    ran = json.loads(proof.stdout.strip().splitlines()[-1])
-    canary.unlink(missing_ok=True)
+    ran = attacks.payloads_ran(canary, {n: str(p) for n, p in files.items()}, tmp_path)
     assert sorted(n for n, created in ran.items() if not created) == []
     assert len(ran) == len(files) >= 10
