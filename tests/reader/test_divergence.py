@@ -57,3 +57,45 @@ def test_divergence_payloads_are_real(attack_files: tuple[dict[str, Path], Path]
     ran = attacks.payloads_ran(canary, {n: str(p) for n, p in files.items()}, tmp_path)
     assert sorted(n for n, created in ran.items() if not created) == []
     assert len(ran) == len(files) >= 10
+
+
+_TEXT_CASES = [
+    b"I0x10\n",
+    b"I010\n",
+    b"I00\n",
+    b"I01\n",
+    b"I 1\n",
+    b"I+1\n",
+    b"I1_0\n",
+    b"I1\x00junk\n",
+    b"I-0x1f\n",
+    b"I99999999999999999999999\n",
+    b"I08\n",
+    b"I0x\n",
+    b"L0x10L\n",
+    b"L10\n",
+    b"F1.5\n",
+    b"S'a\\x41'\n",
+    b"S'unquoted\n",
+    b"Vcaf\\u00e9\n",
+]
+
+
+@pytest.mark.parametrize("text", _TEXT_CASES)
+def test_text_arguments_parse_as_the_c_unpickler(text: bytes) -> None:
+    """The walker's value (or failure) for a text opcode is the C unpickler's reading a file object."""
+    import io
+    import pickle
+
+    from ckaudit.reader.pickle import PickleError, walk_bytes
+
+    data = text + b"."
+    try:
+        expected: object = pickle.load(io.BytesIO(data))
+    except Exception:
+        expected = "fails"
+    try:
+        seen: object = walk_bytes(data).root
+    except PickleError:
+        seen = "fails"
+    assert (seen, type(seen)) == (expected, type(expected))
