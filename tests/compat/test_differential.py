@@ -156,7 +156,13 @@ def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) 
         assert prefix.details["mode"] == "add" and prefix.details["prefix"] == "module.", context
 
 
-@pytest.mark.parametrize("index", range(EDGE_CASES))
+FAST_EDGE_CASES = 36  # every pair of edge models as saved; the full suite adds `{}` and training files
+
+
+@pytest.mark.parametrize(
+    "index",
+    [pytest.param(i, marks=(pytest.mark.slow,) if i >= FAST_EDGE_CASES else ()) for i in range(EDGE_CASES)],
+)
 def test_degenerate_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) -> None:
     """Little or no state: empty state dicts (a model without parameters, one with only non-persistent
     buffers), a lone 0-d buffer, `{}` saved for any model, the same inside a training checkpoint. torch loads
