@@ -24,17 +24,26 @@ _SHOWN_PER_MODULE = 3  # a layer with at most this many resized tensors is worde
 
 
 def key_findings(
-    ctx: Context, problems: Problems, strict: bool, universe: Iterable[str], named: Mapping[str, str]
+    ctx: Context,
+    problems: Problems,
+    strict: bool,
+    universe: Iterable[str],
+    named: Mapping[str, str],
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> list[Finding]:
     """missing-keys, unexpected-keys, shape-mismatch and hook errors for what is left after the explained.
 
-    `named` maps a key as the dry run saw it back to its name in the file (after a proposed rename).
+    `named` maps a key as the dry run saw it back to its name in the file (after a proposed rename);
+    `shapes` are the checkpoint's tensors' shapes (by the names the dry run saw): `missing_keys` needs
+    them to tell keys the checkpoint may hold under another name.
     """
     findings: list[Finding] = []
     severity = Severity.ERROR if strict else Severity.NOTE
     every = list(universe)
     if problems.missing:
-        findings.append(missing_keys(ctx, problems.missing, severity, every))
+        known = shapes or {}
+        unused = {tuple(known[k]) for k in problems.unexpected if k in known}
+        findings.append(missing_keys(ctx, problems.missing, severity, every, unused))
     if problems.unexpected:
         in_file = [named.get(k, k) for k in problems.unexpected]
         findings.append(unexpected_keys(ctx, in_file, severity, every))
@@ -54,7 +63,20 @@ def key_findings(
     return findings
 
 
-def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity, universe: Sequence[str]) -> Finding:
+def missing_keys(
+    ctx: Context,
+    keys: Sequence[str],
+    severity: Severity,
+    universe: Sequence[str],
+    unused_shapes: Iterable[tuple[int, ...]] = (),
+) -> Finding:
+    """`ignore:` is advised only for keys the checkpoint cannot hold under another name: a missing key
+    whose shape an unused tensor of the file has would start from fresh initialisation if ignored, while
+    its weights may be right there (a rename nothing could pair by name)."""
+    unused = set(unused_shapes)
+    shadowed = [k for k in keys if k in ctx.build.signature and tuple(ctx.build.signature[k].shape) in unused]
+    if shadowed:
+        return _shadowed(ctx, keys, shadowed, severity, universe)
     globs = exact_globs(keys, universe)
     buffers = all(ctx.build.signature[k].buffer for k in keys if k in ctx.build.signature)
     if buffers:
@@ -78,6 +100,31 @@ def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity, universe
         keys=list(keys),
         collapsed=collapse_keys(keys),
         ignore=globs,
+    )
+
+
+def _shadowed(
+    ctx: Context, keys: Sequence[str], shadowed: Sequence[str], severity: Severity, universe: Sequence[str]
+) -> Finding:
+    rest = [k for k in keys if k not in set(shadowed)]
+    globs = exact_globs(rest, universe) if rest else []
+    only = f" Only the others may start fresh: `ignore: {_yaml_list(globs)}`." if globs else ""
+    fix = (
+        f"{len(shadowed)} of these ({shown(shadowed)}) have the shape of tensors the checkpoint holds under "
+        "names the model does not use: they may be the same weights renamed. Do not ignore them (they would "
+        "be initialised fresh); map the checkpoint's names to them with `load: {rename: {OLD: NEW}}` in "
+        f"ckaudit.yaml, or re-save the checkpoint from the new code, or {EXPECT_FAILS}.{only}"
+    )
+    return ctx.finding(
+        Rule.MISSING_KEYS,
+        severity,
+        f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
+        fix,
+        layer=keys[0],
+        keys=list(keys),
+        collapsed=collapse_keys(keys),
+        ignore=globs,
+        same_shape_in_checkpoint=list(shadowed),
     )
 
 
