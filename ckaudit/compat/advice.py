@@ -76,22 +76,11 @@ def missing_keys(
     unused = set(unused_shapes)
     shadowed = [k for k in keys if k in ctx.build.signature and tuple(ctx.build.signature[k].shape) in unused]
     if shadowed:
-        return _shadowed(ctx, keys, shadowed, severity, universe)
-    globs = exact_globs(keys, universe)
-    buffers = all(ctx.build.signature[k].buffer for k in keys if k in ctx.build.signature)
-    if buffers:
-        fix = (
-            "The model registers these buffers but the checkpoint lacks them. If they are computed in "
-            "__init__ (a mask, a position table), register them with `persistent=False` so state dicts "
-            f"leave them out; else allow them with `ignore: {_yaml_list(globs)}`, or {EXPECT_FAILS}."
-        )
+        fix, globs = _shadowed_fix(keys, shadowed, universe)
     else:
-        fix = (
-            "The model defines these but the checkpoint lacks them. If they may start from their initial "
-            f"values, load with strict=False (registry: `ignore: {_yaml_list(globs)}`); otherwise re-save "
-            f"the checkpoint from the new code, or {EXPECT_FAILS}."
-        )
-    return ctx.finding(
+        globs = exact_globs(keys, universe)
+        fix = _missing_fix(ctx, keys, globs)
+    finding = ctx.finding(
         Rule.MISSING_KEYS,
         severity,
         f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
@@ -101,11 +90,29 @@ def missing_keys(
         collapsed=collapse_keys(keys),
         ignore=globs,
     )
+    if not shadowed:
+        return finding
+    return replace(finding, details={**finding.details, "same_shape_in_checkpoint": shadowed})
 
 
-def _shadowed(
-    ctx: Context, keys: Sequence[str], shadowed: Sequence[str], severity: Severity, universe: Sequence[str]
-) -> Finding:
+def _missing_fix(ctx: Context, keys: Sequence[str], globs: Sequence[str]) -> str:
+    if all(ctx.build.signature[k].buffer for k in keys if k in ctx.build.signature):
+        return (
+            "The model registers these buffers but the checkpoint lacks them. If they are computed in "
+            "__init__ (a mask, a position table), register them with `persistent=False` so state dicts "
+            f"leave them out; else allow them with `ignore: {_yaml_list(globs)}`, or {EXPECT_FAILS}."
+        )
+    return (
+        "The model defines these but the checkpoint lacks them. If they may start from their initial "
+        f"values, load with strict=False (registry: `ignore: {_yaml_list(globs)}`); otherwise re-save "
+        f"the checkpoint from the new code, or {EXPECT_FAILS}."
+    )
+
+
+def _shadowed_fix(
+    keys: Sequence[str], shadowed: Sequence[str], universe: Sequence[str]
+) -> tuple[str, list[str]]:
+    """The advice when some missing keys may be in the file under other names; globs for the rest only."""
     rest = [k for k in keys if k not in set(shadowed)]
     globs = exact_globs(rest, universe) if rest else []
     only = f" Only the others may start fresh: `ignore: {_yaml_list(globs)}`." if globs else ""
@@ -115,17 +122,7 @@ def _shadowed(
         "be initialised fresh); map the checkpoint's names to them with `load: {rename: {OLD: NEW}}` in "
         f"ckaudit.yaml, or re-save the checkpoint from the new code, or {EXPECT_FAILS}.{only}"
     )
-    return ctx.finding(
-        Rule.MISSING_KEYS,
-        severity,
-        f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
-        fix,
-        layer=keys[0],
-        keys=list(keys),
-        collapsed=collapse_keys(keys),
-        ignore=globs,
-        same_shape_in_checkpoint=list(shadowed),
-    )
+    return fix, globs
 
 
 def unexpected_keys(
