@@ -67,7 +67,7 @@ def snippet(steps: LoadSteps) -> str:
             items = list(value.items())
             shown = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in items[:_SHOWN_RENAMES])
             more = (
-                f", … {len(items) - _SHOWN_RENAMES} more in details.load"
+                f", … {len(items) - _SHOWN_RENAMES} more: all in --format json, details.load_steps"
                 if len(items) > _SHOWN_RENAMES
                 else ""
             )
