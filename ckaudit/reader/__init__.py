@@ -21,6 +21,7 @@ from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
 from ckaudit.reader.pickles import read_pickle_file
+from ckaudit.reader.plaintext import misread_text
 from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
 from ckaudit.reader.tarformat import looks_like_tar, read_tar
 from ckaudit.reader.torchzip import read_torch_zip
@@ -52,11 +53,19 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
     try:
         return _with_sidecar(_read(path, audit), path)
     except CheckpointReadError as exc:
-        raise audit.attach(exc) from None
+        raise misread_text(audit.attach(exc), _head(path)) from None
     except OSError as exc:
         raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
     except Exception as exc:  # unanticipated: still a finding, never a traceback
         raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_HEAD)
+    except OSError:
+        return b""
 
 
 def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
