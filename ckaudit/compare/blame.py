@@ -40,6 +40,7 @@ class Step:
     status: str  # "loads" | "fails" | "unbuildable"
     findings: tuple[Finding, ...]
     signature: dict[str, Any] | None = None
+    sources: tuple[str, ...] = ()  # the repository files the build imported at this commit
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def evaluate(
     if spec.name in today.models:  # judged with this commit's registry entry where it has one
         spec, entry = entry_at(registry_at(tree, today), today, entry)
     outcome = evaluator.outcome(tree, spec, entry, info)
-    return Step(commit, status_of(outcome), outcome.findings, outcome.signature)
+    return Step(commit, status_of(outcome), outcome.findings, outcome.signature, tuple(outcome.sources))
 
 
 def branch_origin(
