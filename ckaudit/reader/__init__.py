@@ -16,7 +16,7 @@ from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
-from ckaudit.reader.hparams import SIDECAR, sidecar_config
+from ckaudit.reader.hparams import SIDECAR, meta_sidecar, sidecar_config
 from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
@@ -69,11 +69,13 @@ def _head(path: Path) -> bytes:
 
 
 def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
-    """A transformers `config.json` beside the file counts among the hyperparameters it records."""
+    """A transformers `config.json` or a meta JSON beside the file counts among the hyperparameters it
+    records."""
     sidecar = sidecar_config(path)
-    if sidecar is None:
+    found = {**meta_sidecar(path), **({SIDECAR: sidecar} if sidecar is not None else {})}
+    if not found:
         return info
-    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, SIDECAR: sidecar})
+    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, **found})
 
 
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
