@@ -74,12 +74,16 @@ def find_classes(root: Path, python_files: Iterable[str]) -> Found:
     trees = [(rel, tree) for rel in sorted(python_files) if (tree := _parse(root / rel)) is not None]
     classes = [(rel, node) for rel, tree in trees for node in tree.body if isinstance(node, ast.ClassDef)]
     names = _model_class_names(node for _, node in classes)
+    by_name = {node.name: node for _, node in classes if node.name in names}
+    bases = {_last(b) for node in by_name.values() for b in node.bases} & names  # abstract bases
     models, configs = [], []
     for rel, node in classes:
         module = _module_name(rel)
+        if node.name in bases:
+            continue  # `MyPreTrainedModel`: the classes built on it are the models
         if node.name in names:
-            params, calls = _init_params(node), frozenset(_called_names(node))
-            config = _config_class(node)
+            params, config = _constructor(node, by_name)
+            calls = frozenset(_called_names(node))
             models.append(ModelClass(f"{module}:{node.name}", rel, node.lineno, params, calls, config))
         elif _is_dataclass(node):
             configs.append(ConfigClass(module, node.name, _fields(node)))
@@ -93,6 +97,28 @@ def find_classes(root: Path, python_files: Iterable[str]) -> Found:
             factory = f"{_module_name(rel)}:{function.name}"
             models.append(ModelClass(factory, rel, function.lineno, params, calls, function=True))
     return Found(tuple(models), tuple(configs))
+
+
+def _last(node: ast.expr) -> str:
+    return ast.unparse(node).rsplit(".", 1)[-1]
+
+
+def _constructor(
+    node: ast.ClassDef, by_name: dict[str, ast.ClassDef]
+) -> tuple[tuple[Param, ...], str | None]:
+    """The constructor's parameters and the `config_class`, inherited through the repository's bases; a
+    Hugging Face model without its own `__init__` takes `config`."""
+    config = _config_class(node)
+    if any(isinstance(i, ast.FunctionDef) and i.name == "__init__" for i in node.body):
+        return _init_params(node), config
+    for base in node.bases:
+        parent = by_name.get(_last(base))
+        if parent is not None and parent is not node:
+            params, inherited = _constructor(parent, {k: v for k, v in by_name.items() if v is not node})
+            return params, config or inherited
+        if _last(base) == "PreTrainedModel":
+            return (Param("config", config, True),), config
+    return (), config
 
 
 def _model_class_names(nodes: Iterable[ast.ClassDef]) -> set[str]:
