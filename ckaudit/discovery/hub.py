@@ -13,10 +13,9 @@ which change no parameter shape); bookkeeping keys (`architectures`, `transforme
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
+from ckaudit.reader.hparams import json_beside
 from ckaudit.registry.config import ModelSpec
 
 CONFIG = "config.json"
@@ -29,24 +28,12 @@ _BOOKKEEPING = {
     "dtype",
 }
 _PLAIN = (bool, int, float, str, type(None))
-_MAX = 1024 * 1024
-
-
-def _config_beside(path: Path) -> dict[str, Any] | None:
-    candidate = (path if path.is_dir() else path.parent) / CONFIG
-    try:
-        if not candidate.is_file() or candidate.stat().st_size > _MAX:
-            return None
-        data = json.loads(candidate.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def library_model(path: Path, repository_classes: set[str]) -> ModelSpec | None:
     """The `build:` entry for the transformers class `config.json` beside `path` names, if the repository
     does not define that class itself (then the repository's class is proposed instead)."""
-    config = _config_beside(path)
+    config = json_beside((path if path.is_dir() else path.parent) / CONFIG)
     if config is None:
         return None
     architectures = config.get("architectures") or ["AutoModel"]

@@ -40,7 +40,7 @@ def saved_hyperparameters(root: Any) -> dict[str, dict[str, Any]]:
 
 def sidecar_config(path: Path) -> dict[str, Any] | None:
     """A transformers `config.json` beside the checkpoint (it names a `model_type` or `architectures`)."""
-    data = _json_beside(path.parent / SIDECAR if path.is_file() else path / SIDECAR)
+    data = json_beside(path.parent / SIDECAR if path.is_file() else path / SIDECAR)
     if data is None or not ({"model_type", "architectures"} & set(data)):
         return None
     return flatten(data) or None
@@ -56,7 +56,7 @@ def meta_sidecar(path: Path) -> dict[str, dict[str, Any]]:
     if "_" in stem:
         names.insert(0, f"meta_{stem.split('_', 1)[1]}.json")
     for name in names:
-        data = _json_beside(path.parent / name)
+        data = json_beside(path.parent / name)
         if data is not None:
             found = {
                 f"{name}:{key}": flat for key in SOURCE_KEYS if key in data and (flat := flatten(data[key]))
@@ -66,7 +66,8 @@ def meta_sidecar(path: Path) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def _json_beside(candidate: Path) -> dict[str, Any] | None:
+def json_beside(candidate: Path) -> dict[str, Any] | None:
+    """A small JSON object file (a config or meta file beside a checkpoint), or None."""
     try:
         if not candidate.is_file() or candidate.stat().st_size > _SIDECAR_MAX:
             return None

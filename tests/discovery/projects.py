@@ -21,46 +21,9 @@ import textwrap
 from pathlib import Path
 
 from tests.conftest import git
+from tests.gptrepo import MODEL
 
-NANOGPT_MODEL = """\
-from dataclasses import dataclass
-
-import torch
-from torch import nn
-
-
-@dataclass
-class GPTConfig:
-    block_size: int = 1024
-    vocab_size: int = 50304
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float = 0.0
-    bias: bool = True
-
-
-class Block(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.mlp = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-
-
-class GPT(nn.Module):
-    def __init__(self, config):
-        super().__init__()
-        self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
-        ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight
-"""
+NANOGPT_MODEL = MODEL  # tests/gptrepo.py's nanoGPT-shaped model.py
 
 NANOGPT_TRAIN = """\
 import json
