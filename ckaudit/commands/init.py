@@ -210,7 +210,11 @@ def _pair(
     info: CheckpointInfo,
 ) -> Pair | None:
     tensors = {k: t.shape for k, t in info.candidates[0].tensors.items()}
-    best = max(shapes, key=lambda name: (_overlap(shapes[name], tensors), -len(shapes[name])), default=None)
+    best = max(
+        shapes,
+        key=lambda name: (_overlap(shapes[name], tensors), -abs(len(shapes[name]) - len(tensors))),
+        default=None,
+    )
     if best is None or not _overlap(shapes[best], tensors):
         print(f"note: {path}: no model found shares its keys and shapes", file=sys.stderr)
         return None
