@@ -30,6 +30,7 @@ from ckaudit.registry.config import ModelSpec
 class Proposed:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     group: dict[str, str] = field(default_factory=dict)  # entry name -> what it builds (class, function)
+    base: dict[str, str] = field(default_factory=dict)  # entry name -> the name it was proposed under
     keep_one: set[str] = field(default_factory=set)  # groups of the repository's classes
 
     def add(self, name: str, spec: ModelSpec, group: str) -> None:
@@ -40,6 +41,7 @@ class Proposed:
             unique = f"{name}_{number}"
         self.models[unique] = dataclasses.replace(spec, name=unique)
         self.group[unique] = group
+        self.base[unique] = name
 
     def settle(self, paired: set[str]) -> tuple[dict[str, ModelSpec], dict[str, str]]:
         """The entries to write after pairing, and old name -> new name for the ones renamed."""
@@ -51,7 +53,7 @@ class Proposed:
         renames: dict[str, str] = {}
         taken: set[str] = set()
         for name in sorted(keep, key=list(self.models).index):
-            base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1].isdigit() else name
+            base = self.base[name]
             new = base if base not in taken and (base == name or base not in keep) else name
             taken.add(new)
             if new != name:

@@ -107,3 +107,20 @@ def test_a_library_class_from_config_json(tmp_path: Path) -> None:
     assert "hidden_size=32," in spec.build and "id2label" not in spec.build
     assert library_model(tmp_path / "model.safetensors", {"BertModel"}) is None  # the repository's own
     compile(spec.build, "build", "exec")
+
+
+def test_settle_keeps_what_paired_and_one_entry_per_repository_class() -> None:
+    from ckaudit.commands.init_models import Proposed
+    from ckaudit.registry.config import ModelSpec
+
+    proposed = Proposed()
+    proposed.add("lit", ModelSpec(name="", factory="m:Lit"), "m:Lit")  # defaults: no checkpoint loads
+    proposed.add("lit", ModelSpec(name="", factory="m:Lit", kwargs={"hidden": 24}), "m:Lit")  # lit_2
+    proposed.add("gpt", ModelSpec(name="", build="model = 1\n"), "m:GPT")
+    proposed.add("mlp_2", ModelSpec(name="", factory="m:mlp_2"), "m:mlp_2")  # a function, unpaired
+    proposed.add("res_net", ModelSpec(name="", factory="m:ResNet"), "m:ResNet")
+    proposed.keep_one |= {"m:Lit", "m:GPT", "m:ResNet"}
+    models, renamed = proposed.settle({"lit_2", "gpt"})
+    assert renamed == {"lit_2": "lit"}  # the plainest name free
+    assert set(models) == {"lit", "gpt", "res_net"}  # ResNet kept to fill by hand; mlp_2 dropped
+    assert dict(models["lit"].kwargs) == {"hidden": 24} and models["lit"].name == "lit"
