@@ -35,6 +35,29 @@ def trimmed(lines: Sequence[str], command: str, limit: int = MAX_LINES) -> list[
     return [*lines[: limit - 1], f"… {rest} more changed lines: `{command}`"]
 
 
+def by_relevance(lines: Sequence[str], focus: Iterable[tuple[str, int]]) -> list[str]:
+    """The hunks that touch a line the findings point at (within 3 lines) first, then the other hunks of
+    those files, then the rest — each group in diff order — so trimming keeps the lines that matter."""
+    hunks: list[list[str]] = []
+    for line in lines:
+        if line[:1] in "+-" and hunks:
+            hunks[-1].append(line)
+        else:
+            hunks.append([line])
+    points = list(focus)
+
+    def rank(hunk: list[str]) -> int:
+        path, _, start = hunk[0].rpartition(":")
+        if not start.isdigit():
+            return 2
+        first, last = int(start), int(start) + max(sum(1 for h in hunk if h[:1] == "+"), 1)
+        if any(p == path and first - 3 <= line <= last + 3 for p, line in points):
+            return 0
+        return 1 if any(p == path for p, _ in points) else 2
+
+    return [line for hunk in sorted(hunks, key=rank) for line in hunk]
+
+
 def source_diff(repo: Path, old: str, new: str, sources: Iterable[str]) -> SourceDiff:
     paths = sorted({*sources, CONFIG_NAME})
     command = f"git diff {old[:10]} {new[:10]} -- {' '.join(paths)}"

@@ -1,8 +1,9 @@
 """`blame` as text: the answer in a screenful — last good, first bad, why, and the code lines that changed.
 
 Per break: the two commits, the findings at the first bad one (one line each), and the model's source diff
-between them trimmed to the changed lines (`compare/sourcediff.py`). Then one line on where HEAD stands.
-Every commit's status is listed only on `--verbose`; `--format json` keeps the full history and findings.
+between them trimmed to the changed lines (`compare/sourcediff.py`), the hunks at the findings' lines
+first. Then one line on where HEAD stands. Every commit's status is listed only on `--verbose`;
+`--format json` keeps the full history and findings.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections import Counter
 from typing import Any
 
 from ckaudit.compare.blame import Blame, Step
-from ckaudit.compare.sourcediff import trimmed
+from ckaudit.compare.sourcediff import by_relevance, trimmed
+from ckaudit.report.details import other_locations
 from ckaudit.report.text import wrap
 
 WIDTH = 80
@@ -42,7 +44,13 @@ def _break_lines(blame: Blame, sha: str, change: dict[str, Any]) -> list[str]:
     if not now.findings:
         lines += [_fit(text) for text in signature_lines(change["signature"])[:MAX_SIGNATURE]]
     code = change["source_diff"]
-    for text in trimmed(code["lines"], code["command"]):
+    focus = [
+        (loc.path, loc.line)
+        for f in now.findings
+        for loc in (f.location, *other_locations(f))
+        if loc and loc.line
+    ]
+    for text in trimmed(by_relevance(code["lines"], focus), code["command"]):
         lines.append(_fit(text if text[:1] in "+-…" else f"changed at {text}"))
     return [*lines, ""]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ckaudit.compare.sourcediff import source_diff, trimmed
+from ckaudit.compare.sourcediff import by_relevance, source_diff, trimmed
 from tests.conftest import git
 
 
@@ -28,3 +28,19 @@ def test_trimmed_says_what_is_left_and_how_to_see_it() -> None:
     short = trimmed(lines, "git diff x y", limit=5)
     assert short == ["a.py:1", "+ line 0", "+ line 1", "+ line 2", "… 17 more changed lines: `git diff x y`"]
     assert trimmed(lines[:3], "git diff x y", limit=5) == lines[:3]
+
+
+def test_hunks_at_the_findings_lines_come_first() -> None:
+    lines = ["a.py:3", "- x = 1", "+ x = 2", "b.py:40", "+ pass", "model.py:12", "- w = 64", "+ w = 128"]
+    ordered = by_relevance(lines, [("model.py", 14), ("b.py", 1)])
+    assert ordered == [
+        "model.py:12",
+        "- w = 64",
+        "+ w = 128",
+        "b.py:40",
+        "+ pass",
+        "a.py:3",
+        "- x = 1",
+        "+ x = 2",
+    ]
+    assert by_relevance(lines, []) == lines

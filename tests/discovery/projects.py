@@ -5,8 +5,9 @@ save them, with real torch — for `ckaudit init` to find (issue 18).
   `{"model": ..., "model_args": ..., "iter_num": ...}` to `out/ckpt.pt`, and a `torch.compile`d run's state
   dict (`_orig_mod.` keys); nanochat-style `model_000100.pt` beside `meta_000100.json` (`model_config`).
 - Lightning: a `LightningModule` that builds its network from a helper function, saved by a real
-  `Trainer` (`state_dict` with `model.` keys + `hyper_parameters`); and a timm-style factory function
-  (`mlp_small()` returning `MLPNet([12, 24, 5])`) whose state dict is saved alone.
+  `Trainer` (`state_dict` with `model.` keys + `hyper_parameters`); a `LightningModule` given its network
+  (`LitWrapper(Encoder())`, keys `net.…`, the network not among the hyperparameters); a timm-style factory
+  function (`mlp_small()` returning `MLPNet([12, 24, 5])`) whose state dict is saved alone.
 - Hugging Face: a `PreTrainedModel` subclass with its `PretrainedConfig`, saved with `save_pretrained`
   (`model.safetensors` + `config.json`), and a tiny `BertModel(BertConfig(...))` saved the same way.
 
@@ -80,6 +81,21 @@ class LitClassifier(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class LitWrapper(L.LightningModule):
+    # the network passed in, as Lightning's docs recommend; it is not among the hyperparameters
+    def __init__(self, net: nn.Module, lr: float = 1e-3):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net
+
+    def training_step(self, batch, batch_idx):
+        x, _ = batch
+        return self.net(x).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 """
 
 LIGHTNING_TRAIN = """\
@@ -87,18 +103,24 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lit_model import LitClassifier
+from lit_model import LitClassifier, LitWrapper
+from nets import Encoder, mlp_small
 
 data = TensorDataset(torch.randn(8, 12), torch.randint(0, 5, (8,)))
-model = LitClassifier(in_features=12, hidden=24, classes=5)
-trainer = L.Trainer(
-    max_epochs=1, default_root_dir="lightning_logs_root", logger=False, enable_progress_bar=False,
-    enable_model_summary=False, enable_checkpointing=False, accelerator="cpu",
-)
-trainer.fit(model, DataLoader(data, batch_size=4))
-trainer.save_checkpoint("checkpoints/epoch=0-step=2.ckpt")
+
+
+def fit(module, path):
+    trainer = L.Trainer(
+        max_epochs=1, default_root_dir="lightning_logs_root", logger=False, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, accelerator="cpu",
+    )
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    trainer.save_checkpoint(path)
+
+
+fit(LitClassifier(in_features=12, hidden=24, classes=5), "checkpoints/epoch=0-step=2.ckpt")
+fit(LitWrapper(Encoder()), "checkpoints/wrapped.ckpt")  # keys `net.…`: the Encoder's behind a prefix
 # timm's way: a factory function that builds a class whose constructor needs arguments
-from nets import mlp_small
 
 torch.save(mlp_small().state_dict(), "checkpoints/mlp_small.pth")
 """
@@ -181,6 +203,16 @@ class MLPNet(nn.Module):
     def __init__(self, widths: list[int]):
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+
+
+class Encoder(nn.Module):
+    def __init__(self, inputs: int = 12, width: int = 32):
+        super().__init__()
+        self.proj = nn.Linear(inputs, width)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, x):
+        return self.norm(self.proj(x))
 
 
 def mlp_small(**kwargs):

@@ -72,6 +72,7 @@ def test_lightning_project(git_repo: Path, capsys: pytest.CaptureFixture[str]) -
     assert registered == {
         "checkpoints/epoch=0-step=2.ckpt": ("lit_classifier", "state_dict", ()),
         "checkpoints/mlp_small.pth": ("mlp_small", None, ()),  # a factory function, timm-style
+        "checkpoints/wrapped.ckpt": ("encoder", "state_dict", ("net.",)),  # the wrapper's prefix stripped
     }
     config = load_config(git_repo / "ckaudit.yaml")
     lit = config.models["lit_classifier"]
@@ -83,7 +84,10 @@ def test_lightning_project(git_repo: Path, capsys: pytest.CaptureFixture[str]) -
     assert _scan(git_repo, capsys) == {
         "checkpoints/epoch=0-step=2.ckpt": "code",
         "checkpoints/mlp_small.pth": "ok",
+        "checkpoints/wrapped.ckpt": "ok",
     }
+    _edit(git_repo, "nets.py", "nn.LayerNorm(width)", "nn.LayerNorm(width * 2)")
+    assert _scan(git_repo, capsys)["checkpoints/wrapped.ckpt"] == "code"
 
 
 def test_huggingface_project(git_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
