@@ -2,15 +2,19 @@
 
 Checkpoints are the files the scan globs find: git-tracked ones, and in a repository also the ones git
 ignores or does not track (teams keep checkpoints out of git), said once: which were registered, which
-skipped and why. Models are the `nn.Module` subclasses found by reading the code (nothing imported): a
-constructor that needs no arguments is a `factory:`; one that needs arguments is filled from the
-hyperparameters the checkpoints record (`model_args`, `hyper_parameters`, a `config.json` beside them) — a
-config dataclass it takes becomes a `build:` (`model = GPT(config=GPTConfig(n_layer=2, ...))`), one model
-per distinct configuration; classes that cannot be filled are named on stderr with the reason. Unless
-`--no-match` is given, each checkpoint is registered with the model it actually loads into: every model is
-built once on meta, the closest signature is dry-run, and only a clean load assigns the model. Checkpoints
-that match nothing are registered without a model (so they still get the file checks) and named on stderr.
-Every entry records the file's sha256 and its state-dict key.
+skipped and why. Virtualenvs and cache folders are never looked into (they are added to `scan: exclude`).
+Models are found by reading the code (nothing imported): `nn.Module`, `LightningModule` and
+`PreTrainedModel` subclasses and factory functions; a constructor that needs no arguments is a `factory:`,
+and every constructor is also filled from the hyperparameters the checkpoints record (`model_args`,
+`hyper_parameters`, a `config.json` or meta JSON beside them) — a config class it takes becomes a `build:`
+(`model = GPT(config=GPTConfig(n_layer=2, ...))`), one model per distinct configuration; a `config.json`
+naming a transformers class the repository lacks becomes a `build:` of that class. Classes that cannot be
+filled are named on stderr with the reason. Unless `--no-match` is given, each checkpoint is registered with
+the model it actually loads into: every model is built once on meta, the closest signature is dry-run (also
+with a wrapper's prefix stripped, which then becomes the entry's `load:`), only a clean load assigns the
+model, and proposals nothing loads into are left out. Checkpoints that match nothing are
+registered without a model (so they still get the file checks) and named on stderr. Every entry records the
+file's sha256 and its state-dict key.
 """
 
 from __future__ import annotations
