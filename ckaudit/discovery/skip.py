@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from ckaudit.files.engine import is_environment
+
 SKIPPED_NAMES = frozenset(
     {"__pycache__", ".cache", "site-packages", "dist-packages", "node_modules", ".git", ".tox", ".nox"}
 )
-_MARKERS = ("pyvenv.cfg", "conda-meta")
 
 
 class SkippedFolders:
@@ -27,8 +28,7 @@ class SkippedFolders:
 
     def _is_environment(self, folder: str) -> bool:
         if folder not in self._environment:
-            here = self.root / folder
-            self._environment[folder] = any((here / marker).exists() for marker in _MARKERS)
+            self._environment[folder] = is_environment(self.root / folder)
         return self._environment[folder]
 
     def skipped(self, rel: str) -> bool:
