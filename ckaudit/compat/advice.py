@@ -162,7 +162,50 @@ def shape_mismatches(ctx: Context, mismatches: Sequence[Mismatch]) -> list[Findi
     if len(groups) > _SEPARATE_GROUPS:
         names = ", ".join(list(groups)[:3]) + (", …" if len(groups) > 3 else "")
         return [_resized(ctx, list(mismatches), f"{len(groups)} modules ({names})")]
-    return [_resized(ctx, rows, name) for name, rows in groups.items()]
+    return [_resized_together(ctx, together) for together in _one_change(groups)]
+
+
+def _changed_dims(rows: Sequence[Mismatch]) -> set[tuple[int, int]]:
+    """The (checkpoint, model) sizes of the dimensions that differ, where the ranks agree."""
+    return {
+        (c, m)
+        for _, ckpt, model in rows
+        if len(ckpt) == len(model)
+        for c, m in zip(ckpt, model, strict=True)
+        if c != m
+    }
+
+
+def _one_change(groups: Mapping[str, list[Mismatch]]) -> list[dict[str, list[Mismatch]]]:
+    """Module groups resized by the same dimension change (a `width` 64 -> 128 that flows into two layers)
+    belong together: one finding. Groups that share no changed size stay apart."""
+    merged: list[tuple[set[tuple[int, int]], dict[str, list[Mismatch]]]] = []
+    for name, rows in groups.items():
+        dims_changed = _changed_dims(rows)
+        home = next((m for m in merged if dims_changed and m[0] & dims_changed), None)
+        if home is None:
+            merged.append((set(dims_changed), {name: rows}))
+        else:
+            home[0].update(dims_changed)
+            home[1][name] = rows
+    return [members for _, members in merged]
+
+
+def _resized_together(ctx: Context, together: Mapping[str, list[Mismatch]]) -> Finding:
+    if len(together) == 1:
+        name, rows = next(iter(together.items()))
+        return _resized(ctx, rows, name)
+    rows = [row for members in together.values() for row in members]
+    each = [_changed_dims(members) for members in together.values()]
+    change = ", ".join(f"{c} -> {m}" for c, m in sorted(set.intersection(*each) or set.union(*each)))
+    names = ", ".join(together)
+    finding = _resized(ctx, rows, f"{len(together)} layers ({names})")
+    message = f"{len(rows)} tensors in {len(together)} layers ({names}) resized by one change: {change}"
+    others = [
+        loc for name in list(together)[1:] if (loc := ctx.build.location_of(next(iter(together[name]))[0]))
+    ]
+    layers = [{"path": loc.path, "line": loc.line, "snippet": loc.snippet} for loc in others]
+    return replace(finding, message=message, details={**finding.details, "also_at": layers})
 
 
 def _by_group(mismatches: Sequence[Mismatch]) -> list[tuple[str, list[Mismatch]]]:
@@ -216,8 +259,7 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
         Rule.SHAPE_MISMATCH,
         Severity.ERROR,
         message,
-        "The layers were resized: restore the definitions that give the checkpoint's shapes, "
-        f"re-save the checkpoint from the new model, or {EXPECT_FAILS}.",
+        f"Restore the sizes the checkpoint has, re-save it from the new model, or {EXPECT_FAILS}.",
         location=where,
         mismatches=[{"key": k, "checkpoint_shape": list(c), "model_shape": list(m)} for k, c, m in rows],
     )
