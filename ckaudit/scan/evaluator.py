@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
 from ckaudit.compat.environment import Changes, changes, installed_versions
+from ckaudit.errors import WorkerDied
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
@@ -26,7 +27,7 @@ from ckaudit.worker.sources import ModelSources, model_sources
 
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
-    from ckaudit.worker.client import ModelWorker
+    from ckaudit.worker.client import Incident, ModelWorker
     from ckaudit.worker.interpreter import Interpreter
     from ckaudit.worker.results import ModelBuild
 
@@ -43,6 +44,7 @@ class Outcome:
     distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
     environment: Changes = field(default_factory=dict)  # loaded before these packages changed; fails now
     cached: bool = False
+    complete: bool = True  # every worker request was answered (no timeout): only then is it cached
 
 
 def spec_key(spec: ModelSpec) -> dict[str, Any]:
@@ -185,6 +187,9 @@ class Evaluator:
         )
 
     def outcome(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
+        """The outcome, from this run's memo or the cache when still valid, else from the worker. Only a
+        complete outcome is stored: one where every request was answered (a timeout is a `model-error`
+        finding but is not cached; a dead worker raises `WorkerDied`, exit 3, and nothing is stored)."""
         key = self.outcome_key(tree, spec, entry, info)
         memo = self._memo.get(key)
         if memo is not None and self._valid(memo, tree):
@@ -196,14 +201,21 @@ class Evaluator:
         if stale is not None and stale.loads and outcome.built and not outcome.loads:
             changed = changes(stale.distributions, outcome.distributions)
             outcome = dataclasses.replace(outcome, environment=changed)
-        self._store(key, spec, outcome)
+        if outcome.complete:
+            self._store(key, spec, outcome)
         self._memo[key] = outcome
         return outcome
 
     def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
         from ckaudit.compat.check import check_compat
 
-        result = check_compat(entry, spec, info, self.root(tree), self.worker())
+        worker = self.worker()
+        mark = len(worker.incidents)
+        result = check_compat(entry, spec, info, self.root(tree), worker)
+        incidents = worker.incidents[mark:]
+        died = next((i for i in incidents if i.kind == "crashed"), None)
+        if died is not None:
+            raise WorkerDied(died_message(died, spec, entry, self.python))
         return Outcome(
             loads=result.loads,
             built=result.build.ok,
@@ -211,6 +223,7 @@ class Evaluator:
             sources={p: tree.oid(p) for p in sorted(result.sources)},
             signature=signature_json(result.build),
             distributions=dict(result.build.distributions),
+            complete=not incidents,
         )
 
     def _valid(self, outcome: Outcome, tree: Tree) -> bool:
@@ -282,6 +295,18 @@ def outcome_from_record(value: Mapping[str, Any]) -> Outcome:
         distributions=dict(value.get("distributions") or {}),
         environment={k: (v[0], v[1]) for k, v in (value.get("environment") or {}).items()},
         cached=True,
+    )
+
+
+def died_message(died: Incident, spec: ModelSpec, entry: CheckpointEntry, python: str) -> str:
+    """What died, how, and what to try: the worker's death is no verdict about the code."""
+    tail = "".join(died.stderr.splitlines(keepends=True)[-12:]).rstrip()
+    return (
+        f"the model worker ({python}) died without an answer while checking {entry.path} against model "
+        f"{spec.name} (request {died.op}): {died.message}. This is not a verdict about the code, and nothing "
+        "of it was cached. SIGKILL is what the out-of-memory killer sends: free memory (or build a smaller "
+        "model through `kwargs:`) and rerun; a segfault or an exit status points at a native library or at "
+        "code calling os._exit." + (f"\nThe worker's last output:\n{tail}" if tail else "")
     )
 
 
