@@ -313,6 +313,13 @@ def verdict_of(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
     return Verdict.OK
 
 
+def _failing_verdict(findings: tuple[Finding, ...]) -> Verdict:
+    """The verdict of the worst findings of a checkpoint that does not load (`code` when it has none)."""
+    worst = max((f.severity.rank for f in findings), default=None)
+    causes = {f.cause.value for f in findings if f.severity.rank == worst}
+    return next((v for v in _VERDICT_ORDER if v.value in causes), Verdict.CODE)
+
+
 @dataclass(frozen=True)
 class CheckpointResult:
     path: str
@@ -326,7 +333,14 @@ class CheckpointResult:
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of(self.findings)
+        """The cause of its worst problem. Error findings decide it; a checkpoint that does not load with
+        none (a failure kept as a warning or note: already failing before the change, `expect: fails`) is
+        never `ok`: its verdict is the cause of its worst finding, so the header, the summary and the JSON
+        agree. The exit status stays the severities' (`--fail-on`)."""
+        decided = verdict_of(self.findings)
+        if decided is not Verdict.OK or self.loads is not False:
+            return decided
+        return _failing_verdict(self.findings)
 
     @property
     def fails(self) -> bool:

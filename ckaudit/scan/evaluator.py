@@ -78,13 +78,17 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
     root = config.root
     if not (root / entry.path).exists():
         lock = lock_of(config)  # read only when some file is absent
-        if entry.as_written in lock:
+        if entry.as_written in lock and not entry.required:
             return info_from_signature(entry.path, lock[entry.as_written])
+        if entry.required:
+            why, severity = "but its registry entry says `required: true`", Severity.ERROR
+        else:
+            why = "and ckaudit.lock has no signature of it (`ckaudit register` records one where the file is)"
+            severity = Severity.WARNING
         return Finding(
             Rule.FILE_MISSING,
-            Severity.WARNING,
-            f"{entry.path} does not exist here, and ckaudit.lock has no signature of it "
-            "(`ckaudit register` records one where the file is)",
+            severity,
+            f"{entry.path} does not exist here, {why}",
             checkpoint=entry.path,
             model=entry.model,
             location=Location(entry.path),
