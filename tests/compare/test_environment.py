@@ -54,6 +54,11 @@ def test_an_upgrade_re_evaluates_and_blames_the_environment(
 
     status, out = run_cli(model_repo, "scan", "--format", "json")
     assert status == 0, out
+    # `register` records in ckaudit.lock the versions the model imported while the checkpoint loaded
+    assert run_cli(model_repo, "register", "checkpoints/net.pt", "--model", "net")[0] == 0
+    assert '"mylayers": "1.0"' in (model_repo / "ckaudit.lock").read_text(encoding="utf-8")
+    git(model_repo, "add", "ckaudit.yaml", "ckaudit.lock")
+    git(model_repo, "commit", "-qm", "register the checkpoint")
 
     install(site, "2.0", factor=2)  # Head now has twice the outputs
     status, out = run_cli(model_repo, "scan", "--format", "json")
