@@ -72,12 +72,14 @@ def run(args: argparse.Namespace) -> int:
     outside = checkpoints_outside_git(config, scope)
     skipped = _add_outside(root, infos, outside)
     models = _models(root, [f for f in files if f.endswith(".py")], infos)
-    pairs = _match(config, models, infos) if args.match and models and infos else {}
+    pairs, packages = _match(config, models, infos) if args.match and models and infos else ({}, {})
     entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
     written = Config(root=root, path=target, models=models, checkpoints=entries)
     write_atomically(target, dump_config(written))
     signatures = {
-        e.as_written: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
+        e.as_written: dataclasses.replace(signature_of(info, e.key or ""), packages=packages.get(e.path, {}))
+        for e in entries
+        if (info := infos[e.path]) is not None
     }
     update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)
@@ -170,15 +172,17 @@ def _entry(root: Path, path: str, info: CheckpointInfo | None, model: str | None
 
 def _match(
     config: Config, models: dict[str, ModelSpec], infos: dict[str, CheckpointInfo | None]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
-    through the same Evaluator and cache as every other command)."""
+    through the same Evaluator and cache as every other command), and -> the installed versions of the
+    packages that build imported (for ckaudit.lock, as `register` records them)."""
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.errors import WorkerError
     from ckaudit.scan.evaluator import Evaluator
     from ckaudit.worker.interpreter import InterpreterNotFound
 
     pairs: dict[str, str] = {}
+    packages: dict[str, dict[str, str]] = {}
     try:
         with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
             builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
@@ -197,6 +201,7 @@ def _match(
                 outcome = evaluator.outcome(evaluator.here(), models[best], entry, info)
                 if outcome.loads:
                     pairs[path] = best
+                    packages[path] = dict(sorted(outcome.distributions.items()))
                 else:
                     why = outcome.findings[0].message if outcome.findings else "it does not load"
                     print(
@@ -204,7 +209,7 @@ def _match(
                     )
     except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
-    return pairs
+    return pairs, packages
 
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
