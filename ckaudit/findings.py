@@ -228,7 +228,8 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.MODEL_ERROR,
             Cause.CODE,
             "Model could not be built",
-            "The model factory failed to import or instantiate, hung, or crashed its process.",
+            "The model factory failed to import or instantiate (raised) or hung past `timeout:`. A "
+            "worker that dies without an answer is no finding: the command exits 3.",
         ),
         _rule(
             Rule.WEIGHTS_ONLY_BLOCKED,
@@ -264,9 +265,10 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.PACKAGE_VERSION,
             Cause.ENVIRONMENT,
             "An installed package changed the model",
-            "With the same repository code the checkpoint loaded before an installed package (a layer "
-            "library such as transformers) changed version, and fails now. Pin the version that loads it, "
-            "or re-save or convert the checkpoint for the new one.",
+            "The checkpoint loaded when it was registered, with the package versions ckaudit.lock records "
+            "for it; an installed package the model imports (a layer library such as transformers) is at "
+            "another version now, and it fails. Pin the version that loads it, or re-save or convert the "
+            "checkpoint for the new one (and `ckaudit register` it again).",
         ),
         _rule(
             Rule.TORCH_VERSION,
