@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.compare.test_environment import assert_a_comment_commit_is_not_blamed
 from tests.compare.test_registry_and_lock import _clone
 from tests.conftest import add_torch, git, requires_torch
-from tests.modelrepo import run_cli, untouched, write
+from tests.modelrepo import run_cli, write
 
 pytestmark = [requires_torch, pytest.mark.slow]  # real pip, and a worker per command in that venv
 
@@ -104,11 +105,4 @@ def test_a_pip_upgrade_that_drops_a_bias_is_package_version_everywhere(
     venv_with(clone, v2)
     assert scan(clone, "--no-cache") == cached
 
-    # a comment-only commit after the upgrade is not blamed for the break
-    write(model_repo, "models/net.py", (model_repo / "models/net.py").read_text() + "# a comment\n")
-    git(model_repo, "add", "models/net.py")
-    with untouched(model_repo):
-        status, out = run_cli(model_repo, "hook", "models/net.py", "--format", "json")
-    findings = json.loads(out)["checkpoints"][0]["findings"]
-    assert status == 0, out
-    assert [f["rule"] for f in findings] == ["package-version"] and findings[0]["severity"] == "warning"
+    assert_a_comment_commit_is_not_blamed(model_repo)
