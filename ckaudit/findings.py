@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def plural(count: int, word: str) -> str:
+    """`1 checkpoint`, `2 checkpoints`: every count ckaudit prints to a person."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 class Cause(str, enum.Enum):
     REPOSITORY = "repository"
     CODE = "code"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.findings import plural
 from ckaudit.registry.config import CheckpointEntry, Config
 
 if TYPE_CHECKING:
@@ -142,7 +143,8 @@ def _line(step: Step) -> str:
 def render_text(blame: Blame) -> str:
     data = blame_dict(blame)
     lines = [
-        f"{blame.checkpoint} (model {blame.model}): {len(blame.history)} commits walked, oldest first",
+        f"{blame.checkpoint} (model {blame.model}): "
+        f"{plural(len(blame.history), 'commit')} walked, oldest first",
         "",
     ]
     for sha in blame.breaks:

@@ -28,6 +28,7 @@ from ckaudit.discovery.proposals import merged, propose
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
 from ckaudit.files.outside import checkpoints_outside_git
+from ckaudit.findings import plural
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)
     print(
-        f"wrote {target}: {len(models)} models, {len(entries)} checkpoints ({paired} paired with a model)",
+        f"wrote {target}: {plural(len(models), 'model')}, {plural(len(entries), 'checkpoint')} "
+        f"({paired} paired with a model)",
         file=sys.stderr,
     )
     _say_outside(outside, skipped)

@@ -9,7 +9,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable
 
-from ckaudit.findings import CheckpointResult, Finding, Report, Severity, Verdict
+from ckaudit.findings import CheckpointResult, Finding, Report, Severity, Verdict, plural
 from ckaudit.report.details import DetailView, ShapeRow, view
 
 WIDTH = 80
@@ -124,7 +124,7 @@ def _header(result: CheckpointResult, color: bool) -> list[str]:
     # "[ok]" beside "already fails at HEAD" would read as all clear: a checkpoint that does not load fails
     word = "fails" if result.fails else "ok"
     cause = f": {verdict.value}" if verdict is not Verdict.OK else ""
-    label = f"[{word}{cause}, {_plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
+    label = f"[{word}{cause}, {plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
     style = _BAD_VERDICT_STYLE if result.fails else _VERDICT_STYLE[Verdict.OK]
     tail = f"model {result.model}" if result.model else "no model"
     if not result.registered:
@@ -143,22 +143,18 @@ def _checkpoint_block(result: CheckpointResult, color: bool, limit: int | None) 
         more = finding_lines(finding, color)
         if limit is not None and shown and len(lines) + len(more) > limit - 1:
             rest = len(result.findings) - shown
-            lines.append(f"{FINDING_INDENT}… {_plural(rest, 'more finding')} (`--format json` lists all)")
+            lines.append(f"{FINDING_INDENT}… {plural(rest, 'more finding')} (`--format json` lists all)")
             break
         lines += more
     return [*lines, ""] if result.findings else lines
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def summary_line(report: Report) -> str:
     counts = report.summary()
     verdicts = [f"{counts[v.value]} {v.value}" for v in Verdict if v is Verdict.OK or counts[v.value]]
     severities = Counter(f.severity for f in report.all_findings())
-    found = [_plural(severities[s], s.value) for s in reversed(Severity) if severities[s]]
-    checkpoints = f"{_plural(counts['checkpoints'], 'checkpoint')}: {', '.join(verdicts)}"
+    found = [plural(severities[s], s.value) for s in reversed(Severity) if severities[s]]
+    checkpoints = f"{plural(counts['checkpoints'], 'checkpoint')}: {', '.join(verdicts)}"
     return f"{checkpoints}; {', '.join(found) if found else 'no findings'}."
 
 

@@ -194,3 +194,11 @@ def test_a_long_block_stops_at_a_screenful() -> None:
         )
         > 60
     )
+
+
+def test_counts_are_singular_for_one() -> None:
+    from ckaudit.report.summary import render as job_summary
+
+    one = Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 1, 1, (), loads=True),))
+    assert render(one).splitlines()[-1] == "1 checkpoint: 1 ok; no findings."
+    assert "1 checkpoint: 1 ok; no findings." in job_summary(one)
