@@ -125,6 +125,18 @@ def _twin_applies(argv: tuple[str, ...]) -> bool:
     return not _twins["running"] and not any(a in argv for a in ("--no-cache", "--output", "-o"))
 
 
+@contextlib.contextmanager
+def known_cache_divergence(reason: str) -> Iterator[None]:
+    """Runs inside skip the cached/--no-cache twin check: only where a strict-xfail test reproduces the
+    divergence (`reason` names it), so the bug stays visible and the test's own assertions still run."""
+    assert reason
+    _twins["running"] = True
+    try:
+        yield
+    finally:
+        _twins["running"] = False
+
+
 def assert_cache_transparent(repo: Path, argv: list[str]) -> None:
     _twins["running"] = True
     try:

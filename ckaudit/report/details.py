@@ -22,7 +22,18 @@ _RENAME_FIELDS = ("renames", "rename_map")
 _LIST_FIELDS = ("keys", "missing", "unexpected", "globals", "unsafe", "blocked", "candidates")
 _SHORT_LIMIT = 60
 # Details that only repeat the message or serve programs (JSON keeps them): not shown to people.
-_HIDDEN = {"mode", "keys_matched", "collapsed", "ignore", "modules", "keys_renamed", "used", "found", "kind"}
+_HIDDEN = {
+    "mode",
+    "keys_matched",
+    "collapsed",
+    "ignore",
+    "modules",
+    "keys_renamed",
+    "used",
+    "found",
+    "kind",
+    "transition",
+}
 _KEY_LABELS = {Rule.MISSING_KEYS: "missing keys", Rule.UNEXPECTED_KEYS: "unexpected keys"}
 
 
