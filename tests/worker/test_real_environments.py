@@ -201,8 +201,8 @@ def editable_repo(git_repo: Path, torch_venv: Path) -> Iterator[Path]:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="fails on branch issue-21b (unresolved at its deadline): the staged break is judged 'already fails "
-    "at HEAD' because the HEAD outcome comes from the cache as failing; --no-cache blocks as expected",
+    reason="fails on branch issue-21b (unresolved at its deadline): the staged break is judged "
+    "'already fails at HEAD' because the HEAD outcome comes from the cache as failing; --no-cache blocks",
 )
 def test_editable_install_builds_the_index_not_the_working_tree(editable_repo: Path) -> None:
     """The editable install points the interpreter at the working tree's `src/`; the hook's staged side must
