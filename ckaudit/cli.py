@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 from ckaudit import ISSUES_URL, __version__
 from ckaudit.commands import COMMANDS
-from ckaudit.errors import EXIT_INTERNAL, EXIT_USAGE, CkauditError
+from ckaudit.errors import EXIT_INTERNAL, CkauditError
 
 EPILOG = (
     "exit status: 0 nothing at or above --fail-on, 1 findings, 2 usage or configuration error, "
-    "3 internal error (a bug in ckaudit: please report it)"
+    "3 internal error (a bug in ckaudit, or the model worker died without an answer)"
 )
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except CkauditError as exc:
         print(f"ckaudit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         print("ckaudit: interrupted", file=sys.stderr)
         return 130

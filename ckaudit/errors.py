@@ -1,5 +1,6 @@
-"""Expected failures: anything derived from CkauditError ends the command with exit 2 and its message.
-Anything else escaping a command is a bug: exit 3 (`cli.main`)."""
+"""Expected failures: anything derived from CkauditError ends the command with its message and exit 2 (exit 3
+for `WorkerDied`: no verdict could be reached). Anything else escaping a command is a bug: exit 3
+(`cli.main`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ EXIT_INTERNAL = 3  # an unexpected exception: a bug in ckaudit, never the same s
 
 class CkauditError(Exception):
     """A usage, configuration or environment problem the user can fix; never a traceback."""
+
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(CkauditError):
@@ -27,3 +30,10 @@ class GitError(CkauditError):
 
 class WorkerError(CkauditError):
     """The model worker could not be started or spoke nonsense."""
+
+
+class WorkerDied(WorkerError):
+    """The model worker died without answering (killed by a signal, out of memory, exited): a failure of the
+    machine or of a library, not a verdict about the code. Exit 3, and nothing of that run is cached."""
+
+    exit_code = EXIT_INTERNAL

@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def plural(count: int, word: str) -> str:
+    """`1 checkpoint`, `2 checkpoints`: every count ckaudit prints to a person."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 class Cause(str, enum.Enum):
     REPOSITORY = "repository"
     CODE = "code"
@@ -228,7 +233,8 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.MODEL_ERROR,
             Cause.CODE,
             "Model could not be built",
-            "The model factory failed to import or instantiate, hung, or crashed its process.",
+            "The model factory failed to import or instantiate (raised) or hung past `timeout:`. A "
+            "worker that dies without an answer is no finding: the command exits 3.",
         ),
         _rule(
             Rule.WEIGHTS_ONLY_BLOCKED,
@@ -264,9 +270,10 @@ RULES: Mapping[Rule, RuleInfo] = dict(
             Rule.PACKAGE_VERSION,
             Cause.ENVIRONMENT,
             "An installed package changed the model",
-            "With the same repository code the checkpoint loaded before an installed package (a layer "
-            "library such as transformers) changed version, and fails now. Pin the version that loads it, "
-            "or re-save or convert the checkpoint for the new one.",
+            "The checkpoint loaded when it was registered, with the package versions ckaudit.lock records "
+            "for it; an installed package the model imports (a layer library such as transformers) is at "
+            "another version now, and it fails. Pin the version that loads it, or re-save or convert the "
+            "checkpoint for the new one (and `ckaudit register` it again).",
         ),
         _rule(
             Rule.TORCH_VERSION,
@@ -313,6 +320,13 @@ def verdict_of(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
     return Verdict.OK
 
 
+def _failing_verdict(findings: tuple[Finding, ...]) -> Verdict:
+    """The verdict of the worst findings of a checkpoint that does not load (`code` when it has none)."""
+    worst = max((f.severity.rank for f in findings), default=None)
+    causes = {f.cause.value for f in findings if f.severity.rank == worst}
+    return next((v for v in _VERDICT_ORDER if v.value in causes), Verdict.CODE)
+
+
 @dataclass(frozen=True)
 class CheckpointResult:
     path: str
@@ -326,7 +340,14 @@ class CheckpointResult:
 
     @property
     def verdict(self) -> Verdict:
-        return verdict_of(self.findings)
+        """The cause of its worst problem. Error findings decide it; a checkpoint that does not load with
+        none (a failure kept as a warning or note: already failing before the change, `expect: fails`) is
+        never `ok`: its verdict is the cause of its worst finding, so the header, the summary and the JSON
+        agree. The exit status stays the severities' (`--fail-on`)."""
+        decided = verdict_of(self.findings)
+        if decided is not Verdict.OK or self.loads is not False:
+            return decided
+        return _failing_verdict(self.findings)
 
     @property
     def fails(self) -> bool:

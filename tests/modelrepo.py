@@ -106,7 +106,75 @@ def _extra(repo: Path) -> tuple[int | None, bytes]:
 
 
 def run_cli(repo: Path, *argv: str) -> tuple[int, str]:
-    """`ckaudit ARGV` in-process from `repo`; returns (exit status, stdout)."""
+    """`ckaudit ARGV` in-process from `repo`; returns (exit status, stdout).
+
+    The cache property (SPEC: "a cached answer equals the uncached one"), checked on every scenario of the
+    suite that runs `hook`, `scan` or `check` through here: the same command is run again with the cache and
+    with `--no-cache`, and their findings must be identical (verdict, cause, rule, severity, message)."""
+    status, out = _run(repo, list(argv))
+    if argv and argv[0] in CACHED_COMMANDS and status in (0, 1) and _twin_applies(argv):
+        assert_cache_transparent(repo, list(argv))
+    return status, out
+
+
+CACHED_COMMANDS = ("hook", "scan", "check")
+_twins = {"running": False}
+
+
+def _twin_applies(argv: tuple[str, ...]) -> bool:
+    return not _twins["running"] and not any(a in argv for a in ("--no-cache", "--output", "-o"))
+
+
+@contextlib.contextmanager
+def known_cache_divergence(reason: str) -> Iterator[None]:
+    """Runs inside skip the cached/--no-cache twin check: only where a strict-xfail test reproduces the
+    divergence (`reason` names it), so the bug stays visible and the test's own assertions still run."""
+    assert reason
+    _twins["running"] = True
+    try:
+        yield
+    finally:
+        _twins["running"] = False
+
+
+def assert_cache_transparent(repo: Path, argv: list[str]) -> None:
+    _twins["running"] = True
+    try:
+        cached = _findings(_run(repo, _as_json(argv)))
+        uncached = _findings(_run(repo, [*_as_json(argv), "--no-cache"]))
+    finally:
+        _twins["running"] = False
+    assert cached == uncached, f"`ckaudit {' '.join(argv)}` answers differently with --no-cache"
+
+
+def _as_json(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--format="):
+            skip = False
+            continue
+        if arg == "--format":
+            skip = True
+            continue
+        out.append(arg)
+    return [*out, "--format", "json"]
+
+
+def _findings(run: tuple[int, str]) -> tuple[int, list[tuple[str, ...]]]:
+    import json
+
+    status, out = run
+    report = json.loads(out) if out.strip() else {"checkpoints": [], "findings": []}
+    rows = [
+        (c["path"], c["verdict"], str(c["loads"]), f["cause"], f["rule"], f["severity"], f["message"])
+        for c in report["checkpoints"]
+        for f in c["findings"] or [{"cause": "", "rule": "", "severity": "", "message": ""}]
+    ]
+    rows += [("", "", "", f["cause"], f["rule"], f["severity"], f["message"]) for f in report["findings"]]
+    return status, rows
+
+
+def _run(repo: Path, argv: list[str]) -> tuple[int, str]:
     from ckaudit.cli import main
 
     out = io.StringIO()
@@ -114,7 +182,7 @@ def run_cli(repo: Path, *argv: str) -> tuple[int, str]:
     os.chdir(repo)
     try:
         with contextlib.redirect_stdout(out):
-            status = main(list(argv))
+            status = main(argv)
     finally:
         os.chdir(cwd)
     return status, out.getvalue()
@@ -143,7 +211,7 @@ def worker(shared_worker: SharedWorker, monkeypatch: pytest.MonkeyPatch) -> Shar
     from ckaudit.scan.evaluator import Evaluator
 
     def use_shared(self: Evaluator) -> object:
-        shared_worker.builds += 1
+        shared_worker.builds += 0 if _twins["running"] else 1  # the cache property's twin runs do not count
         return shared_worker.worker
 
     monkeypatch.setattr(Evaluator, "worker", use_shared)

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from ckaudit.ci import plan
+from ckaudit.errors import CkauditError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
@@ -229,7 +230,7 @@ def test_bad_inputs_become_an_error_annotation_and_exit_code_2(
     assert main(_env(GITHUB_EVENT_NAME="push", CKAUDIT_SHARD="5/4", GITHUB_OUTPUT=str(output))) == 0
     assert capsys.readouterr().out.startswith("::error title=ckaudit::--shard '5/4'")
     assert "exit-code=2\n" in output.read_text()
-    with pytest.raises(Exception, match="base commit"):
+    with pytest.raises(CkauditError, match="base commit"):
         plan(_env(GITHUB_EVENT_NAME="pull_request"))
 
 

@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.verdicts import Labels, compare, relevant_models
+    from ckaudit.scan.policy import Labels
+    from ckaudit.scan.verdicts import compare, relevant_models
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)

@@ -104,7 +104,8 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.verdicts import Labels, compare, relevant_models
+    from ckaudit.scan.policy import Labels
+    from ckaudit.scan.verdicts import compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
@@ -112,7 +113,10 @@ def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.N
         models = relevant_models(config, head, index, evaluator)
         if not models:
             return EXIT_OK
-        report = compare(config, head, index, models, evaluator, labels, "hook", strict=args.strict)
+        staged = config if args.config is None else None  # `staged_registry` parsed the index's registry
+        report = compare(
+            config, head, index, models, evaluator, labels, "hook", strict=args.strict, after_registry=staged
+        )
     return finish(report, args)
 
 

@@ -20,6 +20,7 @@ file's sha256 and its state-dict key.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import sys
 from collections.abc import Sequence
@@ -28,11 +29,12 @@ from typing import TYPE_CHECKING
 
 from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.init_models import propose_models
-from ckaudit.commands.register import file_sha256
+from ckaudit.commands.register import file_sha256, packages_when_loading
 from ckaudit.discovery.skip import SkippedFolders
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
 from ckaudit.files.outside import checkpoints_outside_git
+from ckaudit.findings import plural
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.registry.config import (
@@ -99,12 +101,17 @@ def run(args: argparse.Namespace) -> int:
     written = Config(root=root, path=target, models=models, checkpoints=entries, scan=scan)
     write_atomically(target, dump_config(written))
     signatures = {
-        e.as_written: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
+        e.as_written: dataclasses.replace(
+            signature_of(info, e.key or ""), packages=packages_when_loading(written, e, info)
+        )
+        for e in entries
+        if (info := infos[e.path]) is not None
     }
     update_lock(written, signatures)
     paired = sum(1 for e in entries if e.model)
     print(
-        f"wrote {target}: {len(models)} models, {len(entries)} checkpoints ({paired} paired with a model)",
+        f"wrote {target}: {plural(len(models), 'model')}, {plural(len(entries), 'checkpoint')} "
+        f"({paired} paired with a model)",
         file=sys.stderr,
     )
     _say_outside(outside, skipped)

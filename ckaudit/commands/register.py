@@ -60,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
     others = tuple(c for c in config.checkpoints if c.as_written != rel_path)
     updated = dataclasses.replace(config, checkpoints=(*others, entry))
     target = config.path or root / CONFIG_NAME
+    written = dataclasses.replace(updated, path=target)
+    packages = packages_when_loading(written, entry, info)  # before writing: a dead worker changes nothing
     _warn_if_comments_dropped(target)
     write_atomically(target, dump_config(updated))
-    lock = update_lock(
-        dataclasses.replace(updated, path=target), {rel_path: signature_of(info, entry.key or "")}
-    )
+    signature = dataclasses.replace(signature_of(info, entry.key or ""), packages=packages)
+    lock = update_lock(written, {rel_path: signature})
     verb = "updated" if previous else "registered"
     print(
         f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}; "
@@ -147,3 +148,26 @@ def _warn_if_comments_dropped(target: Path) -> None:
         for line in text.splitlines()
     ):
         print(f"note: {target} is rewritten in canonical order; its comments are not kept", file=sys.stderr)
+
+
+def packages_when_loading(config: Config, entry: CheckpointEntry, info: CheckpointInfo) -> dict[str, str]:
+    """The installed versions of the packages the model's build imports, when the checkpoint loads into it
+    here and now — what ckaudit.lock records so that a later break that comes with another version is said
+    to be `package-version` from committed data. Empty when it does not load (the lock keeps the versions it
+    last loaded with) or when no interpreter here can build the model (registering stays torch-free)."""
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.errors import WorkerDied, WorkerError
+    from ckaudit.scan.evaluator import Evaluator
+    from ckaudit.worker.interpreter import InterpreterNotFound
+
+    if entry.model is None or entry.model not in config.models:
+        return {}
+    try:
+        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+            outcome = evaluator.outcome(evaluator.here(), config.models[entry.model], entry, info)
+    except WorkerDied:
+        raise
+    except (WorkerError, InterpreterNotFound) as exc:
+        print(f"(package versions not recorded: {exc})".splitlines()[0], file=sys.stderr)
+        return {}
+    return dict(sorted(outcome.distributions.items())) if outcome.loads else {}

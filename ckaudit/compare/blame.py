@@ -19,7 +19,8 @@ from typing import Any
 from ckaudit.findings import Finding
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, ModelSpec
-from ckaudit.scan.evaluator import Evaluator, Outcome
+from ckaudit.scan.evaluator import Evaluator
+from ckaudit.scan.policy import status_of
 from ckaudit.vcs.trees import commit_tree, git
 
 _FORMAT = "%H%x00%P%x00%an%x00%aI%x00%s%x1e"
@@ -72,12 +73,6 @@ def log(repo: Path, revs: Iterable[str], paths: Iterable[str], first_parent: boo
             sha, parents, author, date, subject = fields
             commits.append(Commit(sha, tuple(parents.split()), author, date, subject))
     return commits
-
-
-def status_of(outcome: Outcome) -> str:
-    if not outcome.built:
-        return "unbuildable"
-    return "loads" if outcome.loads else "fails"
 
 
 def transitions(steps: Iterable[Step]) -> Iterator[tuple[Step, Step]]:

@@ -7,8 +7,8 @@ key lists and then verified by one more dry run, so a fix ckaudit proposes is a 
 Which container is "used": `key:` of the registry entry, else the top level of the file, which is what
 `model.load_state_dict(torch.load(path))` loads: a training file without `key:` is `wrong-container-key`.
 Pickled user classes the code no longer has (`missing-class`) make a full `torch.load` fail, so they turn
-`loads` to False too. With `expect: fails`, failures become notes; one that loads again is the caller's
-`stale-expectation` note (`ckaudit.scan.verdicts.stale_expectation`, one wording for every command).
+`loads` to False too. `expect: fails` is not applied here: `ckaudit.scan.policy` does it, once, for every
+command.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def check_compat(
     if entry.load is not None:
         loaded = as_loaded(info, entry.load, entry.key or "", root, worker)
         if loaded.error is not None:
-            return _honour_expectation(entry, _loader_failed(entry, spec, loaded.error, loaded.sources))
+            return _loader_failed(entry, spec, loaded.error, loaded.sources)
         info, loader_sources = loaded.info, loaded.sources
     check = _Check(entry, spec, info, root, worker)
     result = check.run()
@@ -117,7 +117,7 @@ def check_compat(
         said = tuple(say_so(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
         sources = tuple(sorted({*result.sources, *loader_sources}))
         result = replace(result, findings=said, sources=sources)
-    return _honour_expectation(entry, result)
+    return result
 
 
 def _build_failed(ctx: Context, build: ModelBuild, factory: str) -> Finding:
@@ -370,14 +370,3 @@ def _module_moves(renames: Mapping[str, str], keys: Iterable[str]) -> dict[str, 
     if any(rename_key(moves, key) != renames.get(key, key) for key in [*renames, *keys]):
         return dict(renames)
     return moves
-
-
-def _honour_expectation(entry: CheckpointEntry, result: CompatResult) -> CompatResult:
-    if not entry.expect_fails or result.loads:
-        return result
-    reason = f" ({entry.reason})" if entry.reason else ""
-    notes = tuple(
-        replace(f, severity=Severity.NOTE, message=f"expected failure{reason}: {f.message}")
-        for f in result.findings
-    )
-    return replace(result, findings=notes)

@@ -21,7 +21,7 @@ from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config
-from ckaudit.registry.lock import Signature, lock_of
+from ckaudit.registry.lock import Signature, info_from_signature, lock_of, lock_path
 from ckaudit.vcs import queries as git
 
 
@@ -84,6 +84,9 @@ def check_file(
     registry = Location(scope.registry, entry.line) if entry is not None and scope.registry else None
     path = scope.root / rel_path
     what = _absent(path)
+    if what is not None and entry is not None and not entry.required and entry.as_written in scope.lock:
+        locked = info_from_signature(entry.path, scope.lock[entry.as_written])
+        return _result(rel_path, entry, locked, [missing.judged_from_lock(entry)]), locked
     if what is not None:
         repo = None if Path(rel_path).is_absolute() else scope.repo  # outside the repository: no git hints
         finding = missing.file_missing(scope.root, repo, rel_path, model=model, location=registry, what=what)
@@ -155,7 +158,7 @@ def _result(
     findings: list[Finding],
     path: Path | None = None,
 ) -> CheckpointResult:
-    size = info.size if info is not None else _size(path)
+    size = (info.size if info is not None else None) or _size(path)  # a lock record has no size
     return CheckpointResult(
         path=rel_path,
         model=entry.model if entry is not None else None,
@@ -320,5 +323,9 @@ def _not_tracked(scope: FileScope, config: Config, paths: Sequence[str] | None) 
         and os.path.lexists(scope.root / e.path)
         and not tracking.is_tracked(e.path, tracked)
     ]
-    summary = tracking.not_tracked_summary(scope.repo, found)
+    lock = _shown(scope.root, lock_path(config))
+    locked = lock in tracked and all(
+        e.as_written in scope.lock for e in config.checkpoints if e.path in found
+    )
+    summary = tracking.not_tracked_summary(scope.repo, found, lock_committed=locked)
     return [summary] if summary is not None else []

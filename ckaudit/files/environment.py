@@ -18,7 +18,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ckaudit.files.file_finding import file_finding
-from ckaudit.findings import Finding, Rule, Severity
+from ckaudit.findings import Finding, Rule, Severity, plural
 from ckaudit.reader.formats.tarformat import TAR_FORMAT
 from ckaudit.reader.types import CheckpointInfo
 
@@ -34,7 +34,7 @@ def device_findings(
         devices = Counter({d: n for d, n in devices.items() if _device_type(d) not in available})
     if not devices:
         return []
-    names = ", ".join(f"{d} ({n} tensors)" for d, n in sorted(devices.items()))
+    names = ", ".join(f"{d} ({plural(n, 'tensor')})" for d, n in sorted(devices.items()))
     if available is None:
         severity, consequence = Severity.WARNING, "where that device is missing a plain torch.load fails"
     else:

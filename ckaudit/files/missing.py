@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.registry.config import CheckpointEntry
 from ckaudit.vcs import queries as git
 
 
@@ -86,4 +87,19 @@ def file_missing(
         location=location,
         fix=fix[0].upper() + fix[1:],
         details=found.details,
+    )
+
+
+def judged_from_lock(entry: CheckpointEntry) -> Finding:
+    """The note for a registered file that is absent here while ckaudit.lock holds its signature: the code is
+    judged against that (teams that keep checkpoints out of git commit the lock for exactly this)."""
+    return Finding(
+        Rule.FILE_MISSING,
+        Severity.NOTE,
+        f"{entry.path} is not here: judged against its signature in ckaudit.lock",
+        checkpoint=entry.path,
+        model=entry.model,
+        fix="Nothing to do if the file lives elsewhere on purpose; mark the entry `required: true` if it "
+        "must be present.",
+        details={"from_lock": True},
     )

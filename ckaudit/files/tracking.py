@@ -19,8 +19,12 @@ def is_tracked(rel_path: str, tracked: set[str] | frozenset[str]) -> bool:
     return any(p.startswith(prefix) for p in tracked)
 
 
-def not_tracked_summary(repo: git.GitRepo, paths: Sequence[str]) -> Finding | None:
-    """One warning naming every registered checkpoint that is here but untracked or ignored."""
+def not_tracked_summary(
+    repo: git.GitRepo, paths: Sequence[str], *, lock_committed: bool = False
+) -> Finding | None:
+    """One finding naming every registered checkpoint that is here but untracked or ignored: a warning, or a
+    note when ckaudit.lock is committed with their signatures (the set-up of teams that keep checkpoints out
+    of git on purpose: hooks and CI already judge code changes against the lock)."""
     if not paths:
         return None
     ignored = set(git.ignored(repo, list(paths)))
@@ -29,15 +33,33 @@ def not_tracked_summary(repo: git.GitRepo, paths: Sequence[str]) -> Finding | No
         "untracked": sorted(p for p in paths if p not in ignored),
     }
     listed = "; ".join(f"{how}: {_few(found)}" for how, found in groups.items() if found)
-    count = f"{len(paths)} registered checkpoint{'s' if len(paths) > 1 else ''}"
+    count = (
+        "1 registered checkpoint exists" if len(paths) == 1 else f"{len(paths)} registered checkpoints exist"
+    )
+    if lock_committed:
+        severity = Severity.NOTE
+        fix = (
+            "Nothing to do if they live elsewhere on purpose: ckaudit.lock is committed with their "
+            "signatures, so hooks and CI judge code changes against it. To have the files too: fetch them "
+            "in CI, or `git add` them."
+        )
+    else:
+        severity = Severity.WARNING
+        fix = (
+            "Commit ckaudit.lock (written by `ckaudit register`/`init`): hooks and CI then judge code "
+            "changes against it where a file is absent. To have the files too: fetch them in CI, or "
+            "`git add` them (`git lfs track` large ones first; `git add -f` ignored ones)."
+        )
     return Finding(
         Rule.NOT_TRACKED,
-        Severity.WARNING,
-        f"{count} exist here but not in git, so a clone or CI will not have them ({listed})",
-        fix="Commit ckaudit.lock (written by `ckaudit register`/`init`): hooks and CI then judge code "
-        "changes against it where a file is absent. To have the files too: fetch them in CI, or `git add` "
-        "them (`git lfs track` large ones first; `git add -f` ignored ones).",
-        details={**groups, "status": "ignored" if not groups["untracked"] else "untracked"},
+        severity,
+        f"{count} here but not in git, so a clone or CI will not have them ({listed})",
+        fix=fix,
+        details={
+            **groups,
+            "status": "ignored" if not groups["untracked"] else "untracked",
+            "lock_committed": lock_committed,
+        },
     )
 
 

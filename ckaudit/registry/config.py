@@ -47,6 +47,7 @@ class CheckpointEntry:
     line: int | None = None
     load: LoadSteps | None = None  # what the project's loader does before load_state_dict
     written: str | None = None  # the path as the registry writes it, when it had `~` or `$VARS` to expand
+    required: bool = False  # the file must be present: its absence fails even where ckaudit.lock has it
 
     @property
     def as_written(self) -> str:
@@ -177,7 +178,18 @@ class _Parser(NodeReader):
         return ModelSpec(name=name, factory=factory, build=build, kwargs=kwargs, sources=sources, line=line)
 
     def checkpoint(self, node: yaml.Node, models: Mapping[str, ModelSpec]) -> CheckpointEntry:
-        allowed = {"path", "model", "key", "sha256", "strict", "ignore", "expect", "reason", "load"}
+        allowed = {
+            "path",
+            "model",
+            "key",
+            "sha256",
+            "strict",
+            "ignore",
+            "expect",
+            "reason",
+            "load",
+            "required",
+        }
         fields = self.mapping(node, "checkpoint", allowed)
         if "path" not in fields:
             raise self.error(node, "checkpoint entry needs a path")
@@ -210,6 +222,9 @@ class _Parser(NodeReader):
             reason=self.value(fields["reason"], f"{what}: reason", str) if "reason" in fields else None,
             line=node.start_mark.line + 1,
             load=load if load is not None and load.as_dict() else None,
+            required=self.value(fields["required"], f"{what}: required", bool)
+            if "required" in fields
+            else False,
         )
 
     def reject_duplicate_paths(self, node: yaml.Node | None, checkpoints: list[CheckpointEntry]) -> None:

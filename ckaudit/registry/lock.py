@@ -12,9 +12,10 @@ or re-register one, merge like source code.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ class Signature:
     container: str  # the state dict's key in the file ("" = the top level), as registered or detected
     candidates: Mapping[str, Mapping[str, Any]]  # key -> {"tensors": {k: [dtype, shape]}, "metadata": ...}
     globals: tuple[str, ...] = ()
+    # the installed versions of the packages the model's build imported when the checkpoint was registered
+    # and loaded: `package-version` compares them with what is installed now (not part of the file's identity)
+    packages: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def differences(self, other: Signature) -> list[str]:
         """What changed from `self` (locked) to `other` (the file now), in a few readable items."""
@@ -117,7 +121,11 @@ def update_lock(config: Config, signatures: Mapping[str, Signature]) -> Path:
     target = lock_path(config)
     registered = {entry.as_written for entry in config.checkpoints}
     merged = {p: s for p, s in load_lock(target).items() if p in registered}
-    merged.update(signatures)
+    for path, signature in signatures.items():  # package versions recorded when it loaded are kept
+        known = merged.get(path)
+        if not signature.packages and known is not None and known.packages and known == signature:
+            signature = dataclasses.replace(signature, packages=known.packages)
+        merged[path] = signature
     merged.update(missing_signatures(config, merged))
     write_atomically(target, dump_lock(merged))
     return target
@@ -165,6 +173,7 @@ def parse_lock(text: str, source: str) -> dict[str, Signature]:
                 container=str(item.get("container") or ""),
                 candidates={str(k): dict(v or {}) for k, v in (item.get("candidates") or {}).items()},
                 globals=tuple(item.get("globals") or ()),
+                packages={str(k): str(v) for k, v in (item.get("packages") or {}).items()},
             )
             for path, item in (data.get("checkpoints") or {}).items()
         }
@@ -184,7 +193,10 @@ def _lines(signatures: Mapping[str, Signature]) -> Iterator[str]:
     for path in sorted(signatures):
         signature = signatures[path]
         yield f"  {_j(path)}:\n    format: {_j(signature.format)}\n    container: {_j(signature.container)}\n"
-        yield f"    globals: {_j(list(signature.globals))}\n    candidates:\n"
+        yield f"    globals: {_j(list(signature.globals))}\n"
+        if signature.packages:
+            yield f"    packages: {_j(dict(sorted(signature.packages.items())))}\n"
+        yield "    candidates:\n"
         for key in sorted(signature.candidates):
             candidate = signature.candidates[key]
             tensors = candidate.get("tensors") or {}

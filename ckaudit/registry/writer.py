@@ -50,6 +50,7 @@ def _checkpoint_dict(entry: CheckpointEntry) -> dict[str, Any]:
         ("expect", "fails" if entry.expect_fails else None, None),
         ("reason", entry.reason, None),
         ("load", entry.load.as_dict() if entry.load else None, None),
+        ("required", entry.required, False),
     ]
     fields.update({name: value for name, value, default in optional if value != default})
     return fields

@@ -33,6 +33,7 @@ _HIDDEN = {
     "used",
     "found",
     "kind",
+    "transition",
 }
 _KEY_LABELS = {Rule.MISSING_KEYS: "missing keys", Rule.UNEXPECTED_KEYS: "unexpected keys"}
 

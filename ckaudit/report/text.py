@@ -9,7 +9,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable
 
-from ckaudit.findings import CheckpointResult, Finding, Location, Report, Severity, Verdict
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Severity, Verdict, plural
 from ckaudit.report.details import DetailView, ShapeRow, other_locations, view
 from ckaudit.report.groups import Group, group_results
 
@@ -127,7 +127,7 @@ def _label(result: CheckpointResult) -> str:
     # "[ok]" beside "already fails at HEAD" would read as all clear: a checkpoint that does not load fails
     word = "fails" if result.fails else "ok"
     cause = f": {verdict.value}" if verdict is not Verdict.OK else ""
-    return f"[{word}{cause}, {_plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
+    return f"[{word}{cause}, {plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
 
 
 def _header(group: Group, color: bool) -> list[str]:
@@ -171,22 +171,18 @@ def _checkpoint_block(group: Group, color: bool, limit: int | None) -> list[str]
         more = finding_lines(finding, color)
         if limit is not None and shown and len(lines) + len(more) > limit - 1:
             rest = len(findings) - shown
-            lines.append(f"{FINDING_INDENT}… {_plural(rest, 'more finding')} (`--format json` lists all)")
+            lines.append(f"{FINDING_INDENT}… {plural(rest, 'more finding')} (`--format json` lists all)")
             break
         lines += more
     return [*lines, ""] if findings else lines
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def summary_line(report: Report) -> str:
     counts = report.summary()
     verdicts = [f"{counts[v.value]} {v.value}" for v in Verdict if v is Verdict.OK or counts[v.value]]
     severities = Counter(f.severity for f in report.all_findings())
-    found = [_plural(severities[s], s.value) for s in reversed(Severity) if severities[s]]
-    checkpoints = f"{_plural(counts['checkpoints'], 'checkpoint')}: {', '.join(verdicts)}"
+    found = [plural(severities[s], s.value) for s in reversed(Severity) if severities[s]]
+    checkpoints = f"{plural(counts['checkpoints'], 'checkpoint')}: {', '.join(verdicts)}"
     return f"{checkpoints}; {', '.join(found) if found else 'no findings'}."
 
 

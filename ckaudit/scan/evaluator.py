@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
 from ckaudit.compat.environment import Changes, changes, installed_versions
+from ckaudit.errors import WorkerDied
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
@@ -26,7 +27,8 @@ from ckaudit.worker.sources import ModelSources, model_sources
 
 if TYPE_CHECKING:
     from ckaudit.reader.types import CheckpointInfo
-    from ckaudit.worker.client import ModelWorker
+    from ckaudit.registry.lock import Signature
+    from ckaudit.worker.client import Incident, ModelWorker
     from ckaudit.worker.interpreter import Interpreter
     from ckaudit.worker.results import ModelBuild
 
@@ -41,8 +43,9 @@ class Outcome:
     sources: Mapping[str, str | None]  # files the build imported -> blob id in that tree
     signature: Any = None  # the model's state-dict signature as the worker reported it
     distributions: Mapping[str, str] = field(default_factory=dict)  # installed packages the build used
-    environment: Changes = field(default_factory=dict)  # loaded before these packages changed; fails now
+    environment: Changes = field(default_factory=dict)  # ckaudit.lock's packages installed in other versions
     cached: bool = False
+    complete: bool = True  # every worker request was answered (no timeout): only then is it cached
 
 
 def spec_key(spec: ModelSpec) -> dict[str, Any]:
@@ -76,13 +79,17 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
     root = config.root
     if not (root / entry.path).exists():
         lock = lock_of(config)  # read only when some file is absent
-        if entry.as_written in lock:
+        if entry.as_written in lock and not entry.required:
             return info_from_signature(entry.path, lock[entry.as_written])
+        if entry.required:
+            why, severity = "but its registry entry says `required: true`", Severity.ERROR
+        else:
+            why = "and ckaudit.lock has no signature of it (`ckaudit register` records one where the file is)"
+            severity = Severity.WARNING
         return Finding(
             Rule.FILE_MISSING,
-            Severity.WARNING,
-            f"{entry.path} does not exist here, and ckaudit.lock has no signature of it "
-            "(`ckaudit register` records one where the file is)",
+            severity,
+            f"{entry.path} does not exist here, {why}",
             checkpoint=entry.path,
             model=entry.model,
             location=Location(entry.path),
@@ -105,6 +112,7 @@ class Evaluator:
         self._sources_memo: dict[tuple[int, str], ModelSources] = {}
         self._memo: dict[str, Outcome] = {}
         self._here: Tree | None = None
+        self._lock: dict[str, Signature] | None = None
 
     def __enter__(self) -> Evaluator:
         return self
@@ -187,25 +195,53 @@ class Evaluator:
         )
 
     def outcome(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
+        """The outcome, from this run's memo or the cache when still valid, else from the worker. Only a
+        complete outcome is stored: one where every request was answered (a timeout is a `model-error`
+        finding but is not cached; a dead worker raises `WorkerDied`, exit 3, and nothing is stored)."""
         key = self.outcome_key(tree, spec, entry, info)
         memo = self._memo.get(key)
         if memo is not None and self._valid(memo, tree):
             return memo
-        cached, stale = self._from_cache(key, tree)
-        if cached is not None:
-            return cached
-        outcome = self._evaluate(tree, spec, entry, info)
-        if stale is not None and stale.loads and outcome.built and not outcome.loads:
-            changed = changes(stale.distributions, outcome.distributions)
-            outcome = dataclasses.replace(outcome, environment=changed)
-        self._store(key, spec, outcome)
+        outcome = self._from_cache(key, tree)
+        if outcome is None:
+            outcome = self._evaluate(tree, spec, entry, info)
+            if outcome.complete:
+                self._store(key, spec, outcome)
+        outcome = self._with_environment(entry, outcome)
         self._memo[key] = outcome
         return outcome
+
+    def _with_environment(self, entry: CheckpointEntry, outcome: Outcome) -> Outcome:
+        """A failing build's `environment`: the packages recorded in ckaudit.lock when the checkpoint was
+        registered and loaded, whose installed version is another one now — committed data and the
+        interpreter's dist-info, never the cache's history, so a cached and an uncached run agree."""
+        changed: Changes = {}
+        if outcome.built and not outcome.loads:
+            recorded = self.recorded_packages(entry)
+            if recorded:
+                changed = changes(recorded, installed_versions(self.interpreter.paths, recorded))
+        return (
+            outcome if changed == outcome.environment else dataclasses.replace(outcome, environment=changed)
+        )
+
+    def recorded_packages(self, entry: CheckpointEntry) -> Mapping[str, str]:
+        from ckaudit.registry.lock import lock_of
+
+        if self._lock is None:
+            self._lock = lock_of(self.config)
+        record = self._lock.get(entry.as_written)
+        return record.packages if record is not None else {}
 
     def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
         from ckaudit.compat.check import check_compat
 
-        result = check_compat(entry, spec, info, self.root(tree), self.worker())
+        worker = self.worker()
+        mark = len(worker.incidents)
+        result = check_compat(entry, spec, info, self.root(tree), worker)
+        incidents = worker.incidents[mark:]
+        died = next((i for i in incidents if i.kind == "crashed"), None)
+        if died is not None:
+            raise WorkerDied(died_message(died, spec, entry, self.python))
         return Outcome(
             loads=result.loads,
             built=result.build.ok,
@@ -213,6 +249,7 @@ class Evaluator:
             sources={p: tree.oid(p) for p in sorted(result.sources)},
             signature=signature_json(result.build),
             distributions=dict(result.build.distributions),
+            complete=not incidents,
         )
 
     def _valid(self, outcome: Outcome, tree: Tree) -> bool:
@@ -230,19 +267,17 @@ class Evaluator:
         installed = installed_versions(self.interpreter.paths, outcome.distributions)
         return bool(changes(outcome.distributions, installed))
 
-    def _from_cache(self, key: str, tree: Tree) -> tuple[Outcome | None, Outcome | None]:
-        """(a valid cached outcome, or one recorded under other package versions: the evidence for
-        blaming the environment when the fresh result differs)."""
+    def _from_cache(self, key: str, tree: Tree) -> Outcome | None:
+        """A stored outcome that is still valid: the files the build imported beyond the static closure are
+        unchanged, and so are the installed versions of the distributions it used."""
         value = self.cache.get("outcome", key)
         if value is None:
-            return None, None
+            return None
         try:
             outcome = outcome_from_record(value)
         except (KeyError, TypeError, ValueError):
-            return None, None
-        if not self._same_files(outcome, tree):
-            return None, None
-        return (None, outcome) if self._upgraded(outcome) else (outcome, None)
+            return None
+        return outcome if self._valid(outcome, tree) else None
 
     def _store(self, key: str, spec: ModelSpec, outcome: Outcome) -> None:
         self.cache.put("outcome", key, outcome_record(outcome))
@@ -270,7 +305,6 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
         "findings": [finding_dict(f) for f in outcome.findings],
         "signature": outcome.signature,
         "distributions": dict(outcome.distributions),
-        "environment": {name: list(pair) for name, pair in outcome.environment.items()},
     }
 
 
@@ -282,8 +316,19 @@ def outcome_from_record(value: Mapping[str, Any]) -> Outcome:
         sources=dict(value["sources"]),
         signature=value.get("signature"),
         distributions=dict(value.get("distributions") or {}),
-        environment={k: (v[0], v[1]) for k, v in (value.get("environment") or {}).items()},
         cached=True,
+    )
+
+
+def died_message(died: Incident, spec: ModelSpec, entry: CheckpointEntry, python: str) -> str:
+    """What died, how, and what to try: the worker's death is no verdict about the code."""
+    tail = "".join(died.stderr.splitlines(keepends=True)[-12:]).rstrip()
+    return (
+        f"the model worker ({python}) died without an answer while checking {entry.path} against model "
+        f"{spec.name} (request {died.op}): {died.message}. This is not a verdict about the code, and nothing "
+        "of it was cached. SIGKILL is what the out-of-memory killer sends: free memory (or build a smaller "
+        "model through `kwargs:`) and rerun; a segfault or an exit status points at a native library or at "
+        "code calling os._exit." + (f"\nThe worker's last output:\n{tail}" if tail else "")
     )
 
 

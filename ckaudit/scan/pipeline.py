@@ -13,15 +13,14 @@ import dataclasses
 from collections.abc import Sequence
 
 from ckaudit.cache.outcomes import SigCache
-from ckaudit.compat.environment import package_version_finding
 from ckaudit.errors import WorkerError
 from ckaudit.files import FileOutcome
 from ckaudit.files.environment import device_findings
 from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.progress import progress
-from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
-from ckaudit.scan.evaluator import Evaluator, Outcome
-from ckaudit.scan.verdicts import stale_expectation
+from ckaudit.registry.config import Config, ModelSpec
+from ckaudit.scan.evaluator import Evaluator
+from ckaudit.scan.policy import judge
 
 
 def needs_model(outcome: FileOutcome) -> bool:
@@ -52,7 +51,7 @@ def add_code_findings(
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = evaluator.outcome(evaluator.here(), models[entry.model], entry, outcome.info)
-            checked[id(outcome)] = _with_findings(outcome, code_findings(entry, result), result.loads)
+            checked[id(outcome)] = _with_findings(outcome, judge(entry, result), result.loads)
         available = _available_devices(evaluator, outcomes)
     return [_judge_devices(checked.get(id(o), o), available) for o in outcomes]
 
@@ -81,23 +80,6 @@ def _judge_devices(outcome: FileOutcome, available: frozenset[str] | None) -> Fi
     kept = [f for f in findings if f.rule is not Rule.DEVICE]
     result = dataclasses.replace(outcome.result, findings=(*kept[:at], *judged, *kept[at:]))
     return dataclasses.replace(outcome, result=result)
-
-
-def code_findings(entry: CheckpointEntry, outcome: Outcome) -> tuple[Finding, ...]:
-    """The outcome's findings; a stale `expect: fails` note; a break that came with a package upgrade is
-    `package-version` (environment), with the code-side findings kept as its warnings."""
-    if outcome.loads and entry.expect_fails:
-        return (*outcome.findings, stale_expectation(entry, "the current code"))
-    if outcome.environment and not outcome.loads:
-        errors = [f for f in outcome.findings if f.severity is Severity.ERROR]
-        changed = package_version_finding(
-            entry.path, entry.model, outcome.environment, errors, Severity.ERROR
-        )
-        kept = [
-            dataclasses.replace(f, severity=Severity.WARNING) if f in errors else f for f in outcome.findings
-        ]
-        return (changed, *kept)
-    return outcome.findings
 
 
 def _with_findings(outcome: FileOutcome, extra: Sequence[Finding], loads: bool) -> FileOutcome:

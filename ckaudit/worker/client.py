@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -46,6 +47,18 @@ class _Failure(Exception):
     def __init__(self, kind: ErrorKind, message: str, stderr: str) -> None:
         super().__init__(message)
         self.kind, self.message, self.stderr = kind, message, stderr
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A request that got no answer: it timed out, or the worker died (a signal, out of memory, an exit).
+    Callers that cache (`ckaudit.scan.evaluator`) read these to keep such outcomes out of the cache, and to
+    refuse a verdict when the worker died (`WorkerDied`)."""
+
+    kind: ErrorKind  # "timeout" | "crashed"
+    message: str  # "timed out after 3 s" / "the worker was killed by SIGKILL"
+    op: str  # the request: "build", "dry_run", ...
+    stderr: str
 
 
 class _Process:
@@ -182,6 +195,7 @@ class ModelWorker:
         self.startup_timeout = startup_timeout
         self._process: _Process | None = None
         self._next_id = 0
+        self.incidents: list[Incident] = []  # every request that got no answer, in order
         self._process = _Process(python)  # start now: torch imports while the caller reads checkpoints
 
     def __enter__(self) -> ModelWorker:
@@ -298,9 +312,10 @@ class ModelWorker:
         process.send({**request, **origin, "id": self._next_id})
         try:
             answer = process.receive(self.timeout)
-        except _Failure:
+        except _Failure as failure:
             process.kill()
             self._process = None  # the next request starts a fresh worker
+            self.incidents.append(Incident(failure.kind, failure.message, request["op"], failure.stderr))
             raise
         if "worker_error" in answer:
             raise WorkerError(

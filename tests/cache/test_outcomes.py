@@ -35,7 +35,9 @@ def test_concurrent_writers_never_tear_a_file(git_repo: Path) -> None:
     for t in threads:
         t.join()
     assert cache.get("outcome", key) in values
-    assert not [p for p in cache.directory.rglob("*.tmp")] if cache.directory else True
+    assert cache.directory is not None
+    assert [p.name for p in cache.directory.rglob("*.json")] == [f"{key}.json"]
+    assert list(cache.directory.rglob("*.tmp")) == []  # write_atomic's temporary files are all renamed
 
 
 def test_keys_are_order_independent() -> None:

@@ -20,6 +20,8 @@ from ckaudit.errors import CkauditError
 from ckaudit.findings import Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.scan.evaluator import Outcome
+from ckaudit.scan.policy import judge
 from ckaudit.worker.client import ModelWorker
 from tests.conftest import requires_torch
 from tests.modeltools import info_from_torch, write
@@ -273,7 +275,11 @@ def test_ignore_strict_dtype_and_expected_failures(repo: Path, worker: ModelWork
     assert ignored.findings[0].severity is Severity.WARNING and "float16" in ignored.findings[0].message
     assert check(repo, worker, info, "models.classifier:WithNorm", strict=False).loads
     expected = check(repo, worker, info, "models.classifier:ModelB", expect_fails=True, reason="v2 head")
-    assert not expected.loads and {f.severity for f in expected.findings} == {Severity.NOTE}
+    assert not expected.loads and Severity.ERROR in {f.severity for f in expected.findings}  # raw: the policy
+    entry = CheckpointEntry(path="checkpoints/x.pt", model="ModelB", expect_fails=True, reason="v2 head")
+    judged = judge(entry, Outcome(False, True, expected.findings, {}))  # applies `expect: fails`, once
+    assert {f.severity for f in judged} == {Severity.NOTE}
+    assert all(f.message.startswith("expected failure (v2 head): ") for f in judged)
     again = check(repo, worker, info, "models.classifier:WithNorm", strict=False, expect_fails=True)
     assert again.loads and Rule.STALE_EXPECTATION not in rules(again)  # the commands add that note
 

@@ -165,8 +165,9 @@ def test_distributed_checkpoint(tmp_path: Path) -> None:
     assert info.details["non_tensor_entries"] == 1
     for data_file in info.details["data_files"]:
         (tmp_path / "ckpt" / data_file).write_bytes(b"")
-    with pytest.raises(Exception, match="data file"):
+    with pytest.raises(CheckpointReadError, match="data file") as raised:
         read_checkpoint(tmp_path / "ckpt")
+    assert raised.value.rule is Rule.TRUNCATED
 
 
 def test_torchscript_archive(files: dict[str, Path]) -> None:

@@ -2,7 +2,8 @@
 
 Made as a user would: a git repository, real `torch.save` checkpoints, a registry, the default `width=64`
 changed to `128` and staged, then `ckaudit hook`. The answer is one block — the three checkpoints listed
-once, the two layers as one finding, the changed default's line named — in 16 lines, and it is exactly the snapshot below.
+once, the two layers as one finding, the changed default's line named — in 16 lines, exactly the
+snapshot below.
 """
 
 from __future__ import annotations

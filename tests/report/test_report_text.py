@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
+from ckaudit.report.json_format import render as json_render
 from ckaudit.report.text import SCREENFUL, WIDTH, render
 
 EXPECTED = """\
@@ -159,13 +162,18 @@ def test_a_checkpoint_that_does_not_load_is_headed_fails() -> None:
         CheckpointResult("b.pt", "m", "zip", 2, 10, (), loads=True),
         CheckpointResult("c.pt", "m", None, None, None, (missing,)),
     )
-    headers = [
-        line for line in render(Report("/r", "hook", results)).splitlines() if line.endswith("model m")
-    ]
+    text = render(Report("/r", "hook", results))
+    headers = [line for line in text.splitlines() if line.endswith("model m")]
     assert headers == [
-        "a.pt  [fails, 1 warning]  model m",
+        "a.pt  [fails: code, 1 warning]  model m",  # issue 21: once "[fails, ...]" beside a summary "ok"
         "b.pt  [ok]  model m",
         "c.pt  [fails: repository]  model m",
+    ]
+    # each checkpoint counted once, under the verdict its header shows: one that does not load is never ok
+    assert text.splitlines()[-1] == "3 checkpoints: 1 ok, 1 code, 1 repository; 1 error, 1 warning."
+    assert [json.loads(json_render(Report("/r", "hook", results)))["summary"][v] for v in ("ok", "code")] == [
+        1,
+        1,
     ]
 
 
@@ -186,3 +194,11 @@ def test_a_long_block_stops_at_a_screenful() -> None:
         )
         > 60
     )
+
+
+def test_counts_are_singular_for_one() -> None:
+    from ckaudit.report.summary import render as job_summary
+
+    one = Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 1, 1, (), loads=True),))
+    assert render(one).splitlines()[-1] == "1 checkpoint: 1 ok; no findings."
+    assert "1 checkpoint: 1 ok; no findings." in job_summary(one)
