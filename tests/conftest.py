@@ -55,6 +55,13 @@ def add_torch(prefix: Path) -> None:
     (site / "torch_from_tests.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
 
 
+@pytest.fixture(autouse=True)
+def no_build_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test starts the user's warm build server; tests/worker/test_warm.py runs its own, in private
+    per-test directories, and stops them."""
+    monkeypatch.setenv("CKAUDIT_NO_SERVER", "1")
+
+
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """An empty git repository with an author configured."""

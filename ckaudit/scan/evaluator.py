@@ -133,7 +133,8 @@ class Evaluator:
         if self._worker is None:
             from ckaudit.worker.client import ModelWorker
 
-            self._worker = self._stack.enter_context(ModelWorker(self.python, timeout=self.config.timeout))
+            worker = ModelWorker(self.python, timeout=self.config.timeout, warm=self.interpreter.paths)
+            self._worker = self._stack.enter_context(worker)
         return self._worker
 
     def here(self) -> Tree:
