@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # The model-repository fixtures (model_repo, shared_worker, …) serve tests in vcs/, compare/ and model/.
-pytest_plugins = ["tests.modelrepo"]
+pytest_plugins = ["tests.modelrepo", "tests.warmtools"]
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
