@@ -29,6 +29,8 @@ def server_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     try:
         yield folder
     finally:
+        for log in folder.glob("*.log"):  # shown with a failing test's captured output
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         warmclient.stop_all()
         shutil.rmtree(base, ignore_errors=True)
 

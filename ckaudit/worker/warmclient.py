@@ -85,7 +85,7 @@ def fingerprint(python: str, paths: Sequence[str], env: Mapping[str, str]) -> st
     """What a server is only valid for: the interpreter, its import folders as they are now (an install or
     upgrade changes a site-packages folder's mtime), ckaudit's own code and the environment."""
     parts: list[Any] = [os.path.abspath(python), _stat(os.path.realpath(python))]
-    parts += [[folder, _stat(folder)] for folder in paths]
+    parts += [[folder, _stat(folder)] for folder in sorted(set(paths))]  # the probe cache keeps no order
     parts += [code_fingerprint(), sorted((k, v) for k, v in env.items() if k not in _VOLATILE)]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
