@@ -133,7 +133,9 @@ class Evaluator:
         if self._worker is None:
             from ckaudit.worker.client import ModelWorker
 
-            worker = ModelWorker(self.python, timeout=self.config.timeout, warm=self.interpreter.paths)
+            worker = ModelWorker(
+                self.python, timeout=self.config.timeout, origin=self.config.root, warm=self.interpreter.paths
+            )
             self._worker = self._stack.enter_context(worker)
         return self._worker
 
