@@ -4,9 +4,8 @@ ckaudit side: one process running the real `ckaudit diagnose FILE --model gpt:GP
 then the model's own load_state_dict dry-run in the worker, on the meta device): cold (`CKAUDIT_NO_SERVER=1`,
 a fresh worker process) and warm (a forked child of the build server, in a private directory). Its peak
 memory is the SUM of its own and the worker's peaks (they run at the same time). The alternative builds the
-model on
-CPU and loads the file for real. Models: a GPT-2-124M-size GPT and a ~1.3B-parameter one (checkpoint in bf16,
-~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchmarks/results/model.json.
+model on CPU and loads the file for real. Models: a GPT-2-124M-size GPT and a ~1.3B-parameter one (checkpoint
+in bf16, ~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchmarks/results/model.json.
 
     python benchmarks/bench_model.py [--quick]
 """
