@@ -108,6 +108,7 @@ class Daemon:
 
     def run(self) -> None:
         os.chdir("/")
+        self.prewarm()
         self.preload(self.remembered())
         self.listener = self.bind()
         wake_r, wake_w = os.pipe()
@@ -267,6 +268,14 @@ class Daemon:
             self.learn([str(name) for name in json.loads(child.data.decode())])
 
     # --- preloading ---------------------------------------------------------------------------------------
+
+    def prewarm(self) -> None:
+        """What every session computes the same way while the fingerprint holds: the worker's siblings (loaded
+        by path) and the installed distributions' top-level packages (a scan of every site-packages)."""
+        with contextlib.suppress(Exception):
+            for name in ("dryrun", "locations", "built_config", "loader"):
+                self.server._sibling(name)
+            self.server._META._packages_to_dists()
 
     def remembered(self) -> list[str]:
         broken = (OSError, ValueError, TypeError)
