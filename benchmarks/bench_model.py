@@ -89,6 +89,8 @@ def driver(checkpoint: str, root: str, kwargs: str) -> None:
     if not linked.exists():
         linked.symlink_to(Path(checkpoint).resolve())
     (Path(root) / "ckaudit.yaml").write_text("version: 1\n", encoding="utf-8")
+    # a fresh edit of the model each run, so that no run is answered from the outcome cache
+    (Path(root) / "gpt.py").write_text(GPT + f"# run {time.time_ns()}\n", encoding="utf-8")
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
         argv = ["diagnose", str(linked), "--config", str(Path(root) / "ckaudit.yaml"), "--model", "gpt:GPT"]
