@@ -41,7 +41,7 @@ MAX_PRELOAD = 5000  # module names remembered per server key
 
 def serve(server: Any, argv: list[str], cold_modules: set[str]) -> None:
     directory, key, fingerprint, idle = argv[0], argv[1], argv[2], float(argv[3])
-    if not _private(directory):
+    if not is_private(directory):
         print(f"ckaudit build server: {directory} is not private to this user; not serving", file=sys.stderr)
         return
     lock = _lock(os.path.join(directory, f"{key}.lock"))
@@ -50,7 +50,8 @@ def serve(server: Any, argv: list[str], cold_modules: set[str]) -> None:
     Daemon(server, directory, key, fingerprint, idle, cold_modules, lock).run()
 
 
-def _private(directory: str) -> bool:
+def is_private(directory: str | os.PathLike[str]) -> bool:
+    """A real directory of this user's, closed to group and others."""
     try:
         info = os.lstat(directory)
     except OSError:

@@ -18,7 +18,6 @@ import os
 import select
 import signal
 import socket
-import stat
 import subprocess
 import tempfile
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ckaudit.cache.outcomes import code_fingerprint
-from ckaudit.worker.warm import peer_uid
+from ckaudit.worker.warm import is_private, peer_uid
 
 SERVER = Path(__file__).with_name("server.py")
 DEFAULT_IDLE = 900.0
@@ -60,14 +59,6 @@ def server_dir(create: bool = True) -> Path | None:
         with contextlib.suppress(OSError):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     return folder if is_private(folder) else None
-
-
-def is_private(folder: Path) -> bool:
-    try:
-        info = os.lstat(folder)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077 == 0
 
 
 def server_key(python: str) -> str:
