@@ -105,8 +105,6 @@ class Daemon:
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
 
-    # --- life cycle -------------------------------------------------------------------------------------
-
     def run(self) -> None:
         os.chdir("/")
         self.prewarm()
@@ -175,8 +173,6 @@ class Daemon:
             event.data.data += chunk
             if not chunk:
                 self.selector.unregister(event.fd)
-
-    # --- requests ---------------------------------------------------------------------------------------
 
     def accept(self, conn: socket.socket) -> None:
         if peer_uid(conn) != os.getuid():
@@ -268,8 +264,6 @@ class Daemon:
         with contextlib.suppress(ValueError, TypeError):
             self.learn([str(name) for name in json.loads(child.data.decode())])
 
-    # --- preloading ---------------------------------------------------------------------------------------
-
     def prewarm(self) -> None:
         """What every session computes the same way while the fingerprint holds: the worker's siblings (loaded
         by path) and the installed distributions' top-level packages (a scan of every site-packages)."""
@@ -308,8 +302,6 @@ class Daemon:
         sys.path[:] = self.base_path  # a package that appended to sys.path does not change the sessions'
         os.environ.clear()
         os.environ.update(self.base_environ)
-
-    # --- the child ----------------------------------------------------------------------------------------
 
     def become_worker(
         self, conn: socket.socket, fds: list[int], request: dict[str, Any], report: int
