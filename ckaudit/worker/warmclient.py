@@ -30,7 +30,7 @@ from ckaudit.worker.warm import is_private, peer_uid
 
 SERVER = Path(__file__).with_name("server.py")
 DEFAULT_IDLE = 900.0
-HANDSHAKE_TIMEOUT = 120.0  # the server may be importing a package a previous session used
+HANDSHAKE_TIMEOUT = 30.0  # the server may be importing a package a session used; beyond this, go cold
 _VOLATILE = ("PWD", "OLDPWD", "SHLVL", "_")  # shell bookkeeping that changes from one run to the next
 
 
