@@ -58,6 +58,7 @@ def test_a_session_after_the_first_run_is_warm_and_fresh(server_dir: Path, root:
     assert wait_for_server()["pid"] == first["pid"] and statuses()[0]["sessions"] == 2
 
 
+@pytest.mark.slow  # several servers and sessions: the full suite runs it
 def test_warm_and_cold_agree_on_the_dry_run_fixtures(server_dir: Path, root: Path, tmp_path: Path) -> None:
     import torch
 
@@ -183,6 +184,7 @@ def test_fallback_to_the_cold_worker(
     assert not server_dir.exists() or not list(server_dir.glob("*.sock"))
 
 
+@pytest.mark.slow  # several servers and sessions: the full suite runs it
 def test_a_preloaded_package_shadowed_by_the_root_is_not_used(server_dir: Path, root: Path) -> None:
     """The server preloads what sessions imported from site-packages; a root with its own module of that
     name gets its own, as a cold worker would."""
@@ -205,6 +207,7 @@ def test_a_preloaded_package_shadowed_by_the_root_is_not_used(server_dir: Path, 
     assert build.ok and build.signature["weight"].shape == (9, 3) and "yaml.py" in build.sources
 
 
+@pytest.mark.slow  # several servers and sessions: the full suite runs it
 def test_server_status_and_stop_commands(server_dir: Path, root: Path) -> None:
     status = start_server(root)
     shown = subprocess.run(
