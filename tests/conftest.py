@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # The model-repository fixtures (model_repo, shared_worker, …) serve tests in vcs/, compare/ and model/.
-pytest_plugins = ["tests.modelrepo"]
+pytest_plugins = ["tests.modelrepo", "tests.warmtools"]
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
@@ -53,6 +53,13 @@ def add_torch(prefix: Path) -> None:
     site = next((prefix / "lib").glob("python3*/site-packages"))
     ours = [p for p in sys.path if p.endswith("site-packages") and (Path(p) / "torch").is_dir()]
     (site / "torch_from_tests.pth").write_text("\n".join(ours) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def no_build_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test starts the user's warm build server; tests/worker/test_warm.py runs its own, in private
+    per-test directories, and stops them."""
+    monkeypatch.setenv("CKAUDIT_NO_SERVER", "1")
 
 
 @pytest.fixture

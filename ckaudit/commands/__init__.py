@@ -1,3 +1,15 @@
 """One module per command: each exposes add_parser(subparsers), which sets `handler` (args -> int)."""
 
-COMMANDS = ("scan", "diagnose", "inspect", "explain", "hook", "check", "blame", "register", "init", "fix")
+COMMANDS = (
+    "scan",
+    "diagnose",
+    "inspect",
+    "explain",
+    "hook",
+    "check",
+    "blame",
+    "register",
+    "init",
+    "fix",
+    "server",
+)

@@ -141,9 +141,10 @@ class Evaluator:
         if self._worker is None:
             from ckaudit.worker.client import ModelWorker
 
-            self._worker = self._stack.enter_context(
-                ModelWorker(self.python, timeout=self.config.timeout, origin=self.config.root)
+            worker = ModelWorker(
+                self.python, timeout=self.config.timeout, origin=self.config.root, warm=self.interpreter.paths
             )
+            self._worker = self._stack.enter_context(worker)
         return self._worker
 
     def here(self) -> Tree:

@@ -23,7 +23,6 @@ from typing import IO, Any
 
 from ckaudit.errors import WorkerError
 from ckaudit.findings import Location
-from ckaudit.proc import clean_env
 from ckaudit.reader.types import StateDictCandidate
 from ckaudit.registry.config import ModelSpec
 from ckaudit.tracebacks import frames
@@ -37,6 +36,7 @@ from ckaudit.worker.results import (
     loader_from_wire,
     outcome_from_wire,
 )
+from ckaudit.worker.warmclient import WarmChild, fingerprint, open_session, start, unavailable, worker_env
 
 SERVER = Path(__file__).with_name("server.py")
 STARTUP_TIMEOUT = 300.0  # importing torch on a loaded machine; the per-request timeout starts after it
@@ -62,20 +62,15 @@ class Incident:
 
 
 class _Process:
-    """One running server.py: its pipes, a reader thread per stream, and the stderr it wrote."""
+    """One running server.py session (a cold process, or a warm server's forked child): its pipes, a reader
+    thread per stream, and the stderr it wrote."""
 
-    def __init__(self, python: str) -> None:
-        try:
-            self.popen = subprocess.Popen(
-                [python, str(SERVER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=clean_env({"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}),
-                start_new_session=True,  # a timeout kills the model code's children too
-            )
-        except OSError as exc:
-            raise WorkerError(f"cannot start the model worker with {python}: {exc}") from None
+    def __init__(self, python: str, warm: WarmChild | None = None) -> None:
+        self.popen: subprocess.Popen[bytes] | WarmChild
+        if warm is not None:
+            self.popen = warm
+        else:
+            self.popen = _cold(python)
         self.answers: queue.Queue[str | None] = queue.Queue()
         self.stderr_lines: list[str] = []
         self.stderr_total = 0
@@ -149,6 +144,20 @@ class _Process:
                     stream.close()
 
 
+def _cold(python: str) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            [python, str(SERVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=worker_env(),
+            start_new_session=True,  # a timeout kills the model code's children too
+        )
+    except OSError as exc:
+        raise WorkerError(f"cannot start the model worker with {python}: {exc}") from None
+
+
 def _exit_text(status: int) -> str:
     if status < 0:
         with contextlib.suppress(ValueError):
@@ -177,7 +186,12 @@ def _line_of(path: Path, line: int) -> str | None:
 
 
 class ModelWorker:
-    """`with ModelWorker(python) as worker:` builds and dry-runs many models in one torch process."""
+    """`with ModelWorker(python) as worker:` builds and dry-runs many models in one torch process.
+
+    With `warm` (the interpreter's sys.path folders), a session comes from the user's warm build server when
+    one is running for this interpreter (see warmclient.py); else the cold worker starts as before, and the
+    server is started in the background when this worker closes, for the next run.
+    """
 
     def __init__(
         self,
@@ -186,6 +200,7 @@ class ModelWorker:
         timeout: float = 120.0,
         startup_timeout: float = STARTUP_TIMEOUT,
         origin: Path | None = None,
+        warm: Sequence[str] | None = None,
     ) -> None:
         """`origin`: the working tree the interpreter knows (an editable install of the project points into
         it); builds of other trees import their own copy of what it provides."""
@@ -196,7 +211,20 @@ class ModelWorker:
         self._process: _Process | None = None
         self._next_id = 0
         self.incidents: list[Incident] = []  # every request that got no answer, in order
-        self._process = _Process(python)  # start now: torch imports while the caller reads checkpoints
+        usable = warm is not None and not unavailable()
+        self._print = fingerprint(python, warm or (), worker_env()) if usable else None
+        self._start_server = False
+        self.warm_sessions = 0  # sessions served by the warm server (the rest were cold)
+        self._process = self._spawn()  # start now: torch imports while the caller reads checkpoints
+
+    def _spawn(self) -> _Process:
+        if self._print is not None:
+            child = open_session(self.python, self._print)
+            if isinstance(child, WarmChild):
+                self.warm_sessions += 1
+                return _Process(self.python, child)
+            self._start_server = True
+        return _Process(self.python)
 
     def __enter__(self) -> ModelWorker:
         return self
@@ -286,10 +314,13 @@ class ModelWorker:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=5)
             process.kill()
+        if self._start_server and self._print is not None:
+            self._start_server = False
+            start(self.python, self._print)  # after this run, so it never competes with it for the CPU
 
     def _ready(self) -> dict[str, Any]:
         if self._process is None:
-            self._process = _Process(self.python)
+            self._process = self._spawn()
         process = self._process
         if process.ready is None:
             try:

@@ -38,6 +38,11 @@ from typing import Any
 
 _PROTOCOL_OUT: Any = None  # the real stdout, kept private for answers
 _META: Any = None  # meta.py beside this file, loaded by path (this folder is no import root)
+# Set by a warm server's child (warm.py): the modules a cold worker has when it is ready, so the first build
+# counts the server's preloaded packages as its own imports, as a cold worker would; and what to do after a
+# root is entered (drop preloaded packages the root shadows).
+COLD_MODULES: set[str] | None = None
+ON_ENTER: list[Callable[[str], None]] = []
 
 
 def _isolate_stdout() -> None:
@@ -70,6 +75,8 @@ class _Roots:
         sys.path[:] = self.import_path(root, os.path.realpath(origin) if origin else root)
         importlib.invalidate_caches()
         os.chdir(root)
+        for hook in ON_ENTER:
+            hook(root)
         return root
 
     def import_path(self, root: str, origin: str) -> list[str]:
@@ -169,7 +176,7 @@ class Worker:
 
     def build(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         root = self.roots.enter(request["root"], request.get("origin"))
-        before = set(sys.modules)
+        before = _modules_before()
         model, device, fallback, error = None, "meta", None, None
         recorder = _locations().Recorder(root)
         try:
@@ -260,6 +267,14 @@ def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any
         return dict(json.loads(json.dumps(found, default=str)))
     except Exception:
         return {}
+
+
+def _modules_before() -> set[str]:
+    """The modules loaded before a build; in a warm child's first build, only those a cold worker has."""
+    global COLD_MODULES
+    loaded = set(sys.modules)
+    before, COLD_MODULES = (loaded if COLD_MODULES is None else COLD_MODULES & loaded), None
+    return before
 
 
 def _own_modules(names: set[str], root: str) -> dict[str, str]:
@@ -385,21 +400,42 @@ def _devices(torch: Any) -> list[str]:
     return found
 
 
-def main() -> None:
+def prepare() -> None:
+    """Everything before the first request: siblings, stdio discipline's prerequisites, torch. A warm server
+    (warm.py) runs this once and forks a child per session; a cold worker runs it and then `session()`."""
     global _META
     here = os.path.dirname(os.path.realpath(__file__))
     _META = _sibling("meta")
     sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != here]  # our folder is no import root
-    _isolate_stdout()
     sys.dont_write_bytecode = True  # never write __pycache__ into the user's repository
     faulthandler.enable()
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=False)  # the client asks for a stack on timeout
+    import torch  # noqa: F401
+
+
+def session() -> Worker:
+    """One client's session: the ready line, then requests until stdin closes (the same in a warm child)."""
     import torch
 
+    if _PROTOCOL_OUT is None:
+        _isolate_stdout()
     ready = {"ready": True, "torch": torch.__version__, "python": sys.version.split()[0]}
     _send({"id": None, **ready, "devices": _devices(torch)})
-    _serve(Worker())
+    worker = Worker()
+    _serve(worker)
+    return worker
+
+
+def main() -> None:
+    if sys.argv[1:2] != ["--warm"]:
+        _isolate_stdout()  # before torch's import: whatever it prints must not reach the protocol
+    prepare()
+    if sys.argv[1:2] == ["--warm"]:  # the warm build server: forks a child running session() per client
+        cold = set(sys.modules)  # what a cold worker has loaded when it answers "ready"
+        _sibling("warm").serve(sys.modules[__name__], sys.argv[2:], cold)
+        return
+    session()
 
 
 if __name__ == "__main__":

@@ -223,3 +223,34 @@ def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -
         assert before[key] == after[key], f"{key} changed"
     assert result.returncode == 1, result.stdout + result.stderr
     assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_installed_hook_second_commit_is_warm(
+    model_repo: Path, hook_repo: tuple[Path, str, Path], server_dir: Path
+) -> None:
+    """As a new user: `pre-commit install`, then two commits with model changes. The first is cold and
+    starts the build server after it; the second is served by it (its session count says so)."""
+    from tests.warmtools import statuses, wait_for_server
+
+    clone, rev, home = hook_repo
+    config = f"repos:\n  - repo: {clone}\n    rev: {rev}\n    hooks:\n      - id: ckaudit\n"
+    write(model_repo, ".pre-commit-config.yaml", config)
+    git(model_repo, "add", ".pre-commit-config.yaml")
+    git(model_repo, "commit", "-q", "--no-verify", "-m", "pre-commit config")
+    env = _env(model_repo.parent, {"PRE_COMMIT_HOME": str(home)})
+    subprocess.run([str(PRE_COMMIT), "install"], cwd=model_repo, env=env, check=True, capture_output=True)
+    for step, text in enumerate((FORWARD, FORWARD + "\n# a comment\n")):
+        write(model_repo, "models/net.py", text)
+        git(model_repo, "add", "models/net.py")
+        done = subprocess.run(
+            ["git", "commit", "-q", "-m", f"model change {step}"],
+            cwd=model_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        if step == 0:
+            assert wait_for_server()["sessions"] == 0  # started after the cold first commit
+    assert statuses()[0]["sessions"] == 1  # the second commit's build ran in a forked child
