@@ -21,7 +21,7 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         type=OutputFormat,
         choices=list(OutputFormat),
         default=OutputFormat.TEXT,
-        metavar="{text,json,sarif,github}",
+        metavar="{text,json,sarif,github,html}",
         help="output format (default: text)",
     )
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")

@@ -18,6 +18,7 @@ class OutputFormat(str, enum.Enum):
     JSON = "json"
     SARIF = "sarif"
     GITHUB = "github"
+    HTML = "html"
 
     def reporter(self) -> Callable[..., str]:
         return _REPORTERS[self]()
@@ -47,11 +48,19 @@ def _github() -> Callable[..., str]:
     return lambda report, *, color=False, source_root=None: github.render(report, source_root)
 
 
+def _html() -> Callable[..., str]:
+    from ckaudit.report.html import report_page
+    from ckaudit.report.json_format import report_dict
+
+    return lambda report, *, color=False, source_root=None: report_page.render(report_dict(report))
+
+
 _REPORTERS: dict[OutputFormat, Callable[[], Callable[..., str]]] = {
     OutputFormat.TEXT: _text,
     OutputFormat.JSON: _json,
     OutputFormat.SARIF: _sarif,
     OutputFormat.GITHUB: _github,
+    OutputFormat.HTML: _html,
 }
 
 

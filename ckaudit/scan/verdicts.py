@@ -18,6 +18,7 @@ from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report, Rule, Severity
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
+from ckaudit.scan.keylists import key_lists
 from ckaudit.vcs.trees import Tree
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def compare(
                     info.size or None,
                     tuple(findings),
                     loads=new.loads,
+                    **key_lists(new, entry, info),
                 )
             )
     return Report(root=str(config.root), command=command, checkpoints=tuple(results))
