@@ -45,7 +45,8 @@ font-size:12px}
 .legend span{display:inline-flex;align-items:center;gap:4px}
 .legend i{display:inline-block;width:12px;height:12px;border-radius:3px}
 details{margin:6px 0}summary{cursor:pointer}
-.finding{border-left:3px solid var(--line);padding:4px 10px;margin:6px 0}
+.finding{border-left:3px solid var(--line);padding:4px 10px;margin:6px 0;overflow-wrap:anywhere}
+h3{overflow-wrap:anywhere}
 .finding.code{border-color:var(--code)}.finding.repository{border-color:var(--repository)}
 .finding.environment{border-color:var(--environment)}
 .finding:target,details:target{background:var(--card);outline:2px solid var(--unexpected)}
