@@ -32,6 +32,12 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         help="also write the report as SARIF to FILE (for code scanning)",
     )
     parser.add_argument(
+        "--html-output",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page to FILE (a CI artifact)",
+    )
+    parser.add_argument(
         "--fail-on",
         type=Severity,
         choices=list(Severity),
@@ -98,8 +104,8 @@ def resolve_config(root: Path, explicit: Path | None) -> Config:
 def finish(report: Report, args: argparse.Namespace) -> int:
     """Render, write to --output or stdout, and turn the findings into the exit status.
 
-    Also writes the SARIF copy (--sarif-output) and, under GitHub Actions ($GITHUB_STEP_SUMMARY set),
-    appends the Markdown job summary.
+    Also writes the SARIF copy (--sarif-output), the HTML page (--html-output) and, under GitHub Actions
+    ($GITHUB_STEP_SUMMARY set), appends the Markdown job summary.
     """
     source_root = os.environ.get("GITHUB_WORKSPACE") or None
     color = args.output is None and color_wanted(args.format, sys.stdout)
@@ -111,6 +117,9 @@ def finish(report: Report, args: argparse.Namespace) -> int:
     sarif_output = getattr(args, "sarif_output", None)
     if sarif_output is not None:
         _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
+    html_output = getattr(args, "html_output", None)
+    if html_output is not None:
+        _write(html_output, render(report, OutputFormat.HTML))
     write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
 

@@ -40,7 +40,8 @@ def _break_panel(index: int, blame: Mapping[str, Any], sha: str) -> str:
     cards, _ = findings.cards((now or {}).get("findings") or [], f"{target}-f")
     diff = diff_lines(change.get("signature") or {})
     merged = (blame.get("introduced_by") or {}).get(sha)
-    via = f'<div>introduced by <span class="mono">{page.esc(str(merged)[:10])}</span> on the merged branch</div>'
+    short = page.esc(str(merged)[:10])
+    via = f'<div>introduced by <span class="mono">{short}</span> on the merged branch</div>'
     lines = "".join(f'<pre class="mono">{page.esc(d)}</pre>' for d in diff)
     return (
         f'<details id="{target}" class="card" data-commit="{page.esc(sha)}"><summary>'

@@ -36,7 +36,7 @@ white-space:nowrap}
 .scroll{overflow-x:auto}
 table.matrix{border-collapse:separate;border-spacing:3px}
 .matrix th{font-weight:normal;font-size:12px;color:var(--mute);text-align:left;white-space:nowrap}
-.matrix th.col{writing-mode:vertical-rl;transform:rotate(180deg);height:92px;vertical-align:bottom}
+.matrix th.col{writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom;padding:2px 0}
 .matrix td.cell{width:22px;height:22px;border-radius:4px;padding:0;text-align:center;color:#fff;
 font-size:12px}
 .matrix td.cell a{display:block;color:#fff;text-decoration:none;line-height:22px}
