@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.findings import Finding
 from ckaudit.registry.config import CheckpointEntry, Config
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a registered checkpoint path (--format html: any number; none = every registered checkpoint)",
     )
     parser.add_argument("--rev", default="HEAD", help="walk the first-parent history of this revision")
+    parser.add_argument(
+        "--last", type=positive, metavar="N", help="walk only the newest N commits that touched model code"
+    )
     parser.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
     parser.add_argument("--output", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
@@ -68,6 +72,27 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_OK
 
 
+def history_of(config: Config, root: Path, last: int, *, use_cache: bool = True) -> list[dict[str, Any]]:
+    """Blame's JSON for every registered checkpoint with a model and a readable file (or lock record),
+    over the newest `last` commits: the history `scan --history N` draws."""
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.compare.blame import walk
+    from ckaudit.scan.evaluator import Evaluator, load_info
+    from ckaudit.vcs.trees import resolve_commit
+
+    if resolve_commit(root, "HEAD") is None:
+        raise CkauditError(f"--history needs committed history: {root} has no commit")
+    entries = [e for e in config.checkpoints if e.model is not None and e.model in config.models]
+    out = []
+    with Evaluator(config, SigCache.for_repo(root, enabled=use_cache)) as evaluator:
+        for entry in entries:
+            info = load_info(config, entry)
+            if not isinstance(info, Finding):
+                blame = walk(root, config.models[entry.model or ""], entry, info, evaluator, last=last)
+                out.append(blame_dict(blame))
+    return out
+
+
 def _entries(config: Config, root: Path, paths: list[str], fmt: str) -> list[CheckpointEntry]:
     """The checkpoints to walk: text and json take exactly one; html any number, none meaning every
     registered checkpoint with a model."""
@@ -86,7 +111,6 @@ def _blame(
 ) -> Blame:
     """One checkpoint's walk; a checkpoint that cannot be read is a usage error naming it."""
     from ckaudit.compare.blame import walk
-    from ckaudit.findings import Finding
     from ckaudit.progress import progress, progress_enabled
     from ckaudit.scan.evaluator import load_info
 
@@ -101,8 +125,15 @@ def _blame(
         info,
         evaluator,
         rev=args.rev,
+        last=args.last,
         each=lambda commits: progress(commits, desc="blame", unit="commit", enabled=shown),
     )
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of commits")
+    return int(text)
 
 
 def registered(config: Config, root: Path, path: str) -> CheckpointEntry:

@@ -12,7 +12,7 @@ from typing import TextIO
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
 from ckaudit.registry.config import CONFIG_NAME, Config, find_config, load_config
-from ckaudit.report import OutputFormat, render, summary
+from ckaudit.report import OutputFormat, render, render_html, summary
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +109,14 @@ def finish(report: Report, args: argparse.Namespace) -> int:
     """
     source_root = os.environ.get("GITHUB_WORKSPACE") or None
     color = args.output is None and color_wanted(args.format, sys.stdout)
-    output = render(report, args.format, color=color, source_root=source_root)
+    history = getattr(args, "html_history", ())  # blame's JSON, for the HTML page's matrix (scan --history)
+    html_output = getattr(args, "html_output", None)
+    html = render_html(report, history) if args.format is OutputFormat.HTML or html_output else ""
+    output = (
+        html
+        if args.format is OutputFormat.HTML
+        else render(report, args.format, color=color, source_root=source_root)
+    )
     if args.output is not None:
         _write(args.output, output)
     else:
@@ -117,9 +124,8 @@ def finish(report: Report, args: argparse.Namespace) -> int:
     sarif_output = getattr(args, "sarif_output", None)
     if sarif_output is not None:
         _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
-    html_output = getattr(args, "html_output", None)
     if html_output is not None:
-        _write(html_output, render(report, OutputFormat.HTML))
+        _write(html_output, html)
     write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
 

@@ -8,7 +8,8 @@ github), whose paths must be relative to the repository checkout even when the s
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ckaudit.findings import Report
 
@@ -49,10 +50,7 @@ def _github() -> Callable[..., str]:
 
 
 def _html() -> Callable[..., str]:
-    from ckaudit.report.html import report_page
-    from ckaudit.report.json_format import report_dict
-
-    return lambda report, *, color=False, source_root=None: report_page.render(report_dict(report))
+    return lambda report, *, color=False, source_root=None: render_html(report)
 
 
 _REPORTERS: dict[OutputFormat, Callable[[], Callable[..., str]]] = {
@@ -66,3 +64,11 @@ _REPORTERS: dict[OutputFormat, Callable[[], Callable[..., str]]] = {
 
 def render(report: Report, fmt: OutputFormat, *, color: bool = False, source_root: str | None = None) -> str:
     return fmt.reporter()(report, color=color, source_root=source_root)
+
+
+def render_html(report: Report, history: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The HTML page, with blame's JSON for the checkpoints × commits matrix when there is history."""
+    from ckaudit.report.html import report_page
+    from ckaudit.report.json_format import report_dict
+
+    return report_page.render(report_dict(report), history)

@@ -205,8 +205,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         blames.append(json.loads(text))
     code, _ = run_cli(repo, "blame", "--format", "html", "--output", str(out / "blame.html"))
     assert code == 1
+    code, _ = run_cli(repo, "blame", "--format", "html", "--last", "3", "--output", str(out / "last3.html"))
+    assert code == 1
     run_cli(repo, "scan", "--format", "json", "--output", str(out / "scan.json"))
     run_cli(repo, "scan", "--format", "html", "--output", str(out / "scan.html"))
+    run_cli(repo, "scan", "--history", "4", "--format", "html", "--output", str(out / "scan-history.html"))
     return {
         "repo": repo,
         "shas": shas,
@@ -245,6 +248,32 @@ def test_history_scan_draws_missing_and_unexpected_keys(history: dict[str, Any],
     assert model_side == {("missing", "extra.weight"), ("missing", "extra.bias")}
     file_side = {(s, k) for s, k, _ in dom["trees"]["checkpoints/net_plus.pt"]["checkpoint"]}
     assert ("unexpected", "aux.weight") in file_side
+
+
+def test_blame_last_n_commits_and_one_checkpoint_per_text_or_json(history: dict[str, Any]) -> None:
+    seen = visit(history["out"] / "last3.html", "[...document.querySelectorAll('th.col')].map(t => t.title)")
+    assert seen.errors == []
+    shas = history["shas"]
+    assert [title.split()[0] for title in seen.value] == [shas["typo"], shas["fix"], shas["extra"]]
+    code, _ = run_cli(
+        history["repo"], "blame", "checkpoints/net.pt", "checkpoints/grey.pt", "--format", "json"
+    )
+    assert code == 2
+
+
+def test_scan_with_history_draws_the_matrix_and_the_working_tree(
+    history: dict[str, Any], tmp_path: Path
+) -> None:
+    dom = _load(history["out"] / "scan-history.html", tmp_path, "html-scan-matrix.png")
+    shas = history["shas"]
+    newest = [shas[n] for n in ("revert", "typo", "fix", "extra")]
+    for row, blame in zip(dom["rows"], history["blames"], strict=True):
+        assert [c["commit"] for c in row["cells"]] == [*newest, "working-tree"]
+        status = {s["commit"]: s["status"] for s in blame["history"]}
+        assert [c["verdict"] for c in row["cells"][:4]] == [status[sha] for sha in newest]
+        assert row["cells"][4]["verdict"] == "fails"
+    first = {r["checkpoint"]: [c["commit"] for c in r["cells"] if c["first"]] for r in dom["rows"]}
+    assert first["checkpoints/net.pt"] == [shas["extra"]]  # the earlier break is outside the window
 
 
 def test_copy_opens_offline(history: dict[str, Any], tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def _break_panel(index: int, blame: Mapping[str, Any], sha: str) -> str:
     )
 
 
-def _row_panel(index: int, blame: Mapping[str, Any]) -> str:
+def row_panel(index: int, blame: Mapping[str, Any]) -> str:
     breaks = [str(b) for b in blame.get("breaks") or []]
     counts: dict[str, int] = {}
     for step in blame.get("history") or []:
@@ -80,7 +80,7 @@ def render(blames: Sequence[Mapping[str, Any]], root: str = "") -> str:
         [
             f'<section id="matrix"><h2>Checkpoints × commits</h2>{matrix.table(columns, rows)}</section>',
             '<section id="breaks"><h2>Where each one broke</h2>'
-            + "".join(_row_panel(i, b) for i, b in enumerate(blames))
+            + "".join(row_panel(i, b) for i, b in enumerate(blames))
             + "</section>",
         ],
     )

@@ -4,10 +4,10 @@ not load its findings and the model beside the checkpoint — all from the JSON 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ckaudit.report.html import findings, health, matrix, page, tree
+from ckaudit.report.html import blame_page, findings, health, matrix, page, tree
 
 TREE_LEGEND = (
     ("l-matched", "matched"),
@@ -66,9 +66,30 @@ def _failing(index: int, entry: Mapping[str, Any]) -> str:
     )
 
 
-def render(data: Mapping[str, Any]) -> str:
+def _matrix(checkpoints: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]]) -> str:
+    """The working tree's column, after the history's columns when blame walked some (`scan --history`)."""
+    now = matrix.Column("working-tree", "working tree", "", "the files and code as they are now")
+    columns = matrix.columns_of(history)
+    walked = {r.checkpoint: r for r in matrix.blame_rows(history, columns)}
+    rows = [
+        matrix.Row(
+            r.checkpoint,
+            r.model,
+            (walked[r.checkpoint].cells if r.checkpoint in walked else (matrix.Cell("none"),) * len(columns))
+            + r.cells,
+        )
+        for r in matrix.scan_rows(checkpoints)
+    ]
+    panels = "".join(blame_page.row_panel(i, b) for i, b in enumerate(history))
+    title = "Checkpoints × commits" if history else "Checkpoints"
+    return f'<section id="matrix"><h2>{title}</h2>{matrix.table([*columns, now], rows)}</section>' + (
+        f'<section id="breaks"><h2>Where each one broke</h2>{panels}</section>' if history else ""
+    )
+
+
+def render(data: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The page of a JSON report; `history`: blame's JSON for its checkpoints (`scan --history N`)."""
     checkpoints = list(data.get("checkpoints") or [])
-    column = matrix.Column("working-tree", "working tree", "", "the files and code as they are now")
     failing = [
         _failing(i, e) for i, e in enumerate(checkpoints) if not e.get("loads", e.get("verdict") == "ok")
     ]
@@ -79,9 +100,7 @@ def render(data: Mapping[str, Any]) -> str:
         str(data.get("root", "")),
         [
             _counts(data.get("summary") or {}),
-            '<section id="matrix"><h2>Checkpoints</h2>'
-            + matrix.table([column], matrix.scan_rows(checkpoints))
-            + "</section>",
+            _matrix(checkpoints, history),
             health.section(checkpoints),
             f'<section id="failing"><h2>What does not load, and why</h2>{"".join(failing)}</section>'
             if failing
