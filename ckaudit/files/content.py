@@ -22,8 +22,8 @@ from ckaudit.files import missing, safety
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
 from ckaudit.reader import read_checkpoint
-from ckaudit.reader.numpyfile import NUMPY_FORMAT
-from ckaudit.reader.pickles import PICKLE_FORMAT
+from ckaudit.reader.formats.numpyfile import NUMPY_FORMAT
+from ckaudit.reader.formats.pickles import PICKLE_FORMAT
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.vcs import queries as git
 
@@ -91,6 +91,8 @@ def audit_read(
         return read_checkpoint(path)
     except CheckpointReadError as exc:
         unsafe = _unsafe_names(rel_path, exc, model, trusted)
+        if exc.rule is Rule.UNSAFE_PICKLE and unsafe:  # a stream it cannot prove inert: said there once
+            return unsafe
         return [*unsafe, _read_error(root, repo, rel_path, exc, model)]
     except OSError as exc:
         return [

@@ -19,7 +19,7 @@ from typing import Any
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.reader.tarformat import TAR_FORMAT
+from ckaudit.reader.formats.tarformat import TAR_FORMAT
 from ckaudit.reader.types import CheckpointInfo
 
 MAX_ARCHIVE_VERSION = 10
