@@ -1,8 +1,9 @@
 """The two key lists the HTML report draws a failing checkpoint's trees from, kept on its result.
 
 Only for checkpoints that were dry-run and do not load (so a passing scan carries no extra data): the
-model's state-dict keys (persistent entries, model order) and the checkpoint's, relative to the container
-the dry run used (the registered `key:` when the file has it, else the reader's best state-dict candidate).
+model's state-dict keys (persistent entries, sorted as the worker's signature is) and the checkpoint's,
+relative to the container the dry run used (the registered `key:` when the file has it, else the reader's
+best state-dict candidate).
 """
 
 from __future__ import annotations

@@ -114,7 +114,18 @@ def key_diff(entry: Mapping[str, Any], anchors: Mapping[int, str]) -> KeyDiff | 
             on_file[key] = (UNEXPECTED, "")
     if not model and not file:
         return None
-    return KeyDiff(tuple(model), tuple(file), on_model, on_file)
+    return KeyDiff(tuple(_in_file_order(model, file)), tuple(file), on_model, on_file)
+
+
+def _in_file_order(model: Sequence[str], file: Sequence[str]) -> list[str]:
+    """The model's keys as the checkpoint lists them (the order it was saved in, usually the model's), the
+    rest after them in natural order (`blocks.2` before `blocks.10`): the worker's signature is sorted."""
+    position = {key: i for i, key in enumerate(file)}
+
+    def natural(key: str) -> tuple[Any, ...]:
+        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split("."))
+
+    return sorted(model, key=lambda k: (position.get(k, len(position)), natural(k)))
 
 
 def _order(model: Sequence[str]) -> Any:
