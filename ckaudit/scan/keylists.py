@@ -8,11 +8,12 @@ best state-dict candidate).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry
-from ckaudit.scan.evaluator import Outcome
+if TYPE_CHECKING:  # the hook's fast path imports verdicts (and so this) but never the reader
+    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.registry.config import CheckpointEntry
+    from ckaudit.scan.evaluator import Outcome
 
 
 def failing_model_keys(outcome: Outcome) -> tuple[str, ...] | None:
