@@ -18,7 +18,7 @@ from ckaudit.findings import Finding
 from ckaudit.registry.config import CheckpointEntry, Config
 
 if TYPE_CHECKING:
-    from ckaudit.compare.blame import Blame, Step
+    from ckaudit.compare.blame import Blame
     from ckaudit.scan.evaluator import Evaluator
 
 
@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
     parser.add_argument("--output", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    parser.add_argument("--verbose", "-v", action="store_true", help="text: list every commit walked")
     add_config_option(parser)
     parser.set_defaults(handler=run)
 
@@ -61,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "html":
         from ckaudit.report.html import blame_page
 
-        output = blame_page.render([blame_dict(b) for b in blames], str(root))
+        output = blame_page.render([blame_dict(b, root) for b in blames], str(root))
+    elif args.format == "json":
+        output = render_json(blames[0], root)
     else:
-        output = render_json(blames[0]) if args.format == "json" else render_text(blames[0])
+        output = render_text(blames[0], root, args.verbose)
     _emit(output, args.output)
     failing = False
     for blame, entry in zip(blames, entries, strict=True):
@@ -89,7 +92,7 @@ def history_of(config: Config, root: Path, last: int, *, use_cache: bool = True)
             info = load_info(config, entry)
             if not isinstance(info, Finding):
                 blame = walk(root, config.models[entry.model or ""], entry, info, evaluator, last=last)
-                out.append(blame_dict(blame))
+                out.append(blame_dict(blame, root))
     return out
 
 
@@ -160,17 +163,22 @@ def _emit(text: str, output: Path | None) -> None:
         raise CkauditError(f"cannot write {output}: {exc}") from None
 
 
-def blame_dict(blame: Blame) -> dict[str, Any]:
-    """SPEC's JSON: history oldest first; breaks/fixes as commit ids; `changes` adds each break's evidence."""
+def blame_dict(blame: Blame, root: Path) -> dict[str, Any]:
+    """SPEC's JSON: history oldest first; breaks/fixes as commit ids; `changes` adds each break's evidence
+    (the model signature's diff, and the changed lines of the model's code with the command for all)."""
     from ckaudit.compare.blame import signature_diff
+    from ckaudit.compare.sourcediff import source_diff
     from ckaudit.report.json_format import finding_dict
 
     changes = {}
     for sha in blame.breaks:
         last, now = blame.step(blame.last_loads[sha]), blame.step(sha)
+        assert last is not None and now is not None
+        code = source_diff(root, last.commit.sha, now.commit.sha, {*last.sources, *now.sources})
         changes[sha] = {
             "last_loads": blame.last_loads[sha],
-            "signature": signature_diff(last.signature if last else None, now.signature if now else None),
+            "signature": signature_diff(last.signature, now.signature),
+            "source_diff": {"command": code.command, "lines": list(code.lines)},
         }
     return {
         "version": 1,
@@ -194,50 +202,11 @@ def blame_dict(blame: Blame) -> dict[str, Any]:
     }
 
 
-def render_json(blame: Blame) -> str:
-    return json.dumps(blame_dict(blame), indent=2) + "\n"
+def render_json(blame: Blame, root: Path) -> str:
+    return json.dumps(blame_dict(blame, root), indent=2) + "\n"
 
 
-def _line(step: Step) -> str:
-    c = step.commit
-    return f"{c.sha[:10]}  {c.date[:10]}  {c.author}  {c.subject}"
+def render_text(blame: Blame, root: Path, verbose: bool = False) -> str:
+    from ckaudit.report import blame as text
 
-
-def render_text(blame: Blame) -> str:
-    data = blame_dict(blame)
-    lines = [
-        f"{blame.checkpoint} (model {blame.model}): {len(blame.history)} commits walked, oldest first",
-        "",
-    ]
-    for sha in blame.breaks:
-        last, now = blame.step(blame.last_loads[sha]), blame.step(sha)
-        assert last is not None and now is not None
-        lines += [f"  last loads   {_line(last)}", f"  first fails  {_line(now)}"]
-        if sha in blame.introduced_by:
-            lines.append(f"  introduced by {blame.introduced_by[sha][:10]} on the merged branch")
-        lines += [f"    {text}" for text in _diff_lines(data["changes"][sha]["signature"])]
-        lines += [f"    {f.rule.value}: {f.message}" for f in now.findings[:5]]
-        lines.append("")
-    for sha in blame.fixes:
-        step = blame.step(sha)
-        if step is not None:
-            lines += [f"  loads again  {_line(step)}", ""]
-    if not blame.breaks:
-        statuses = {s.status for s in blame.history} - {"unbuildable"}
-        lines += [
-            f"  no break found: every buildable commit {'/'.join(sorted(statuses)) or 'is unbuildable'}",
-            "",
-        ]
-    lines.append("history:")
-    lines += [f"  {s.status:<11} {_line(s)}" for s in blame.history]
-    return "\n".join(lines) + "\n"
-
-
-def _diff_lines(diff: dict[str, list[Any]]) -> list[str]:
-    out = [
-        f"changed {c['key']}: {c['before'][0]} {c['before'][1]} -> {c['after'][0]} {c['after'][1]}"
-        for c in diff["changed"]
-    ]
-    out += [f"added {key}" for key in diff["added"][:10]]
-    out += [f"removed {key}" for key in diff["removed"][:10]]
-    return out
+    return text.render_text(blame, blame_dict(blame, root)["changes"], verbose)

@@ -2,37 +2,53 @@
 
 Checkpoints are the files the scan globs find: git-tracked ones, and in a repository also the ones git
 ignores or does not track (teams keep checkpoints out of git), said once: which were registered, which
-skipped and why. Models are the `nn.Module` subclasses found by reading the code (nothing imported): a
-constructor that needs no arguments is a `factory:`; one that needs arguments is filled from the
-hyperparameters the checkpoints record (`model_args`, `hyper_parameters`, a `config.json` beside them) — a
-config dataclass it takes becomes a `build:` (`model = GPT(config=GPTConfig(n_layer=2, ...))`), one model
-per distinct configuration; classes that cannot be filled are named on stderr with the reason. Unless
-`--no-match` is given, each checkpoint is registered with the model it actually loads into: every model is
-built once on meta, the closest signature is dry-run, and only a clean load assigns the model. Checkpoints
-that match nothing are registered without a model (so they still get the file checks) and named on stderr.
-Every entry records the file's sha256 and its state-dict key.
+skipped and why. Virtualenvs and cache folders are never looked into (they are added to `scan: exclude`).
+Models are found by reading the code (nothing imported): `nn.Module`, `LightningModule` and
+`PreTrainedModel` subclasses and factory functions; a constructor that needs no arguments is a `factory:`,
+and every constructor is also filled from the hyperparameters the checkpoints record (`model_args`,
+`hyper_parameters`, a `config.json` or meta JSON beside them) — a config class it takes becomes a `build:`
+(`model = GPT(config=GPTConfig(n_layer=2, ...))`), one model per distinct configuration; a `config.json`
+naming a transformers class the repository lacks becomes a `build:` of that class. Classes that cannot be
+filled are named on stderr with the reason. Unless `--no-match` is given, each checkpoint is registered with
+the model it actually loads into: every model is built once on meta, the closest signature is dry-run (also
+with a wrapper's prefix stripped, which then becomes the entry's `load:`), only a clean load assigns the
+model, and proposals nothing loads into are left out. Checkpoints that match nothing are
+registered without a model (so they still get the file checks) and named on stderr. Every entry records the
+file's sha256 and its state-dict key.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import fnmatch
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ckaudit.commands.common import EXIT_OK, find_root
-from ckaudit.commands.register import file_sha256, snake_case
-from ckaudit.discovery.models import find_classes
-from ckaudit.discovery.proposals import merged, propose
+from ckaudit.commands.init_models import propose_models
+from ckaudit.commands.register import file_sha256
+from ckaudit.discovery.skip import SkippedFolders
 from ckaudit.errors import CkauditError
 from ckaudit.files.engine import discovered, open_scope, repository_files
 from ckaudit.files.outside import checkpoints_outside_git
 from ckaudit.reader import read_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.config import (
+    CONFIG_NAME,
+    DEFAULT_EXCLUDE,
+    CheckpointEntry,
+    Config,
+    ModelSpec,
+    ScanSettings,
+)
+from ckaudit.registry.loadsteps import LoadSteps
 from ckaudit.registry.lock import LOCK_NAME, signature_of, update_lock
 from ckaudit.registry.writer import dump_config, write_atomically
+
+if TYPE_CHECKING:
+    from ckaudit.scan.evaluator import Evaluator
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,14 +83,20 @@ def run(args: argparse.Namespace) -> int:
         raise CkauditError(f"{target} already exists (use --force to overwrite, or `ckaudit register`)")
     config = Config(root=root)
     scope = open_scope(config)
-    files = repository_files(scope, config.scan.exclude)
-    infos = _readable(root, discovered(config, scope, files))
-    outside = checkpoints_outside_git(config, scope)
+    folders = SkippedFolders(root)
+    files = folders.keep(repository_files(scope, config.scan.exclude))
+    infos = _readable(root, folders.keep(discovered(config, scope, files)))
+    outside = {p: how for p, how in checkpoints_outside_git(config, scope).items() if not folders.skipped(p)}
     skipped = _add_outside(root, infos, outside)
-    models = _models(root, [f for f in files if f.endswith(".py")], infos)
-    pairs = _match(config, models, infos) if args.match and models and infos else {}
+    proposed = propose_models(root, [f for f in files if f.endswith(".py")], infos)
+    pairs = _match(config, proposed.models, infos) if args.match and proposed.models and infos else None
+    models, renamed = proposed.settle(
+        {m for m, _ in pairs.values()} if pairs is not None else set(proposed.models)
+    )
+    pairs = {p: (renamed.get(m, m), load) for p, (m, load) in (pairs or {}).items()}
     entries = tuple(_entry(root, path, info, pairs.get(path)) for path, info in infos.items())
-    written = Config(root=root, path=target, models=models, checkpoints=entries)
+    scan = _scan_settings(folders)
+    written = Config(root=root, path=target, models=models, checkpoints=entries, scan=scan)
     write_atomically(target, dump_config(written))
     signatures = {
         e.as_written: signature_of(info, e.key or "") for e in entries if (info := infos[e.path]) is not None
@@ -86,7 +108,21 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     _say_outside(outside, skipped)
+    if folders.found:
+        listed = ", ".join(f"{f}/" for f in sorted(folders.found))
+        print(f"skipped virtualenv and cache folders: {listed} (also left out of `scan:`)", file=sys.stderr)
     return EXIT_OK
+
+
+def _scan_settings(folders: SkippedFolders) -> ScanSettings:
+    """The scan globs, with the skipped folders that are no default exclusion already."""
+    extra = [f"{f}/**" for f in sorted(folders.found)]
+    extra = [
+        g
+        for g in extra
+        if not any(fnmatch.fnmatchcase(g, d) for d in DEFAULT_EXCLUDE) and g not in DEFAULT_EXCLUDE
+    ]
+    return ScanSettings(exclude=(*DEFAULT_EXCLUDE, *extra)) if extra else ScanSettings()
 
 
 def _add_outside(
@@ -118,39 +154,6 @@ def _say_outside(outside: dict[str, str], skipped: dict[str, str]) -> None:
         print(f"skipped {path} ({outside[path]} by git): not a readable checkpoint ({why})", file=sys.stderr)
 
 
-def _models(
-    root: Path, python_files: Sequence[str], infos: dict[str, CheckpointInfo | None]
-) -> dict[str, ModelSpec]:
-    found = find_classes(root, python_files)
-    saved = [merged(i.hyperparameters) for i in infos.values() if i is not None and i.hyperparameters]
-    models: dict[str, ModelSpec] = {}
-    components = found.components()
-    for model in found.models:
-        name = snake_case(model.factory.rsplit(":", 1)[1])
-        if not model.required:
-            if name in models:  # the same class name in two modules: qualify the second
-                name = snake_case(model.factory.replace(":", "_").replace(".", "_"))
-            models[name] = ModelSpec(name=name, factory=model.factory)
-            continue
-        if name in {snake_case(c) for c in components}:
-            continue  # a block another model builds, not a model of its own
-        proposal = propose(model, found.configs, saved)
-        if proposal.reason:
-            print(f"note: not registered: {proposal.reason}; add it under models: by hand", file=sys.stderr)
-        for spec in proposal.specs:
-            _add(models, name, spec)
-    return models
-
-
-def _add(models: dict[str, ModelSpec], name: str, spec: ModelSpec) -> None:
-    """Under `name`, or `name_2`, `name_3`… when taken (one model per configuration found)."""
-    unique, number = name, 1
-    while unique in models:
-        number += 1
-        unique = f"{name}_{number}"
-    models[unique] = dataclasses.replace(spec, name=unique)
-
-
 def _readable(root: Path, paths: Sequence[str]) -> dict[str, CheckpointInfo | None]:
     """Every found checkpoint; None for the ones that cannot be read (registered for the file checks)."""
     infos: dict[str, CheckpointInfo | None] = {}
@@ -162,23 +165,29 @@ def _readable(root: Path, paths: Sequence[str]) -> dict[str, CheckpointInfo | No
     return infos
 
 
-def _entry(root: Path, path: str, info: CheckpointInfo | None, model: str | None) -> CheckpointEntry:
+Pair = tuple[str, LoadSteps | None]  # the model a checkpoint loads into, and the `load:` steps it needs
+
+
+def _entry(root: Path, path: str, info: CheckpointInfo | None, pair: Pair | None) -> CheckpointEntry:
     key = info.candidates[0].key or None if info is not None and info.candidates else None
     sha256 = file_sha256(root / path) if (root / path).is_file() else None
-    return CheckpointEntry(path=path, model=model, key=key, sha256=sha256)
+    model, load = pair if pair is not None else (None, None)
+    return CheckpointEntry(path=path, model=model, key=key, sha256=sha256, load=load)
 
 
 def _match(
     config: Config, models: dict[str, ModelSpec], infos: dict[str, CheckpointInfo | None]
-) -> dict[str, str]:
+) -> dict[str, Pair] | None:
     """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
-    through the same Evaluator and cache as every other command)."""
+    through the same Evaluator and cache as every other command), with `load: strip_prefix` when the
+    keys carry a wrapper's prefix (`_orig_mod.`, `module.`, `model.`) and only stripping it makes them load.
+    None when the models could not be built at all."""
     from ckaudit.cache.outcomes import SigCache
     from ckaudit.errors import WorkerError
     from ckaudit.scan.evaluator import Evaluator
     from ckaudit.worker.interpreter import InterpreterNotFound
 
-    pairs: dict[str, str] = {}
+    pairs: dict[str, Pair] = {}
     try:
         with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
             builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
@@ -186,25 +195,53 @@ def _match(
                 name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok
             }
             for path, info in infos.items():
-                if info is None or not info.candidates:
-                    continue
-                tensors = {k: t.shape for k, t in info.candidates[0].tensors.items()}
-                best = max(shapes, key=lambda name: _overlap(shapes[name], tensors), default=None)
-                if best is None or not _overlap(shapes[best], tensors):
-                    print(f"note: {path}: no model found shares its keys and shapes", file=sys.stderr)
-                    continue
-                entry = _entry(config.root, path, info, best)
-                outcome = evaluator.outcome(evaluator.here(), models[best], entry, info)
-                if outcome.loads:
-                    pairs[path] = best
-                else:
-                    why = outcome.findings[0].message if outcome.findings else "it does not load"
-                    print(
-                        f"note: {path}: does not load into the closest model, {best}: {why}", file=sys.stderr
-                    )
+                if info is not None and info.candidates:
+                    pair = _pair(config, evaluator, models, shapes, path, info)
+                    if pair is not None:
+                        pairs[path] = pair
     except (WorkerError, InterpreterNotFound) as exc:
         print(f"note: models not paired with checkpoints: {exc}", file=sys.stderr)
+        return None
     return pairs
+
+
+def _pair(
+    config: Config,
+    evaluator: Evaluator,
+    models: dict[str, ModelSpec],
+    shapes: dict[str, dict[str, tuple[int, ...]]],
+    path: str,
+    info: CheckpointInfo,
+) -> Pair | None:
+    tensors = {k: t.shape for k, t in info.candidates[0].tensors.items()}
+    best = max(
+        shapes,
+        key=lambda name: (_overlap(shapes[name], tensors), -abs(len(shapes[name]) - len(tensors))),
+        default=None,
+    )
+    if best is None or not _overlap(shapes[best], tensors):
+        print(f"note: {path}: no model found shares its keys and shapes", file=sys.stderr)
+        return None
+    loads: list[LoadSteps | None] = [None]
+    prefix = _strip_prefix(shapes[best], tensors)
+    if prefix is not None:
+        loads.append(LoadSteps(strip_prefix=(prefix,)))
+    why = "it does not load"
+    for load in loads:
+        entry = _entry(config.root, path, info, (best, load))
+        outcome = evaluator.outcome(evaluator.here(), models[best], entry, info)
+        if outcome.loads:
+            return best, load
+        why = outcome.findings[0].message if outcome.findings else why
+    print(f"note: {path}: does not load into the closest model, {best}: {why}", file=sys.stderr)
+    return None
+
+
+def _strip_prefix(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> str | None:
+    from ckaudit.compat.keyfix import find_prefix
+
+    fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])
+    return fix.prefix if fix is not None and fix.mode == "strip" else None
 
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:

@@ -1,4 +1,7 @@
-"""`ckaudit register FILE --model NAME`: add or update a registry entry, with its sha256 and key."""
+"""`ckaudit register FILE [--model NAME]`: add or update a registry entry, with its sha256 and key.
+
+Every registry write also writes the lock: the file's signature, and the signature of every other
+registered checkpoint the lock lacks (a registry written by hand gets its lock here)."""
 
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "signature goes to ckaudit.lock beside it (commit both).",
     )
     parser.add_argument("file", type=Path, help="the checkpoint file")
-    parser.add_argument("--model", required=True, help="a model NAME from the registry, or module:callable")
+    parser.add_argument(
+        "--model",
+        help="a model NAME from the registry, or module:callable (default: the entry's model, for a "
+        "checkpoint already registered)",
+    )
     parser.add_argument("--key", help="where the state dict sits in the file (dotted); default: detected")
     parser.add_argument(
         "--root",
@@ -45,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     root = find_root(args.config, args.root)
     config = resolve_config(root, args.config)
     rel_path = _relative_path(args.file, root)
-    model_name, config = _ensure_model(config, args.model)
-    entry, info = _entry_for(root / expand_path(rel_path), rel_path, model_name, args.key, not args.no_sha256)
     previous = config.checkpoint(rel_path)
+    model_name, config = _ensure_model(config, args.model or _remembered(previous, rel_path))
+    entry, info = _entry_for(root / expand_path(rel_path), rel_path, model_name, args.key, not args.no_sha256)
     if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
         entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
     others = tuple(c for c in config.checkpoints if c.as_written != rel_path)
@@ -65,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def _remembered(previous: CheckpointEntry | None, rel_path: str) -> str:
+    """Re-registering an entry (a re-saved file) keeps its model; a new one needs --model."""
+    if previous is not None and previous.model:
+        return previous.model
+    raise CkauditError(f"{rel_path} is not registered with a model yet: give --model NAME or module:callable")
 
 
 def _relative_path(file: Path, root: Path) -> str:

@@ -69,6 +69,8 @@ def _config_for(param: Param, model: ModelClass, configs: Sequence[ConfigClass])
         return by_name[param.annotation]
     if param.annotation is not None:
         return None
+    if model.config_class in by_name and param.name == "config":  # Hugging Face's `config_class = ...`
+        return by_name[model.config_class]
     module, _, cls = model.factory.partition(":")
     if f"{cls}Config" in by_name:
         return by_name[f"{cls}Config"]

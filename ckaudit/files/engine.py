@@ -181,13 +181,25 @@ def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
     return [f for f in files if not globs.matches(f, exclude)]
 
 
+def is_environment(folder: Path) -> bool:
+    """A Python environment (a virtualenv: `pyvenv.cfg`; a conda prefix: `conda-meta/`), whatever its name
+    (`.venv`, `venv`, `env`, …): installed packages, never the project's checkpoints or models."""
+    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
+
+
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
-    """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
+    """Root-relative files under `root` (never inside .git or a Python environment), minus `exclude`."""
     found: list[str] = []
     for folder, dirs, names in os.walk(root):
         rel = Path(folder).relative_to(root).as_posix()
         prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(d for d in dirs if d != ".git" and not globs.matches(f"{prefix}{d}/", exclude))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d != ".git"
+            and not globs.matches(f"{prefix}{d}/", exclude)
+            and not is_environment(Path(folder, d))
+        )
         found.extend(prefix + n for n in names)
     return sorted(found)
 

@@ -22,8 +22,9 @@ from ckaudit.reader.formats.pickles import read_pickle_file
 from ckaudit.reader.formats.safetensors import looks_like_safetensors, read_safetensors
 from ckaudit.reader.formats.tarformat import read_tar, tarfile_accepts
 from ckaudit.reader.formats.torchzip import read_torch_zip
-from ckaudit.reader.hparams import SIDECAR, sidecar_config
+from ckaudit.reader.hparams import SIDECAR, meta_sidecar, sidecar_config
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
+from ckaudit.reader.plaintext import misread_text
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 __all__ = [
@@ -53,19 +54,29 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
     try:
         return _with_sidecar(_read(path, audit), path)
     except CheckpointReadError as exc:
-        raise audit.attach(exc) from None
+        raise misread_text(audit.attach(exc), _head(path)) from None
     except OSError as exc:
         raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
     except Exception as exc:  # unanticipated: still a finding, never a traceback
         raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
 
 
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_HEAD)
+    except OSError:
+        return b""
+
+
 def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
-    """A transformers `config.json` beside the file counts among the hyperparameters it records."""
+    """A transformers `config.json` or a meta JSON beside the file counts among the hyperparameters it
+    records."""
     sidecar = sidecar_config(path)
-    if sidecar is None:
+    found = {**meta_sidecar(path), **({SIDECAR: sidecar} if sidecar is not None else {})}
+    if not found:
         return info
-    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, SIDECAR: sidecar})
+    return dataclasses.replace(info, hyperparameters={**info.hyperparameters, **found})
 
 
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:

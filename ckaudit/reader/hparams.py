@@ -2,7 +2,9 @@
 
 Sources, by their key at the top level of the file: `model_args` (nanoGPT), `hyper_parameters` (Lightning),
 `hparams`, `model_config`, `config`, `args` and `cfg` (argparse Namespaces and dataclasses are pickled
-objects: their state is read like a dict); and a transformers `config.json` beside the file. Each source
+objects: their state is read like a dict); a transformers `config.json` beside the file; and a training
+script's meta JSON beside it (nanochat keeps `meta_000100.json` beside `model_000100.pt`; also `<stem>.json`),
+read only under the same source keys (`model_config`, …). Each source
 is flattened to leaf name -> value, keeping plain values (numbers, strings, booleans, None, lists of them);
 a leaf name found twice with different values in one source is left out (it is ambiguous).
 """
@@ -38,16 +40,41 @@ def saved_hyperparameters(root: Any) -> dict[str, dict[str, Any]]:
 
 def sidecar_config(path: Path) -> dict[str, Any] | None:
     """A transformers `config.json` beside the checkpoint (it names a `model_type` or `architectures`)."""
-    candidate = path.parent / SIDECAR if path.is_file() else path / SIDECAR
+    data = json_beside(path.parent / SIDECAR if path.is_file() else path / SIDECAR)
+    if data is None or not ({"model_type", "architectures"} & set(data)):
+        return None
+    return flatten(data) or None
+
+
+def meta_sidecar(path: Path) -> dict[str, dict[str, Any]]:
+    """source (`meta_000100.json:model_config`) -> flat hyperparameters, from the meta JSON beside a
+    checkpoint file: `meta_<suffix>.json` for `<name>_<suffix>.pt`, or `<stem>.json`."""
+    if not path.is_file():
+        return {}
+    stem = path.stem
+    names = [f"{stem}.json"]
+    if "_" in stem:
+        names.insert(0, f"meta_{stem.split('_', 1)[1]}.json")
+    for name in names:
+        data = json_beside(path.parent / name)
+        if data is not None:
+            found = {
+                f"{name}:{key}": flat for key in SOURCE_KEYS if key in data and (flat := flatten(data[key]))
+            }
+            if found:
+                return found
+    return {}
+
+
+def json_beside(candidate: Path) -> dict[str, Any] | None:
+    """A small JSON object file (a config or meta file beside a checkpoint), or None."""
     try:
         if not candidate.is_file() or candidate.stat().st_size > _SIDECAR_MAX:
             return None
         data = json.loads(candidate.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not ({"model_type", "architectures"} & set(data)):
-        return None
-    return flatten(data) or None
+    return data if isinstance(data, dict) else None
 
 
 def flatten(value: Any) -> dict[str, Any]:

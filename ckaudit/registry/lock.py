@@ -110,13 +110,36 @@ def lock_of(config: Config) -> dict[str, Signature]:
 
 
 def update_lock(config: Config, signatures: Mapping[str, Signature]) -> Path:
-    """Record `signatures`, keep the other registered checkpoints' records, drop unregistered ones."""
+    """Record `signatures`, keep the other registered checkpoints' records, drop unregistered ones, and
+    record every registered checkpoint the lock lacks whose file is here and readable — so a registry
+    written by hand gets its lock on the first `register`, `init` or `fix --registry` (or `ckaudit lock`).
+    A record the lock has is never refreshed from the file: a replaced file is `signature-changed`."""
     target = lock_path(config)
     registered = {entry.as_written for entry in config.checkpoints}
     merged = {p: s for p, s in load_lock(target).items() if p in registered}
     merged.update(signatures)
+    merged.update(missing_signatures(config, merged))
     write_atomically(target, dump_lock(merged))
     return target
+
+
+def missing_signatures(config: Config, known: Mapping[str, Signature]) -> dict[str, Signature]:
+    """Registered checkpoints without a record in `known`, read from their files where they can be."""
+    from ckaudit.reader import read_checkpoint
+    from ckaudit.reader.types import CheckpointReadError
+
+    found = {}
+    for entry in config.checkpoints:
+        if entry.as_written in known:
+            continue
+        path = Path(entry.path) if Path(entry.path).is_absolute() else config.root / entry.path
+        try:
+            info = read_checkpoint(path) if path.exists() else None
+        except CheckpointReadError:
+            continue  # broken or not a checkpoint: nothing to record; scan reports it
+        if info is not None:
+            found[entry.as_written] = signature_of(info, entry.key)
+    return found
 
 
 def load_lock(path: Path) -> dict[str, Signature]:

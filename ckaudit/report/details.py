@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ckaudit.compat.fixcode import collapsed_moves
-from ckaudit.findings import Finding, Rule
+from ckaudit.findings import Finding, Location, Rule
 from ckaudit.keyranges import collapse_keys, collapse_rows
 from ckaudit.report.paths import shape_text
 
@@ -22,7 +22,18 @@ _RENAME_FIELDS = ("renames", "rename_map")
 _LIST_FIELDS = ("keys", "missing", "unexpected", "globals", "unsafe", "blocked", "candidates")
 _SHORT_LIMIT = 60
 # Details that only repeat the message or serve programs (JSON keeps them): not shown to people.
-_HIDDEN = {"mode", "keys_matched", "collapsed", "ignore", "modules", "keys_renamed", "used", "found", "kind"}
+_HIDDEN = {
+    "also_at",
+    "mode",
+    "keys_matched",
+    "collapsed",
+    "ignore",
+    "modules",
+    "keys_renamed",
+    "used",
+    "found",
+    "kind",
+}
 _KEY_LABELS = {Rule.MISSING_KEYS: "missing keys", Rule.UNEXPECTED_KEYS: "unexpected keys"}
 
 
@@ -134,6 +145,18 @@ def _list_label(finding: Finding, name: str) -> str:
     if name == "keys":
         return _KEY_LABELS.get(finding.rule, "keys")
     return name
+
+
+def other_locations(finding: Finding) -> list[Location]:
+    """`also_at`: the defining lines of the other layers one change resized (the location is the first's)."""
+    entries = finding.details.get("also_at")
+    if not isinstance(entries, list):
+        return []
+    return [
+        Location(str(e["path"]), e.get("line"), e.get("snippet"))
+        for e in entries
+        if isinstance(e, Mapping) and e.get("path")
+    ]
 
 
 def view(finding: Finding) -> DetailView:

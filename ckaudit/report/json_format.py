@@ -11,6 +11,7 @@ from typing import Any
 from ckaudit import __version__
 from ckaudit.finding_codec import finding_dict
 from ckaudit.findings import CheckpointResult, Report
+from ckaudit.report.groups import groups_json
 
 
 def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
@@ -43,6 +44,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "checkpoints": [checkpoint_dict(c) for c in report.checkpoints],
         "findings": [finding_dict(f) for f in report.findings],
         "summary": report.summary(),
+        "groups": groups_json(report.checkpoints),
     }
 
 

@@ -14,9 +14,9 @@ from collections import Counter
 from typing import Any
 
 from ckaudit import __version__
-from ckaudit.findings import RULES, Finding, Report, Rule, RuleInfo, Severity
+from ckaudit.findings import RULES, Finding, Location, Report, Rule, RuleInfo, Severity
 from ckaudit.registry.config import CONFIG_NAME
-from ckaudit.report.details import detail_key
+from ckaudit.report.details import detail_key, other_locations
 from ckaudit.report.paths import primary_location, relative_path
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -65,7 +65,18 @@ def _identity(finding: Finding, location_path: str) -> str:
 
 
 def _physical_location(finding: Finding, root: str, source_root: str | None) -> dict[str, Any]:
-    loc = primary_location(finding)
+    return _physical(primary_location(finding), root, source_root)
+
+
+def _related(finding: Finding, root: str, source_root: str | None) -> list[dict[str, Any]]:
+    """The other layers one change resized (`also_at`), as SARIF related locations."""
+    return [
+        {"id": i, "physicalLocation": _physical(loc, root, source_root), "message": {"text": "also resized"}}
+        for i, loc in enumerate(other_locations(finding), start=1)
+    ]
+
+
+def _physical(loc: Location | None, root: str, source_root: str | None) -> dict[str, Any]:
     path = relative_path(loc.path, root, source_root) if loc else CONFIG_NAME
     artifact: dict[str, Any] = {"uri": path}
     if not path.startswith("/"):
@@ -94,7 +105,7 @@ def _result(
     properties = {"cause": finding.cause.value, "checkpoint": finding.checkpoint, "model": finding.model}
     if finding.fix:
         properties["fix"] = finding.fix
-    return {
+    result = {
         "ruleId": finding.rule.value,
         "ruleIndex": index,
         "level": finding.severity.value,
@@ -103,6 +114,8 @@ def _result(
         "partialFingerprints": {FINGERPRINT_KEY: f"{identity}:{seen[identity]}"},
         "properties": {k: v for k, v in properties.items() if v is not None},
     }
+    related = _related(finding, root, source_root)
+    return {**result, "relatedLocations": related} if related else result
 
 
 def sarif_dict(report: Report, source_root: str | None = None) -> dict[str, Any]:

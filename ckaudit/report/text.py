@@ -9,11 +9,13 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable
 
-from ckaudit.findings import CheckpointResult, Finding, Report, Severity, Verdict
-from ckaudit.report.details import DetailView, ShapeRow, view
+from ckaudit.findings import CheckpointResult, Finding, Location, Report, Severity, Verdict
+from ckaudit.report.details import DetailView, ShapeRow, other_locations, view
+from ckaudit.report.groups import Group, group_results
 
 WIDTH = 80
 SCREENFUL = 24  # lines per checkpoint by default: one terminal screen
+GROUP_PATH_LINES = 3  # a group's checkpoint list, wrapped, before "… and N more"
 FINDING_INDENT = "  "
 DETAIL_INDENT = "      "
 
@@ -78,8 +80,7 @@ def _detail_lines(details: DetailView) -> list[str]:
     return lines
 
 
-def _location_lines(finding: Finding) -> list[str]:
-    loc = finding.location
+def _location_lines(loc: Location | None) -> list[str]:
     if loc is None:
         return []
     where = f"{loc.path}:{loc.line}" if loc.line else loc.path
@@ -112,41 +113,68 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     lines += _detail_lines(view(finding))
     loc = finding.location
     if show_checkpoint or loc is None or loc.line is not None or loc.path != finding.checkpoint:
-        lines += _location_lines(finding)
+        lines += _location_lines(loc)
+    for other in other_locations(finding):
+        lines += _location_lines(other)
     if finding.fix:
         lines += wrap(finding.fix, f"{DETAIL_INDENT}fix: ", DETAIL_INDENT + "     ")
     return lines
 
 
-def _header(result: CheckpointResult, color: bool) -> list[str]:
+def _label(result: CheckpointResult) -> str:
     verdict = result.verdict
     warnings = sum(f.severity is Severity.WARNING for f in result.findings)
     # "[ok]" beside "already fails at HEAD" would read as all clear: a checkpoint that does not load fails
     word = "fails" if result.fails else "ok"
     cause = f": {verdict.value}" if verdict is not Verdict.OK else ""
-    label = f"[{word}{cause}, {_plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
+    return f"[{word}{cause}, {_plural(warnings, 'warning')}]" if warnings else f"[{word}{cause}]"
+
+
+def _header(group: Group, color: bool) -> list[str]:
+    """One checkpoint: its path, verdict and model; a group: how many, then their paths."""
+    result = group.first
+    label = _label(result)
     style = _BAD_VERDICT_STYLE if result.fails else _VERDICT_STYLE[Verdict.OK]
     tail = f"model {result.model}" if result.model else "no model"
     if not result.registered:
         tail = "not registered"
-    plain = f"{result.path}  {label}  {tail}"
-    styled = f"{_paint(result.path, _BOLD, color)}  {_paint(label, style, color)}  {tail}"
-    if len(plain) <= WIDTH:
-        return [styled]
-    return [_paint(result.path, _BOLD, color), f"    {_paint(label, style, color)}  {tail}"]
+    title = result.path if len(group.results) == 1 else f"{len(group.results)} checkpoints"
+    plain = f"{title}  {label}  {tail}"
+    styled = f"{_paint(title, _BOLD, color)}  {_paint(label, style, color)}  {tail}"
+    lines = (
+        [styled]
+        if len(plain) <= WIDTH
+        else [_paint(title, _BOLD, color), f"    {_paint(label, style, color)}  {tail}"]
+    )
+    if len(group.results) > 1:
+        lines += _path_list(group.paths)
+    return lines
 
 
-def _checkpoint_block(result: CheckpointResult, color: bool, limit: int | None) -> list[str]:
+def _path_list(paths: tuple[str, ...]) -> list[str]:
+    lines = wrap(", ".join(paths), FINDING_INDENT, FINDING_INDENT)
+    if len(lines) <= GROUP_PATH_LINES:
+        return lines
+    for shown in range(len(paths) - 1, 0, -1):  # the most paths that fit with the "… and N more" tail
+        tail = f"… and {len(paths) - shown} more (`--format json` lists all)"
+        lines = wrap(", ".join([*paths[:shown], tail]), FINDING_INDENT, FINDING_INDENT)
+        if len(lines) <= GROUP_PATH_LINES:
+            break
+    return lines
+
+
+def _checkpoint_block(group: Group, color: bool, limit: int | None) -> list[str]:
     """The header and its findings, cut after `limit` lines at a finding's end (JSON keeps them all)."""
-    lines = _header(result, color)
-    for shown, finding in enumerate(result.findings):
+    lines = _header(group, color)
+    findings = group.first.findings
+    for shown, finding in enumerate(findings):
         more = finding_lines(finding, color)
         if limit is not None and shown and len(lines) + len(more) > limit - 1:
-            rest = len(result.findings) - shown
+            rest = len(findings) - shown
             lines.append(f"{FINDING_INDENT}… {_plural(rest, 'more finding')} (`--format json` lists all)")
             break
         lines += more
-    return [*lines, ""] if result.findings else lines
+    return [*lines, ""] if findings else lines
 
 
 def _plural(count: int, word: str) -> str:
@@ -170,10 +198,10 @@ def _other_block(findings: Iterable[Finding], color: bool) -> list[str]:
 
 
 def render(report: Report, color: bool = False, limit: int | None = SCREENFUL) -> str:
-    """`limit`: lines per checkpoint (None: everything)."""
+    """`limit`: lines per checkpoint or group of checkpoints (None: everything)."""
     lines: list[str] = []
-    for result in report.checkpoints:
-        lines += _checkpoint_block(result, color, limit)
+    for group in group_results(report.checkpoints):
+        lines += _checkpoint_block(group, color, limit)
     if lines and lines[-1] != "":
         lines.append("")
     lines += _other_block(report.findings, color)

@@ -85,7 +85,11 @@ def test_init_pairs_checkpoints_with_the_models_they_load_into(sample: Path) -> 
     paired = {e.path: e.model for e in config.checkpoints}
     assert paired["checkpoints/classifier_a.pth"] == "model_a"
     assert paired["checkpoints/classifier_b.pth"] == "model_b"
-    assert paired["checkpoints/tagger_dataparallel.pt"] is None  # loads into nothing as it is
+    # saved from wrappers: paired once the prefix is stripped, as the project's own loader would
+    for wrapped, prefix in (("tagger_dataparallel.pt", "module."), ("tagger_compiled.pt", "_orig_mod.")):
+        entry = config.checkpoint(f"checkpoints/{wrapped}")
+        assert entry is not None and entry.model == "tagger"
+        assert entry.load is not None and entry.load.strip_prefix == (prefix,)
     assert paired["checkpoints/tagger_large.pt"] is None  # an LFS pointer: file checks only
     assert config.checkpoint("checkpoints/classifier_a_epoch12.pt").key == "model_state_dict"  # type: ignore[union-attr]
     # only the registry was added; a second init refuses to overwrite it
@@ -132,3 +136,35 @@ def test_init_registers_ignored_checkpoints_and_says_which_it_skipped(
         == "?? ckaudit.lock\n?? ckaudit.yaml\n" + status_before
     )
     assert torch.load(repo / "weights.pt", weights_only=True)  # the checkpoint itself is untouched
+
+
+def test_register_remembers_the_model_and_locks_a_hand_written_registry(
+    sample: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registry written by hand has no lock; the first `register` writes one for every registered
+    checkpoint that is here and readable, and re-registering a file needs no --model."""
+    from ckaudit.registry.lock import load_lock
+
+    (sample / "ckaudit.yaml").write_text(
+        "models:\n  clf: {factory: 'models.classifier:ModelA'}\n  tagger: {factory: 'models.tagger:Tagger'}\n"
+        "checkpoints:\n"
+        "  - {path: checkpoints/classifier_a.pth, model: clf}\n"
+        "  - {path: checkpoints/tagger_large.pt, model: tagger}\n"  # an LFS pointer: nothing to lock
+        "  - {path: checkpoints/gone.pt, model: tagger}\n"
+    )
+    assert not (sample / "ckaudit.lock").exists()
+    root = ["--root", str(sample)]
+    assert main(["register", str(sample / "checkpoints/tagger_v1.pt"), "--model", "tagger", *root]) == 0
+    assert set(load_lock(sample / "ckaudit.lock")) == {
+        "checkpoints/classifier_a.pth",
+        "checkpoints/tagger_v1.pt",
+    }
+    before = (sample / "ckaudit.lock").read_text()
+
+    assert main(["register", str(sample / "checkpoints/classifier_a.pth"), *root]) == 0  # no --model
+    entry = load_config(sample / "ckaudit.yaml").checkpoint("checkpoints/classifier_a.pth")
+    assert entry is not None and entry.model == "clf"
+    assert (sample / "ckaudit.lock").read_text() == before
+    capsys.readouterr()
+    assert main(["register", str(sample / "checkpoints/tagger_with_args.pt"), *root]) == 2
+    assert "not registered with a model yet: give --model" in capsys.readouterr().err

@@ -126,3 +126,29 @@ def test_blame_refuses_a_revision_that_names_no_commit(
     status, _ = run_cli(history.repo, "blame", "checkpoints/net.pt", "--rev", "no-such-branch")
     assert status == 2
     assert "'no-such-branch' names no commit" in capsys.readouterr().err
+
+
+def test_blame_text_is_a_screenful_with_the_changed_lines(history: History, worker: SharedWorker) -> None:
+    """Issue 18: last good, first bad, the diff lines that matter; every commit only on --verbose."""
+    with untouched(history.repo):
+        status, out = run_cli(history.repo, "blame", "checkpoints/net.pt")
+        _, verbose = run_cli(history.repo, "blame", "checkpoints/net.pt", "--verbose")
+    lines = out.splitlines()
+    assert status == 1
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    assert "history:" not in out and "`--verbose` lists them" in out
+    assert "changed at models/net.py:9" in out  # the hunk of the break, in the newer commit's numbering
+    assert "- self.conv1 = nn.Conv2d(3, 8, 3)" in out and "+ self.conv1 = nn.Conv2d(1, 8, 3)" in out
+    assert "models/blocks.py:" in out and "+ return nn.Linear(width * 2, classes)" in out  # the merge's
+    assert "print(" not in out  # scripts/tool.py is no model code
+    _, data = blame_json(history.repo)
+    assert "history:" in verbose
+    assert all(f"{h['status']:<11} {h['commit'][:10]}" in verbose for h in data["history"])
+    code = data["changes"][history.break_conv]["source_diff"]
+    assert code["lines"] == [  # the commit before the break added `scale`; the break dropped it again
+        "models/net.py:9",
+        "- self.scale = 2",
+        "- self.conv1 = nn.Conv2d(3, 8, 3)",
+        "+ self.conv1 = nn.Conv2d(1, 8, 3)",
+    ]
+    assert code["command"].startswith("git diff ") and "models/net.py" in code["command"]

@@ -11,7 +11,7 @@ from ckaudit.report.json_format import render
 
 def test_top_level_shape(report: Report) -> None:
     document = json.loads(render(report))
-    assert list(document) == ["version", "tool", "root", "checkpoints", "findings", "summary"]
+    assert list(document) == ["version", "tool", "root", "checkpoints", "findings", "summary", "groups"]
     assert document["version"] == 1
     assert document["tool"] == {"name": "ckaudit", "version": __version__, "command": "scan"}
     assert document["summary"] == {"checkpoints": 7, "ok": 2, "code": 3, "repository": 1, "environment": 1}

@@ -118,3 +118,21 @@ def test_the_schema_check_has_teeth() -> None:
     document["runs"][0]["results"][0]["level"] = "fatal"
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(document)
+
+
+def test_layers_one_change_resized_are_related_locations(tmp_path: Path) -> None:
+    also = [{"path": "models/mlp.py", "line": 8, "snippet": "self.out = nn.Linear(width, classes)"}]
+    finding = Finding(
+        Rule.SHAPE_MISMATCH,
+        Severity.ERROR,
+        "3 tensors in 2 layers (fc1, out) resized by one change: 64 -> 128",
+        checkpoint="ckpt/a.pt",
+        model="mlp",
+        location=Location("models/mlp.py", 7, "self.fc1 = nn.Linear(inputs, width)"),
+        details={"mismatches": [], "also_at": also},
+    )
+    report = Report(str(tmp_path), "scan", (CheckpointResult("ckpt/a.pt", "mlp", "zip", 3, 10, (finding,)),))
+    (result,) = _validate(render(report))["runs"][0]["results"]
+    (related,) = result["relatedLocations"]
+    assert related["physicalLocation"]["artifactLocation"]["uri"] == "models/mlp.py"
+    assert related["physicalLocation"]["region"]["startLine"] == 8

@@ -39,6 +39,7 @@ def _break_panel(index: int, blame: Mapping[str, Any], sha: str) -> str:
     target = matrix.break_anchor(index, sha)
     cards, _ = findings.cards((now or {}).get("findings") or [], f"{target}-f")
     diff = diff_lines(change.get("signature") or {})
+    code = [str(line) for line in (change.get("source_diff") or {}).get("lines") or []]
     merged = (blame.get("introduced_by") or {}).get(sha)
     short = page.esc(str(merged)[:10])
     via = f'<div>introduced by <span class="mono">{short}</span> on the merged branch</div>'
@@ -49,6 +50,11 @@ def _break_panel(index: int, blame: Mapping[str, Any], sha: str) -> str:
         f"<div>last loads: {_commit_line(last)}</div>"
         + (via if merged else "")
         + (f"<h3>Model state-dict diff</h3>{lines}" if diff else "")
+        + (
+            "<h3>Changed lines</h3>" + "".join(f'<pre class="mono">{page.esc(c)}</pre>' for c in code)
+            if code
+            else ""
+        )
         + f"<h3>Findings at the first bad commit</h3>{cards}</details>"
     )
 
