@@ -2,9 +2,9 @@
 
 It reads the action's inputs from `CKAUDIT_*` variables and the event from `GITHUB_EVENT_NAME` /
 `GITHUB_EVENT_PATH`, runs `ckaudit check --base <PR base>` on pull requests and `ckaudit scan` otherwise
-(annotations on stdout, SARIF to a file, the job summary appended by `finish`), and records the outcome in
-`$GITHUB_OUTPUT` (`exit-code`, `sarif-file`, `category`, `command`). It exits 0 itself so the SARIF upload
-can run; the action's last step fails the job from `exit-code`.
+(annotations on stdout, SARIF and the HTML page to files, the job summary appended by `finish`), and
+records the outcome in `$GITHUB_OUTPUT` (`exit-code`, `sarif-file`, `category`, `command`, `html-file`). It
+exits 0 itself so the SARIF and HTML uploads can run; the action's last step fails the job from `exit-code`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Plan:
     root: Path
     sarif_file: Path | None
     category: str
+    html_file: Path | None = None  # the HTML report, uploaded as an artifact and linked from the summary
 
 
 def pull_request_base(env: Mapping[str, str]) -> str | None:
@@ -75,7 +76,11 @@ def plan(env: Mapping[str, str]) -> Plan:
         argv += ["--config", str((workspace / env["CKAUDIT_CONFIG"]).resolve())]
     if sarif is not None:
         argv += ["--sarif-output", str(sarif)]
-    return Plan(command, tuple(argv), root, sarif, f"ckaudit-{command}{suffix}")
+    html = None
+    if env.get("CKAUDIT_HTML", "true").lower() == "true":
+        html = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"ckaudit-{command}{suffix}.html"
+        argv += ["--html-output", str(html)]
+    return Plan(command, tuple(argv), root, sarif, f"ckaudit-{command}{suffix}", html)
 
 
 def _set_outputs(env: Mapping[str, str], outputs: Mapping[str, str]) -> None:
@@ -106,7 +111,10 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         step = plan(env)
     except CkauditError as exc:
         print(f"::error title=ckaudit::{escape_data(str(exc))}")
-        _set_outputs(env, {"exit-code": "2", "sarif-file": "", "category": "ckaudit", "command": "none"})
+        _set_outputs(
+            env,
+            {"exit-code": "2", "sarif-file": "", "category": "ckaudit", "command": "none", "html-file": ""},
+        )
         return 0
     try:
         code = execute(step)
@@ -115,9 +123,14 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         print("::error title=ckaudit::ckaudit crashed; the traceback is in the log")
         code = EXIT_INTERNAL
     sarif = str(step.sarif_file) if step.sarif_file is not None and step.sarif_file.is_file() else ""
-    _set_outputs(
-        env, {"exit-code": str(code), "sarif-file": sarif, "category": step.category, "command": step.command}
-    )
+    html = str(step.html_file) if step.html_file is not None and step.html_file.is_file() else ""
+    outputs = {
+        "exit-code": str(code),
+        "sarif-file": sarif,
+        "category": step.category,
+        "command": step.command,
+    }
+    _set_outputs(env, {**outputs, "html-file": html})
     return 0
 
 

@@ -337,6 +337,11 @@ class CheckpointResult:
     findings: tuple[Finding, ...] = ()
     registered: bool = True
     loads: bool | None = None  # whether it loads into the code judged; None: not dry-run (decided by verdict)
+    # both sides' state-dict keys, kept only when a dry run says it does not load (the HTML tree diff);
+    # the checkpoint's are relative to `checkpoint_container` (scan.keylists)
+    model_keys: tuple[str, ...] | None = None
+    checkpoint_keys: tuple[str, ...] | None = None
+    checkpoint_container: str | None = None
 
     @property
     def verdict(self) -> Verdict:

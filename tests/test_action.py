@@ -157,7 +157,8 @@ def test_pull_request_with_a_breaking_change(
     env = github_env(git_repo, runner_tmp, "pull_request", event)
     runs = run_action({}, env, git_repo, runner_tmp)
 
-    ckaudit_step, fail_step = runs
+    ckaudit_step, link_step, fail_step = runs
+    assert link_step.status == 0  # no artifact URL here (the upload is GitHub's): it adds nothing
     assert ckaudit_step.status == 0, ckaudit_step.stdout
     assert ckaudit_step.outputs["exit-code"] == "1", ckaudit_step.stdout
     assert ckaudit_step.outputs["command"] == "check"
@@ -171,6 +172,9 @@ def test_pull_request_with_a_breaking_change(
     sarif = json.loads(Path(ckaudit_step.outputs["sarif-file"]).read_text())
     jsonschema.validators.validator_for(schema)(schema).validate(sarif)
     assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"shape-mismatch"}
+    page = Path(ckaudit_step.outputs["html-file"]).read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'data-checkpoint="checkpoints/net.pt"' in page
+    assert "The HTML report" not in summary
     assert run_git(git_repo, "status", "--porcelain") == ""
 
 
@@ -203,13 +207,18 @@ def test_plan_pull_request_runs_check_against_the_payload_base(tmp_path: Path) -
         "/ws/sample_repo/ckaudit.yaml",
         "--sarif-output",
         "/tmp/r/ckaudit-check.sarif",
+        "--html-output",
+        "/tmp/r/ckaudit-check.html",
     )
     assert step.category == "ckaudit-check"
 
 
 def test_plan_push_runs_a_sharded_scan_without_sarif() -> None:
-    step = plan(_env(GITHUB_EVENT_NAME="push", CKAUDIT_SHARD="2/3", CKAUDIT_SARIF="false"))
+    step = plan(
+        _env(GITHUB_EVENT_NAME="push", CKAUDIT_SHARD="2/3", CKAUDIT_SARIF="false", CKAUDIT_HTML="false")
+    )
     assert step.argv == ("scan", ".", "--shard", "2/3", "--format", "github", "--fail-on", "error")
+    assert step.html_file is None
     assert step.sarif_file is None and step.category == "ckaudit-scan-shard-2-of-3"
 
 
@@ -244,3 +253,19 @@ def test_every_action_used_is_pinned_by_commit_and_python_is_the_callers() -> No
     steps = ACTION["runs"]["steps"]
     assert not any("setup-python" in step.get("uses", "") for step in steps)
     assert not {"python-version", "torch-spec"} & set(ACTION["inputs"])
+
+
+def test_the_html_report_is_uploaded_and_linked_from_the_job_summary(tmp_path: Path) -> None:
+    steps = {step["name"]: step for step in ACTION["runs"]["steps"]}
+    upload = steps["Upload the HTML report"]
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["path"] == "${{ steps.ckaudit.outputs.html-file }}"
+    link = steps["Link the HTML report from the job summary"]
+    summary = tmp_path / "summary.md"
+    summary.write_text("# ckaudit\n")
+    url = "https://github.com/o/r/actions/runs/1/artifacts/2"
+    env = {**os.environ, "CKAUDIT_HTML_URL": url, "GITHUB_STEP_SUMMARY": str(summary)}
+    subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", link["run"]], env=env, check=True
+    )
+    assert f"[The HTML report]({url})" in summary.read_text()

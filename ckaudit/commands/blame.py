@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
+from ckaudit.findings import Finding
 from ckaudit.registry.config import CheckpointEntry, Config
 
 if TYPE_CHECKING:
     from ckaudit.compare.blame import Blame
+    from ckaudit.scan.evaluator import Evaluator
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,9 +28,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="name the commit whose code stopped loading a checkpoint",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("checkpoint", help="a registered checkpoint path")
+    parser.add_argument(
+        "checkpoint",
+        nargs="*",
+        help="a registered checkpoint path (--format html: any number; none = every registered checkpoint)",
+    )
     parser.add_argument("--rev", default="HEAD", help="walk the first-parent history of this revision")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--last", type=positive, metavar="N", help="walk only the newest N commits that touched model code"
+    )
+    parser.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
     parser.add_argument("--output", type=Path, help="write to this file instead of stdout")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     parser.add_argument("--verbose", "-v", action="store_true", help="text: list every commit walked")
@@ -38,39 +47,96 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from ckaudit.cache.outcomes import SigCache
-    from ckaudit.compare.blame import walk
-    from ckaudit.findings import Finding
-    from ckaudit.progress import progress, progress_enabled
-    from ckaudit.scan.evaluator import Evaluator, load_info
+    from ckaudit.scan.evaluator import Evaluator
     from ckaudit.vcs.trees import resolve_commit
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)
-    entry = registered(config, root, args.checkpoint)
-    spec = config.models[entry.model or ""]
-    info = load_info(config, entry)
-    if isinstance(info, Finding):
-        raise CkauditError(info.message)
+    entries = _entries(config, root, args.checkpoint, args.format)
     if resolve_commit(root, args.rev) is None:
         raise CkauditError(
             f"{args.rev!r} names no commit in {root}: blame walks the history of committed code"
         )
-    shown = progress_enabled(args.format)
     with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
-        blame = walk(
-            root,
-            spec,
-            entry,
-            info,
-            evaluator,
-            rev=args.rev,
-            each=lambda commits: progress(commits, desc="blame", unit="commit", enabled=shown),
-        )
-    output = render_json(blame, root) if args.format == "json" else render_text(blame, root, args.verbose)
+        blames = [_blame(root, config, entry, evaluator, args) for entry in entries]
+    if args.format == "html":
+        from ckaudit.report.html import blame_page
+
+        output = blame_page.render([blame_dict(b, root) for b in blames], str(root))
+    elif args.format == "json":
+        output = render_json(blames[0], root)
+    else:
+        output = render_text(blames[0], root, args.verbose)
     _emit(output, args.output)
-    latest = next((s for s in reversed(blame.history) if s.status != "unbuildable"), None)
-    failing = latest is not None and latest.status == "fails" and not entry.expect_fails
+    failing = False
+    for blame, entry in zip(blames, entries, strict=True):
+        latest = next((s for s in reversed(blame.history) if s.status != "unbuildable"), None)
+        failing |= latest is not None and latest.status == "fails" and not entry.expect_fails
     return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def history_of(config: Config, root: Path, last: int, *, use_cache: bool = True) -> list[dict[str, Any]]:
+    """Blame's JSON for every registered checkpoint with a model and a readable file (or lock record),
+    over the newest `last` commits: the history `scan --history N` draws."""
+    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.compare.blame import walk
+    from ckaudit.scan.evaluator import Evaluator, load_info
+    from ckaudit.vcs.trees import resolve_commit
+
+    if resolve_commit(root, "HEAD") is None:
+        raise CkauditError(f"--history needs committed history: {root} has no commit")
+    entries = [e for e in config.checkpoints if e.model is not None and e.model in config.models]
+    out = []
+    with Evaluator(config, SigCache.for_repo(root, enabled=use_cache)) as evaluator:
+        for entry in entries:
+            info = load_info(config, entry)
+            if not isinstance(info, Finding):
+                blame = walk(root, config.models[entry.model or ""], entry, info, evaluator, last=last)
+                out.append(blame_dict(blame, root))
+    return out
+
+
+def _entries(config: Config, root: Path, paths: list[str], fmt: str) -> list[CheckpointEntry]:
+    """The checkpoints to walk: text and json take exactly one; html any number, none meaning every
+    registered checkpoint with a model."""
+    if fmt != "html" and len(paths) != 1:
+        raise CkauditError(f"blame --format {fmt} takes exactly one checkpoint (--format html takes several)")
+    if paths:
+        return [registered(config, root, path) for path in paths]
+    entries = [e for e in config.checkpoints if e.model is not None and e.model in config.models]
+    if not entries:
+        raise CkauditError("no registered checkpoint has a model: nothing for blame to walk")
+    return entries
+
+
+def _blame(
+    root: Path, config: Config, entry: CheckpointEntry, evaluator: Evaluator, args: argparse.Namespace
+) -> Blame:
+    """One checkpoint's walk; a checkpoint that cannot be read is a usage error naming it."""
+    from ckaudit.compare.blame import walk
+    from ckaudit.progress import progress, progress_enabled
+    from ckaudit.scan.evaluator import load_info
+
+    info = load_info(config, entry)
+    if isinstance(info, Finding):
+        raise CkauditError(info.message)
+    shown = progress_enabled(args.format)
+    return walk(
+        root,
+        config.models[entry.model or ""],
+        entry,
+        info,
+        evaluator,
+        rev=args.rev,
+        last=args.last,
+        each=lambda commits: progress(commits, desc="blame", unit="commit", enabled=shown),
+    )
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of commits")
+    return int(text)
 
 
 def registered(config: Config, root: Path, path: str) -> CheckpointEntry:

@@ -12,7 +12,7 @@ from typing import TextIO
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
 from ckaudit.registry.config import CONFIG_NAME, Config, find_config, load_config
-from ckaudit.report import OutputFormat, render, summary
+from ckaudit.report import OutputFormat, render, render_html, summary
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         type=OutputFormat,
         choices=list(OutputFormat),
         default=OutputFormat.TEXT,
-        metavar="{text,json,sarif,github}",
+        metavar="{text,json,sarif,github,html}",
         help="output format (default: text)",
     )
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
@@ -30,6 +30,12 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="also write the report as SARIF to FILE (for code scanning)",
+    )
+    parser.add_argument(
+        "--html-output",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page to FILE (a CI artifact)",
     )
     parser.add_argument(
         "--fail-on",
@@ -98,12 +104,19 @@ def resolve_config(root: Path, explicit: Path | None) -> Config:
 def finish(report: Report, args: argparse.Namespace) -> int:
     """Render, write to --output or stdout, and turn the findings into the exit status.
 
-    Also writes the SARIF copy (--sarif-output) and, under GitHub Actions ($GITHUB_STEP_SUMMARY set),
-    appends the Markdown job summary.
+    Also writes the SARIF copy (--sarif-output), the HTML page (--html-output) and, under GitHub Actions
+    ($GITHUB_STEP_SUMMARY set), appends the Markdown job summary.
     """
     source_root = os.environ.get("GITHUB_WORKSPACE") or None
     color = args.output is None and color_wanted(args.format, sys.stdout)
-    output = render(report, args.format, color=color, source_root=source_root)
+    history = getattr(args, "html_history", ())  # blame's JSON, for the HTML page's matrix (scan --history)
+    html_output = getattr(args, "html_output", None)
+    html = render_html(report, history) if args.format is OutputFormat.HTML or html_output else ""
+    output = (
+        html
+        if args.format is OutputFormat.HTML
+        else render(report, args.format, color=color, source_root=source_root)
+    )
     if args.output is not None:
         _write(args.output, output)
     else:
@@ -111,6 +124,8 @@ def finish(report: Report, args: argparse.Namespace) -> int:
     sarif_output = getattr(args, "sarif_output", None)
     if sarif_output is not None:
         _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
+    if html_output is not None:
+        _write(html_output, html)
     write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
 

@@ -12,11 +12,13 @@ import argparse
 from functools import partial
 from pathlib import Path
 
+from ckaudit.commands.blame import history_of, positive
 from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.files import scan_files
 from ckaudit.files.shard import parse_shard
 from ckaudit.progress import progress_enabled
+from ckaudit.report import OutputFormat
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +41,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--files-only", action="store_true", help="file checks only: do not build models (needs no torch)"
     )
     parser.add_argument("--shard", metavar="K/N", help="check only shard K of N (CI matrix jobs)")
+    parser.add_argument(
+        "--history",
+        type=positive,
+        metavar="N",
+        help="the HTML page (--format html, --html-output) also draws checkpoints × commits over the newest "
+        "N commits that touched model code (blame for every registered checkpoint)",
+    )
     add_report_options(parser)
     parser.set_defaults(handler=run)
 
@@ -74,4 +83,6 @@ def run(args: argparse.Namespace) -> int:
         code_side=code_side,
         show_progress=show,
     )
+    if args.history and (args.format is OutputFormat.HTML or args.html_output):
+        args.html_history = history_of(config, root, args.history, use_cache=not args.no_cache)
     return finish(report, args)

@@ -94,8 +94,11 @@ def walk(
     evaluator: Evaluator,
     rev: str = "HEAD",
     each: Callable[[Iterable[Commit]], Iterable[Commit]] = lambda c: c,
+    last: int | None = None,
 ) -> Blame:
     commits = log(repo, [rev], pathspecs(spec))
+    if last is not None:  # the newest `last` commits only (the HTML matrix's columns)
+        commits = commits[-last:]
     steps = tuple(evaluate(repo, c, spec, entry, info, evaluator) for c in each(commits))
     breaks, fixes, last_loads, introduced = [], [], {}, {}
     for previous, step in transitions(steps):

@@ -8,7 +8,8 @@ github), whose paths must be relative to the repository checkout even when the s
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ckaudit.findings import Report
 
@@ -18,6 +19,7 @@ class OutputFormat(str, enum.Enum):
     JSON = "json"
     SARIF = "sarif"
     GITHUB = "github"
+    HTML = "html"
 
     def reporter(self) -> Callable[..., str]:
         return _REPORTERS[self]()
@@ -47,13 +49,26 @@ def _github() -> Callable[..., str]:
     return lambda report, *, color=False, source_root=None: github.render(report, source_root)
 
 
+def _html() -> Callable[..., str]:
+    return lambda report, *, color=False, source_root=None: render_html(report)
+
+
 _REPORTERS: dict[OutputFormat, Callable[[], Callable[..., str]]] = {
     OutputFormat.TEXT: _text,
     OutputFormat.JSON: _json,
     OutputFormat.SARIF: _sarif,
     OutputFormat.GITHUB: _github,
+    OutputFormat.HTML: _html,
 }
 
 
 def render(report: Report, fmt: OutputFormat, *, color: bool = False, source_root: str | None = None) -> str:
     return fmt.reporter()(report, color=color, source_root=source_root)
+
+
+def render_html(report: Report, history: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The HTML page, with blame's JSON for the checkpoints × commits matrix when there is history."""
+    from ckaudit.report.html import report_page
+    from ckaudit.report.json_format import report_dict
+
+    return report_page.render(report_dict(report), history)

@@ -15,6 +15,13 @@ from ckaudit.report.groups import groups_json
 
 
 def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if result.model_keys is not None and result.checkpoint_keys is not None:
+        extra = {
+            "model_keys": list(result.model_keys),
+            "checkpoint_keys": list(result.checkpoint_keys),
+            "checkpoint_container": result.checkpoint_container,
+        }
     return {
         "path": result.path,
         "model": result.model,
@@ -25,6 +32,7 @@ def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
         "registered": result.registered,
         "loads": not result.fails,
         "findings": [finding_dict(f) for f in result.findings],
+        **extra,
     }
 
 

@@ -10,7 +10,8 @@ torch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ckaudit.cache.outcomes import SigCache
 from ckaudit.errors import WorkerError
@@ -20,6 +21,7 @@ from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.progress import progress
 from ckaudit.registry.config import Config, ModelSpec
 from ckaudit.scan.evaluator import Evaluator
+from ckaudit.scan.keylists import key_lists
 from ckaudit.scan.policy import judge
 
 
@@ -51,7 +53,8 @@ def add_code_findings(
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
             result = evaluator.outcome(evaluator.here(), models[entry.model], entry, outcome.info)
-            checked[id(outcome)] = _with_findings(outcome, judge(entry, result), result.loads)
+            keys = key_lists(result, entry, outcome.info)
+            checked[id(outcome)] = _with_findings(outcome, judge(entry, result), result.loads, keys)
         available = _available_devices(evaluator, outcomes)
     return [_judge_devices(checked.get(id(o), o), available) for o in outcomes]
 
@@ -82,7 +85,9 @@ def _judge_devices(outcome: FileOutcome, available: frozenset[str] | None) -> Fi
     return dataclasses.replace(outcome, result=result)
 
 
-def _with_findings(outcome: FileOutcome, extra: Sequence[Finding], loads: bool) -> FileOutcome:
+def _with_findings(
+    outcome: FileOutcome, extra: Sequence[Finding], loads: bool, keys: Mapping[str, Any]
+) -> FileOutcome:
     findings = (*outcome.result.findings, *extra)
-    result = dataclasses.replace(outcome.result, findings=findings, loads=loads)
+    result = dataclasses.replace(outcome.result, findings=findings, loads=loads, **keys)
     return dataclasses.replace(outcome, result=result)

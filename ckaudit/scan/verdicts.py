@@ -15,6 +15,7 @@ from ckaudit.findings import CheckpointResult, Finding, Report
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.scan.causes import name_changed_lines
 from ckaudit.scan.evaluator import Evaluator, load_info
+from ckaudit.scan.keylists import key_lists
 from ckaudit.scan.policy import Labels, judge
 from ckaudit.vcs.trees import Tree
 
@@ -79,6 +80,7 @@ def compare(
                     info.size or None,
                     tuple(findings),
                     loads=new.loads,
+                    **key_lists(new, entry, info),
                 )
             )
     return Report(root=str(config.root), command=command, checkpoints=tuple(results))
