@@ -250,7 +250,7 @@ class Evaluator:
             sources={p: tree.oid(p) for p in sorted(result.sources)},
             signature=signature_json(result.build),
             distributions=dict(result.build.distributions),
-            complete=not incidents,
+            complete=not incidents and not _import_failed(result.build),
         )
 
     def _valid(self, outcome: Outcome, tree: Tree) -> bool:
@@ -350,3 +350,11 @@ def relocate(finding: Finding, root: Path) -> Finding:
     except ValueError:
         return finding
     return dataclasses.replace(finding, location=dataclasses.replace(loc, path=rel))
+
+
+def _import_failed(build: ModelBuild) -> bool:
+    """A build that could not import a module depends on what is installed, not only on the trees and the
+    packages it did import (installing the project editable, or a missing dependency, changes it): such an
+    outcome is answered but never cached, so a later run after `pip install` builds again."""
+    message = build.error.message if build.error is not None else ""
+    return not build.ok and message.startswith(("ModuleNotFoundError:", "ImportError:"))
