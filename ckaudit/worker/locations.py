@@ -11,6 +11,7 @@ import linecache
 import os
 import sys
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 
@@ -33,7 +34,7 @@ class Recorder:
         self._inside: dict[str, bool] = {}
 
     def site(self) -> tuple[str, int] | None:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             filename = frame.f_code.co_filename
             inside = self._inside.get(filename)
@@ -41,7 +42,7 @@ class Recorder:
                 inside = self._inside[filename] = in_root(filename, self.root)
             if inside:
                 return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return None
 
     def note(self, owner: Any, name: str) -> None:
