@@ -1,1 +1,29 @@
-"""Caches under the git directory: verification results by stat, dry-run outcomes by content."""
+"""Caches under the git directory: verification results by stat, dry-run outcomes by content.
+
+The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
+the modules themselves are private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ckaudit.faces import lazy_exports
+
+if TYPE_CHECKING:
+    from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
+    from ckaudit.cache.store import cache_root
+    from ckaudit.cache.verify import Verification, VerifyCache, stat_key
+
+__all__ = [
+    "SigCache",
+    "Verification",
+    "VerifyCache",
+    "cache_root",
+    "checkpoint_signature",
+    "code_fingerprint",
+    "make_key",
+    "stat_key",
+]
+
+__getattr__ = lazy_exports(__name__, __file__)

@@ -1,1 +1,18 @@
-"""Versions compared: before/after verdicts for the hook and `check`, and blame's walk through history."""
+"""History: blame's walk through the commits that last loaded and first failed a checkpoint.
+
+The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
+the modules themselves are private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ckaudit.faces import lazy_exports
+
+if TYPE_CHECKING:
+    from ckaudit.compare.blame import Blame, Step, signature_diff, walk
+
+__all__ = ["Blame", "Step", "signature_diff", "walk"]
+
+__getattr__ = lazy_exports(__name__, __file__)

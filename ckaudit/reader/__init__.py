@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ckaudit.faces import lazy_exports
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dcp import METADATA, read_dcp
@@ -26,16 +28,42 @@ from ckaudit.reader.tarformat import looks_like_tar, read_tar
 from ckaudit.reader.torchzip import read_torch_zip
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
+if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: imported on first use
+    from ckaudit.reader.code_running import runs_code
+    from ckaudit.reader.hparams import flatten
+    from ckaudit.reader.numpyfile import NUMPY_FORMAT
+    from ckaudit.reader.pickles import PICKLE_FORMAT
+    from ckaudit.reader.safety import (
+        UNSAFE_FIX,
+        GlobalsVerdict,
+        allow_line,
+        classify_globals,
+        safe_globals_fix,
+    )
+    from ckaudit.reader.tarformat import TAR_FORMAT
+
 __all__ = [
+    "NUMPY_FORMAT",
+    "PICKLE_FORMAT",
+    "TAR_FORMAT",
+    "UNSAFE_FIX",
     "CheckpointInfo",
     "CheckpointReadError",
+    "GlobalsVerdict",
     "Integrity",
     "StateDictCandidate",
     "TensorInfo",
+    "allow_line",
+    "classify_globals",
     "file_sha256",
+    "flatten",
     "read_checkpoint",
+    "runs_code",
+    "safe_globals_fix",
     "verify_checkpoint",
 ]
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 _HEAD = 4096

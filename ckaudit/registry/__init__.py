@@ -1,2 +1,60 @@
-"""The registry: ckaudit.yaml read into a frozen Config, written back deterministically, and the
-interpreter that runs the project's models."""
+"""The registry: ckaudit.yaml read into a frozen Config, written back deterministically, and ckaudit.lock
+(the checkpoints' state-dict signatures).
+
+The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
+the modules themselves are private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ckaudit.faces import lazy_exports
+
+if TYPE_CHECKING:
+    from ckaudit.registry.config import (
+        CONFIG_NAME,
+        FACTORY,
+        CheckpointEntry,
+        Config,
+        ModelSpec,
+        ScanSettings,
+        expand_path,
+        find_config,
+        load_config,
+        parse_config,
+    )
+    from ckaudit.registry.loadsteps import LoadSteps
+    from ckaudit.registry.lock import (
+        LOCK_NAME,
+        Signature,
+        info_from_signature,
+        lock_of,
+        signature_of,
+        update_lock,
+    )
+    from ckaudit.registry.writer import dump_config, write_atomically
+
+__all__ = [
+    "CONFIG_NAME",
+    "FACTORY",
+    "LOCK_NAME",
+    "CheckpointEntry",
+    "Config",
+    "LoadSteps",
+    "ModelSpec",
+    "ScanSettings",
+    "Signature",
+    "dump_config",
+    "expand_path",
+    "find_config",
+    "info_from_signature",
+    "load_config",
+    "lock_of",
+    "parse_config",
+    "signature_of",
+    "update_lock",
+    "write_atomically",
+]
+
+__getattr__ = lazy_exports(__name__, __file__)

@@ -9,8 +9,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from ckaudit.faces import lazy_exports
 from ckaudit.findings import Report
+
+if TYPE_CHECKING:
+    from ckaudit.report.github import escape_data
+    from ckaudit.report.json_format import finding_dict
+
+__all__ = ["OutputFormat", "escape_data", "finding_dict", "render"]
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 
 class OutputFormat(str, enum.Enum):

@@ -1,4 +1,41 @@
 """The only code that imports torch runs here, in a subprocess under the project's interpreter.
 
 `server.py` is that subprocess (standard library and torch only); `client.py` drives it from ckaudit.
+
+The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
+the modules themselves are private.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ckaudit.faces import lazy_exports
+
+if TYPE_CHECKING:
+    from ckaudit.worker.client import ModelWorker
+    from ckaudit.worker.interpreter import (
+        Interpreter,
+        InterpreterNotFound,
+        find_interpreter,
+        probe,
+        resolve_python,
+    )
+    from ckaudit.worker.results import LoadOutcome, ModelBuild, ModelError
+    from ckaudit.worker.sources import ModelSources, model_sources
+
+__all__ = [
+    "Interpreter",
+    "InterpreterNotFound",
+    "LoadOutcome",
+    "ModelBuild",
+    "ModelError",
+    "ModelSources",
+    "ModelWorker",
+    "find_interpreter",
+    "model_sources",
+    "probe",
+    "resolve_python",
+]
+
+__getattr__ = lazy_exports(__name__, __file__)

@@ -1,0 +1,31 @@
+"""Cached dry runs of any tree (the evaluator), the scan pipeline, and the verdicts before and after a
+change (hook, check).
+
+The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
+the modules themselves are private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ckaudit.faces import lazy_exports
+
+if TYPE_CHECKING:
+    from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
+    from ckaudit.scan.pipeline import add_code_findings
+    from ckaudit.scan.verdicts import Labels, compare, entry_at, registry_at, relevant_models
+
+__all__ = [
+    "Evaluator",
+    "Labels",
+    "Outcome",
+    "add_code_findings",
+    "compare",
+    "entry_at",
+    "load_info",
+    "registry_at",
+    "relevant_models",
+]
+
+__getattr__ = lazy_exports(__name__, __file__)
