@@ -22,7 +22,7 @@ from ckaudit.atomic import write_atomic
 from ckaudit.cache.store import cache_root
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.reader import CheckpointInfo
 
 CACHE_VERSION = 2  # 2: findings grouped and worded anew (issue 12); older entries would show stale advice
 
@@ -37,7 +37,7 @@ class SigCache:
     def for_repo(cls, repo: Path, enabled: bool = True) -> SigCache:
         if not enabled:
             return cls(None)
-        from ckaudit.vcs.repo import find_repo
+        from ckaudit.vcs import find_repo
 
         return cls(cache_root(find_repo(repo)) / "outcomes" / f"v{CACHE_VERSION}")
 

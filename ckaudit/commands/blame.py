@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
-from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry import CheckpointEntry, Config
 
 if TYPE_CHECKING:
-    from ckaudit.compare.blame import Blame, Step
+    from ckaudit.compare import Blame, Step
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,12 +36,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.compare.blame import walk
+    from ckaudit.cache import SigCache
+    from ckaudit.compare import walk
     from ckaudit.findings import Finding
     from ckaudit.progress import progress, progress_enabled
-    from ckaudit.scan.evaluator import Evaluator, load_info
-    from ckaudit.vcs.trees import resolve_commit
+    from ckaudit.scan import Evaluator, load_info
+    from ckaudit.vcs import resolve_commit
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)
@@ -98,8 +98,8 @@ def _emit(text: str, output: Path | None) -> None:
 
 def blame_dict(blame: Blame) -> dict[str, Any]:
     """SPEC's JSON: history oldest first; breaks/fixes as commit ids; `changes` adds each break's evidence."""
-    from ckaudit.compare.blame import signature_diff
-    from ckaudit.report.json_format import finding_dict
+    from ckaudit.compare import signature_diff
+    from ckaudit.report import finding_dict
 
     changes = {}
     for sha in blame.breaks:

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
-from ckaudit.vcs.trees import Tree, commit_tree, work_tree
+from ckaudit.vcs import Tree, commit_tree, work_tree
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,9 +31,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.verdicts import Labels, compare, relevant_models
+    from ckaudit.cache import SigCache
+    from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)

@@ -11,7 +11,7 @@ from typing import TextIO
 
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
-from ckaudit.registry.config import CONFIG_NAME, Config, find_config, load_config
+from ckaudit.registry import CONFIG_NAME, Config, find_config, load_config
 from ckaudit.report import OutputFormat, render, summary
 
 
@@ -72,7 +72,7 @@ def find_root(config: Path | None, folder: Path | None = None, *, near: Path | N
 
 
 def _nearest_registry_folder(start: Path) -> Path:
-    from ckaudit.vcs.repo import find_repo
+    from ckaudit.vcs import find_repo
 
     repo = find_repo(start) if start.is_dir() else None
     top = repo.toplevel.resolve() if repo is not None else None

@@ -22,7 +22,7 @@ from ckaudit.commands.scan import add_verify_options
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry import CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,8 +83,8 @@ def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcom
     build = getattr(args, "build", None)
     if args.model is None and build is None and (outcome.entry is None or outcome.entry.model is None):
         return outcome
-    from ckaudit.compat.check import spec_from_build, spec_from_cli
-    from ckaudit.scan.pipeline import (
+    from ckaudit.compat import spec_from_build, spec_from_cli
+    from ckaudit.scan import (
         add_code_findings,
     )  # imports the worker client only when a model is asked for
 

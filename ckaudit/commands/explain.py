@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK
 from ckaudit.errors import CkauditError
-from ckaudit.explain.messages import Explanation, explain_text
+from ckaudit.explain import Explanation, explain_text
 from ckaudit.findings import Severity
-from ckaudit.report.json_format import finding_dict
+from ckaudit.report import finding_dict
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from ckaudit.commands.common import EXIT_OK, add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.registry.config import CONFIG_NAME, Config, parse_config
-from ckaudit.vcs.trees import (
+from ckaudit.registry import CONFIG_NAME, Config, parse_config
+from ckaudit.vcs import (
     Tree,
     blob_oid,
     commit_tree,
@@ -38,7 +38,7 @@ from ckaudit.vcs.trees import (
 )
 
 if TYPE_CHECKING:
-    from ckaudit.vcs.queries import GitRepo
+    from ckaudit.vcs import GitRepo
 
 DEFAULT_LARGE = 10 * 1024 * 1024
 
@@ -102,9 +102,8 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.verdicts import Labels, compare, relevant_models
+    from ckaudit.cache import SigCache
+    from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
@@ -168,7 +167,7 @@ def with_lfs_check(
 def large_outside_lfs(
     repo: Path, found: GitRepo | None, path: str, model: str | None, large: int
 ) -> list[Finding]:
-    from ckaudit.vcs.queries import lfs_tracked
+    from ckaudit.vcs import lfs_tracked
 
     file = repo / path
     size = file.stat().st_size if file.is_file() else 0

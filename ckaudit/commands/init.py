@@ -23,16 +23,21 @@ from pathlib import Path
 
 from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.register import file_sha256, snake_case
-from ckaudit.discovery.models import find_classes
-from ckaudit.discovery.proposals import merged, propose
+from ckaudit.discovery import find_classes, merged, propose
 from ckaudit.errors import CkauditError
-from ckaudit.files.engine import discovered, open_scope, repository_files
-from ckaudit.files.outside import checkpoints_outside_git
-from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec
-from ckaudit.registry.lock import LOCK_NAME, signature_of, update_lock
-from ckaudit.registry.writer import dump_config, write_atomically
+from ckaudit.files import checkpoints_outside_git, discovered, open_scope, repository_files
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint
+from ckaudit.registry import (
+    CONFIG_NAME,
+    LOCK_NAME,
+    CheckpointEntry,
+    Config,
+    ModelSpec,
+    dump_config,
+    signature_of,
+    update_lock,
+    write_atomically,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -173,10 +178,10 @@ def _match(
 ) -> dict[str, str]:
     """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
     through the same Evaluator and cache as every other command)."""
-    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.cache import SigCache
     from ckaudit.errors import WorkerError
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.worker.interpreter import InterpreterNotFound
+    from ckaudit.scan import Evaluator
+    from ckaudit.worker import InterpreterNotFound
 
     pairs: dict[str, str] = {}
     try:
@@ -209,7 +214,7 @@ def _match(
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
     """Keys with the same shape on both sides, directly or behind one consistent prefix (`_orig_mod.`)."""
-    from ckaudit.compat.keyfix import find_prefix
+    from ckaudit.compat import find_prefix
 
     direct = sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)
     fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])

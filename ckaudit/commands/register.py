@@ -11,11 +11,18 @@ from pathlib import Path
 from ckaudit import reader
 from ckaudit.commands.common import EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
-from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, expand_path
-from ckaudit.registry.lock import signature_of, update_lock
-from ckaudit.registry.writer import dump_config, write_atomically
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint
+from ckaudit.registry import (
+    CONFIG_NAME,
+    CheckpointEntry,
+    Config,
+    ModelSpec,
+    dump_config,
+    expand_path,
+    signature_of,
+    update_lock,
+    write_atomically,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

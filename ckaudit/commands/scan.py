@@ -14,8 +14,7 @@ from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
-from ckaudit.files import scan_files
-from ckaudit.files.shard import parse_shard
+from ckaudit.files import parse_shard, scan_files
 from ckaudit.progress import progress_enabled
 
 
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     show = progress_enabled(args.format)
     code_side = None
     if not args.files_only:
-        from ckaudit.scan.pipeline import add_code_findings  # the model side: only where it is wanted
+        from ckaudit.scan import add_code_findings  # the model side: only where it is wanted
 
         code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(

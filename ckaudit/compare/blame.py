@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.findings import Finding
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, ModelSpec
-from ckaudit.scan.evaluator import Evaluator, Outcome
-from ckaudit.vcs.trees import commit_tree, git
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import CONFIG_NAME, CheckpointEntry, ModelSpec
+from ckaudit.scan import Evaluator, Outcome
+from ckaudit.vcs import commit_tree, git
 
 _FORMAT = "%H%x00%P%x00%an%x00%aI%x00%s%x1e"
 
@@ -123,7 +123,7 @@ def evaluate(
     info: CheckpointInfo,
     evaluator: Evaluator,
 ) -> Step:
-    from ckaudit.scan.verdicts import entry_at, registry_at
+    from ckaudit.scan import entry_at, registry_at
 
     tree = commit_tree(repo, commit.sha, label=commit.sha[:8])
     today = evaluator.config

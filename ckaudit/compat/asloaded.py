@@ -12,10 +12,9 @@ from pathlib import Path
 
 from ckaudit.compat.keyfix import PrefixFix, ignored, rename_key
 from ckaudit.findings import Finding
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
-from ckaudit.registry.loadsteps import LoadSteps
-from ckaudit.worker.client import ModelWorker
-from ckaudit.worker.results import ModelError
+from ckaudit.reader import CheckpointInfo, StateDictCandidate
+from ckaudit.registry import LoadSteps
+from ckaudit.worker import ModelError, ModelWorker
 
 
 def rekey(

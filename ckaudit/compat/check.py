@@ -29,11 +29,9 @@ from ckaudit.compat.keyfix import explains_most, find_prefix, module_renames, re
 from ckaudit.compat.renames import Ambiguity, propose_renames
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.reader.code_running import runs_code
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
-from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
-from ckaudit.worker.client import ModelWorker
-from ckaudit.worker.results import ModelBuild, ModelError
+from ckaudit.reader import CheckpointInfo, StateDictCandidate, runs_code
+from ckaudit.registry import FACTORY, CheckpointEntry, Config, ModelSpec
+from ckaudit.worker import ModelBuild, ModelError, ModelWorker
 
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
 # Findings about the state dict's keys: what the `load:` steps change, so these say they were applied.

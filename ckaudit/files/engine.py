@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckaudit import globs
-from ckaudit.cache.store import cache_root
-from ckaudit.cache.verify import VerifyCache
+from ckaudit.cache import VerifyCache, cache_root
 from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry, Config
-from ckaudit.registry.lock import Signature, lock_of
-from ckaudit.vcs import queries as git
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import CheckpointEntry, Config, Signature, lock_of
+from ckaudit.vcs import GitRepo, find_repo, tracked_files
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class FileScope:
     """Everything the file checks need to know about where they run."""
 
     root: Path
-    repo: git.GitRepo | None = None  # None outside git: no history hints, no not-tracked
+    repo: GitRepo | None = None  # None outside git: no history hints, no not-tracked
     tracked: frozenset[str] | None = None  # root-relative paths in the index; None outside git
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     verify: bool = False
@@ -51,8 +49,8 @@ def open_scope(
     config: Config, *, verify: bool = False, use_cache: bool = True, show_progress: bool = False
 ) -> FileScope:
     root = config.root
-    repo = git.find_repo(root)
-    tracked = frozenset(git.tracked_files(repo)) if repo is not None else None
+    repo = find_repo(root)
+    tracked = frozenset(tracked_files(repo)) if repo is not None else None
     cache = VerifyCache(cache_root(repo) / "verify" if use_cache else None)
     return FileScope(
         root=root,

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ckaudit.errors import ConfigError
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
+from ckaudit.reader import CheckpointInfo, StateDictCandidate, TensorInfo
 from ckaudit.registry.config import Config
 from ckaudit.registry.writer import write_atomically
 

@@ -16,19 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
-from ckaudit.compat.environment import Changes, changes, installed_versions
+from ckaudit.cache import SigCache, checkpoint_signature, code_fingerprint, make_key
+from ckaudit.compat import Changes, changes, installed_versions
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
-from ckaudit.vcs.trees import Tree, materialise
-from ckaudit.worker.sources import ModelSources, model_sources
+from ckaudit.registry import CheckpointEntry, Config, ModelSpec
+from ckaudit.vcs import Tree, materialise
+from ckaudit.worker import ModelSources, model_sources
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
-    from ckaudit.worker.client import ModelWorker
-    from ckaudit.worker.interpreter import Interpreter
-    from ckaudit.worker.results import ModelBuild
+    from ckaudit.reader import CheckpointInfo
+    from ckaudit.worker import Interpreter, ModelBuild, ModelWorker
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,8 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
     """The checkpoint's metadata from the working tree, else from its signature in ckaudit.lock, or why it
     cannot be read (a warning here: the file is not what the code change is judged on; `ckaudit scan` and
     the `ckaudit-files` hook own it)."""
-    from ckaudit.files.content import read
-    from ckaudit.registry.lock import info_from_signature, lock_of
+    from ckaudit.files import read
+    from ckaudit.registry import info_from_signature, lock_of
 
     root = config.root
     if not (root / entry.path).exists():
@@ -116,7 +114,7 @@ class Evaluator:
     def interpreter(self) -> Interpreter:
         """The project's interpreter (found once; an explicit `python` is probed as given)."""
         if self._interpreter is None:
-            from ckaudit.worker.interpreter import Interpreter, find_interpreter, probe
+            from ckaudit.worker import Interpreter, find_interpreter, probe
 
             if self._python is None:
                 self._interpreter = find_interpreter(self.config)
@@ -131,7 +129,7 @@ class Evaluator:
 
     def worker(self) -> ModelWorker:
         if self._worker is None:
-            from ckaudit.worker.client import ModelWorker
+            from ckaudit.worker import ModelWorker
 
             self._worker = self._stack.enter_context(ModelWorker(self.python, timeout=self.config.timeout))
         return self._worker
@@ -140,7 +138,7 @@ class Evaluator:
         """The working tree under the registry's root, read in place (in git or not)."""
         if self._here is None:
             from ckaudit.errors import GitError
-            from ckaudit.vcs.trees import WorkTree, work_tree
+            from ckaudit.vcs import WorkTree, work_tree
 
             try:
                 self._here = work_tree(self.config.root)
@@ -201,7 +199,7 @@ class Evaluator:
         return outcome
 
     def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
-        from ckaudit.compat.check import check_compat
+        from ckaudit.compat import check_compat
 
         result = check_compat(entry, spec, info, self.root(tree), self.worker())
         return Outcome(
@@ -250,7 +248,7 @@ class Evaluator:
 
 
 def _source_files(root: Path) -> list[str]:
-    from ckaudit.vcs.trees import MATERIAL_SUFFIXES
+    from ckaudit.vcs import MATERIAL_SUFFIXES
 
     found = []
     for folder, dirs, names in os.walk(root):

@@ -12,14 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ckaudit.cache.outcomes import SigCache
-from ckaudit.compat.environment import package_version_finding
+from ckaudit.cache import SigCache
+from ckaudit.compat import package_version_finding
 from ckaudit.errors import WorkerError
-from ckaudit.files import FileOutcome
-from ckaudit.files.environment import device_findings
+from ckaudit.files import FileOutcome, device_findings
 from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.progress import progress
-from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
+from ckaudit.registry import CheckpointEntry, Config, ModelSpec
 from ckaudit.scan.evaluator import Evaluator, Outcome
 from ckaudit.scan.verdicts import stale_expectation
 

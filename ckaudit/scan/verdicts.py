@@ -13,15 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ckaudit.compat.environment import package_version_finding
+from ckaudit.compat import package_version_finding
 from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report, Rule, Severity
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
+from ckaudit.registry import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
-from ckaudit.vcs.trees import Tree
+from ckaudit.vcs import Tree
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.reader import CheckpointInfo
 
 WAYS_FORWARD = (
     "Ways forward: re-save or convert {path} for the new code; or mark it `expect: fails` with a `reason:` "

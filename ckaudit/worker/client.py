@@ -23,8 +23,8 @@ from typing import IO, Any
 from ckaudit.errors import WorkerError
 from ckaudit.findings import Location
 from ckaudit.proc import clean_env
-from ckaudit.reader.types import StateDictCandidate
-from ckaudit.registry.config import ModelSpec
+from ckaudit.reader import StateDictCandidate
+from ckaudit.registry import ModelSpec
 from ckaudit.tracebacks import frames
 from ckaudit.worker.results import (
     ErrorKind,

@@ -25,7 +25,7 @@ from typing import Any
 
 from ckaudit import proc
 from ckaudit.errors import CkauditError
-from ckaudit.registry.config import CONFIG_NAME, Config, expand_path
+from ckaudit.registry import CONFIG_NAME, Config, expand_path
 
 _PROBE = r"""
 import importlib.util, json, sys
@@ -165,7 +165,7 @@ def probe(python: str, root: Path) -> Interpreter | None:
     memo = (python, pythonpath)
     if memo in _probes:
         return _probes[memo]
-    from ckaudit.cache.outcomes import SigCache, make_key
+    from ckaudit.cache import SigCache, make_key
 
     try:
         stat = os.stat(python)
