@@ -39,10 +39,6 @@ def blob_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def repo_root(start: Path) -> Path:
-    return open_repo(start).toplevel
-
-
 def resolve_commit(repo: Path, rev: str) -> str | None:
     """The commit id `rev` names, or None when it names nothing (an unborn HEAD)."""
     return open_repo(repo).resolve_commit(rev)

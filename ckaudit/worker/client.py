@@ -185,10 +185,6 @@ class ModelWorker:
         self.close()
 
     @property
-    def torch_version(self) -> str:
-        return str(self._ready()["torch"])
-
-    @property
     def devices(self) -> frozenset[str] | None:
         """Device types the project's interpreter has ("cpu", "meta", "cuda", ...); None if not reported."""
         devices = self._ready().get("devices")

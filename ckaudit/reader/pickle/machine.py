@@ -26,13 +26,6 @@ from ckaudit.reader.pickle.weights_only import RESULT_TYPED, append_refusal, res
 _SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
-
-
 class Machine:
     def __init__(self, persistent_load: PersistentLoad | None) -> None:
         self.stack: list[Any] = []
