@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
-    from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
+    from ckaudit.cache.outcomes import JsonStore, checkpoint_signature, code_fingerprint, make_key
     from ckaudit.cache.store import cache_root
     from ckaudit.cache.verify import Verification, VerifyCache, stat_key
 
 __all__ = [
-    "SigCache",
+    "JsonStore",
     "Verification",
     "VerifyCache",
     "cache_root",

@@ -27,14 +27,14 @@ if TYPE_CHECKING:
 CACHE_VERSION = 2  # 2: findings grouped and worded anew (issue 12); older entries would show stale advice
 
 
-class SigCache:
+class JsonStore:
     """One JSON file per key under `directory`; `directory=None` is a disabled cache (`--no-cache`)."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
 
     @classmethod
-    def for_repo(cls, repo: Path, enabled: bool = True) -> SigCache:
+    def for_repo(cls, repo: Path, enabled: bool = True) -> JsonStore:
         if not enabled:
             return cls(None)
         from ckaudit.vcs import find_repo

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.compare import walk
     from ckaudit.findings import Finding
     from ckaudit.progress import progress, progress_enabled
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.rev!r} names no commit in {root}: blame walks the history of committed code"
         )
     shown = progress_enabled(args.format)
-    with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(root, enabled=not args.no_cache)) as evaluator:
         blame = walk(
             root,
             spec,

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     root = find_root(args.config)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     base = commit_tree(root, args.base, label=f"base {args.base}")
     head = head_tree(root, args.head)
     labels = Labels(before=f"base ({args.base} {(base.commit or '')[:8]})", after=_after_label(args, head))
-    with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(root, enabled=not args.no_cache)) as evaluator:
         models = relevant_models(config, base, head, evaluator)
         report = compare(config, base, head, models, evaluator, labels, "check", strict=args.strict)
     return finish(report, args)

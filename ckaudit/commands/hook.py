@@ -102,12 +102,12 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
-    from ckaudit.cache import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
-    with Evaluator(config, SigCache.for_repo(repo, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(repo, enabled=not args.no_cache)) as evaluator:
         models = relevant_models(config, head, index, evaluator)
         if not models:
             return EXIT_OK

@@ -178,14 +178,14 @@ def _match(
 ) -> dict[str, str]:
     """checkpoint path -> the model it loads into cleanly (the closest signature, confirmed by a dry run
     through the same Evaluator and cache as every other command)."""
-    from ckaudit.cache import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.errors import WorkerError
     from ckaudit.scan import Evaluator
     from ckaudit.worker import InterpreterNotFound
 
     pairs: dict[str, str] = {}
     try:
-        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+        with Evaluator(config, JsonStore.for_repo(config.root)) as evaluator:
             builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
             shapes = {
                 name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache import SigCache, checkpoint_signature, code_fingerprint, make_key
+from ckaudit.cache import JsonStore, checkpoint_signature, code_fingerprint, make_key
 from ckaudit.compat import Changes, changes, installed_versions
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
@@ -92,7 +92,7 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
 class Evaluator:
     """Cached dry runs of checkpoints against models in many trees, through one lazily started worker."""
 
-    def __init__(self, config: Config, cache: SigCache, python: str | None = None) -> None:
+    def __init__(self, config: Config, cache: JsonStore, python: str | None = None) -> None:
         self.config = config
         self.cache = cache
         self._python = python

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from ckaudit.cache import SigCache
+from ckaudit.cache import JsonStore
 from ckaudit.compat import package_version_finding
 from ckaudit.errors import WorkerError
 from ckaudit.files import FileOutcome, device_findings
@@ -46,7 +46,7 @@ def add_code_findings(
     if not todo:
         return list(outcomes)
     checked: dict[int, FileOutcome] = {}
-    with Evaluator(config, SigCache.for_repo(config.root, enabled=use_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(config.root, enabled=use_cache)) as evaluator:
         for outcome in progress(todo, desc="models", unit="checkpoint", enabled=show_progress):
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None
