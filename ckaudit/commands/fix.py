@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish
-from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_code_side
+from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_model_checks
 from ckaudit.compat import FixPlan, explicit_plan, planned
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, FileScope, check_file, open_scope, report_of
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {rel_target} from {rel_path}: {plan.describe()}", file=sys.stderr)
     copy = _copy_entry(entry, rel_target)
     result, info = check_file(scope, copy, rel_target)
-    proven = with_code_side(
+    proven = with_model_checks(
         argparse.Namespace(**{**vars(args), "key": None}), config, FileOutcome(copy, result, info)
     )
     if args.registry:
@@ -99,7 +99,7 @@ def _plan(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> Fix
         )
     if args.model is None and args.build is None and (entry is None or entry.model is None):
         return planned(entry, ())
-    diagnosed = with_code_side(args, config, outcome)
+    diagnosed = with_model_checks(args, config, outcome)
     return planned(entry, diagnosed.result.findings)
 
 

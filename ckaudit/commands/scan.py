@@ -60,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     shard = parse_shard(args.shard) if args.shard else None
     show = progress_enabled(args.format)
-    code_side = None
+    model_checks = None
     if not args.files_only:
         from ckaudit.scan import add_code_findings  # the model side: only where it is wanted
 
-        code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
+        model_checks = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(
         config,
         verify=args.verify,
         use_cache=not args.no_cache,
         shard=shard,
-        code_side=code_side,
+        model_checks=model_checks,
         show_progress=show,
     )
     return finish(report, args)

@@ -269,19 +269,19 @@ def scan_files(
     use_cache: bool = True,
     paths: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
-    code_side: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
+    model_checks: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
     show_progress: bool = False,
 ) -> Report:
     """`ckaudit scan`: registered and discovered checkpoints, plus dangling references in code.
 
-    `code_side` adds the model-compatibility findings to the file outcomes (None: file checks only).
+    `model_checks` adds the model-compatibility findings to the file outcomes (None: file checks only).
     Under `shard`, references are reported by shard 1 only, so the union of all shards is the whole scan.
     """
     scope = open_scope(config, verify=verify, use_cache=use_cache, show_progress=show_progress)
     files = repository_files(scope, config.scan.exclude)
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
-    if code_side is not None:
-        outcomes = code_side(outcomes)
+    if model_checks is not None:
+        outcomes = model_checks(outcomes)
     first = shard is None or shard[0] == 1
     untracked = _not_tracked(scope, config, paths) if first else []
     loose = (
