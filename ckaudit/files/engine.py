@@ -140,7 +140,7 @@ def _content_checks(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
         *safety.safety_findings(rel_path, info, model, trusted=scope.trusted_globals),
-        *signature.replaced(scope.lock, entry, rel_path, info),
+        *signature.changed_since_lock(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),
     ]

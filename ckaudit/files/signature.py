@@ -17,7 +17,7 @@ from ckaudit.registry import LOCK_NAME, CheckpointEntry, Config, Signature, expa
 _SHOWN = 5
 
 
-def replaced(
+def changed_since_lock(
     lock: Mapping[str, Signature], entry: CheckpointEntry | None, rel_path: str, info: CheckpointInfo
 ) -> list[Finding]:
     locked = lock.get(entry.as_written) if entry is not None else None
