@@ -95,7 +95,7 @@ def as_loaded(info: CheckpointInfo, steps: LoadSteps, used: str, root: Path, wor
     return AsLoaded(dataclasses.replace(info, candidates=candidates), None, result.sources)
 
 
-def say_so(finding: Finding, steps: LoadSteps) -> Finding:
+def noting_load_steps(finding: Finding, steps: LoadSteps) -> Finding:
     """A code finding about the checkpoint as loaded says which steps were applied first."""
     return dataclasses.replace(
         finding,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ckaudit.compat import advice
 from ckaudit.compat import diagnosis as compat
-from ckaudit.compat.asloaded import as_loaded, prefix_metadata, rekey, rename_metadata, say_so
+from ckaudit.compat.asloaded import as_loaded, noting_load_steps, prefix_metadata, rekey, rename_metadata
 from ckaudit.compat.devices import device_error, missing_device
 from ckaudit.compat.diagnosis import Context, Problems, problems_of
 from ckaudit.compat.drift import config_drift, explained_by
@@ -110,7 +110,7 @@ def check_compat(
     result = _with_drift(entry, spec, info, result)
     if entry.load is not None:
         steps = entry.load
-        said = tuple(say_so(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
+        said = tuple(noting_load_steps(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
         sources = tuple(sorted({*result.sources, *loader_sources}))
         result = replace(result, findings=said, sources=sources)
     return _honour_expectation(entry, result)
