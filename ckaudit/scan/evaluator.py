@@ -146,7 +146,7 @@ class Evaluator:
                 self._here = WorkTree(self.config.root, _source_files(self.config.root))
         return self._here
 
-    def root(self, tree: Tree) -> Path:
+    def checkout(self, tree: Tree) -> Path:
         if id(tree) not in self._roots:
             self._roots[id(tree)] = self._stack.enter_context(materialise(tree))
         return self._roots[id(tree)]
@@ -201,11 +201,11 @@ class Evaluator:
     def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
         from ckaudit.compat import check_compat
 
-        result = check_compat(entry, spec, info, self.root(tree), self.worker())
+        result = check_compat(entry, spec, info, self.checkout(tree), self.worker())
         return Outcome(
             loads=result.loads,
             built=result.build.ok,
-            findings=tuple(relocate(f, self.root(tree)) for f in result.findings),
+            findings=tuple(relocate(f, self.checkout(tree)) for f in result.findings),
             sources={p: tree.oid(p) for p in sorted(result.sources)},
             signature=signature_json(result.build),
             distributions=dict(result.build.distributions),
