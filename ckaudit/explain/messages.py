@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ckaudit.compat import PrefixFix, collapse_keys, find_prefix
-from ckaudit.explain.history import HISTORICAL_LOAD, by_meaning, key_lists, size_mismatches
+from ckaudit.explain.torch_wordings import HISTORICAL_LOAD, by_meaning, key_lists, size_mismatches
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
 from ckaudit.reader import (
     UNSAFE_FIX,
