@@ -116,7 +116,7 @@ def _convert(config: Config, src: Path, dst: Path, plan: FixPlan, fmt: str) -> N
     from ckaudit.worker import ModelWorker, resolve_python
 
     steps = [s.as_dict() for s in plan.steps]
-    with ModelWorker(resolve_python(config), timeout=config.timeout) as worker:
+    with ModelWorker(resolve_python(config), timeout=config.timeout, origin=config.root) as worker:
         error = worker.convert(src.resolve(), dst.resolve(), plan.key, steps, fmt)
     if error is not None:
         raise CkauditError(f"{src.name} could not be converted: {error}")

@@ -131,7 +131,9 @@ class Evaluator:
         if self._worker is None:
             from ckaudit.worker import ModelWorker
 
-            self._worker = self._stack.enter_context(ModelWorker(self.python, timeout=self.config.timeout))
+            self._worker = self._stack.enter_context(
+                ModelWorker(self.python, timeout=self.config.timeout, origin=self.config.root)
+            )
         return self._worker
 
     def here(self) -> Tree:

@@ -167,9 +167,17 @@ class ModelWorker:
     """`with ModelWorker(python) as worker:` builds and dry-runs many models in one torch process."""
 
     def __init__(
-        self, python: str, *, timeout: float = 120.0, startup_timeout: float = STARTUP_TIMEOUT
+        self,
+        python: str,
+        *,
+        timeout: float = 120.0,
+        startup_timeout: float = STARTUP_TIMEOUT,
+        origin: Path | None = None,
     ) -> None:
+        """`origin`: the working tree the interpreter knows (an editable install of the project points into
+        it); builds of other trees import their own copy of what it provides."""
         self.python = python
+        self.origin = origin
         self.timeout = timeout
         self.startup_timeout = startup_timeout
         self._process: _Process | None = None
@@ -282,7 +290,8 @@ class ModelWorker:
         process = self._process
         assert process is not None
         self._next_id += 1
-        process.send({**request, "id": self._next_id})
+        origin = {"origin": str(self.origin)} if self.origin is not None else {}
+        process.send({**request, **origin, "id": self._next_id})
         try:
             answer = process.receive(self.timeout)
         except _Failure:

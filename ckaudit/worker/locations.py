@@ -7,21 +7,51 @@ Loaded by path from server.py (this folder is no import root): standard library 
 from __future__ import annotations
 
 import contextlib
+import functools
 import linecache
 import os
+import site
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
+
+_INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
 
 
 def under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
+@functools.lru_cache(maxsize=1)
+def interpreter_dirs() -> tuple[str, ...]:
+    """Where this interpreter's own code lives: its prefixes, stdlib and site-packages (a virtualenv inside
+    the repository included). Nothing in them is the project's code, wherever they are."""
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    found.update(v for v in sysconfig.get_paths().values() if v)
+    with contextlib.suppress(Exception):
+        found.update(site.getsitepackages())
+    with contextlib.suppress(Exception):
+        found.add(site.getusersitepackages())
+    return tuple(sorted({os.path.realpath(p) for p in found}))
+
+
+@functools.lru_cache(maxsize=4096)
+def in_project(path: str, root: str) -> bool:
+    """`path` (real) is the project's code in the tree at `root`: under the root, and neither part of this
+    interpreter (a `.venv` inside the repository) nor of any installed environment (`site-packages`)."""
+    if not under(path, root):
+        return False
+    if any(under(path, d) for d in interpreter_dirs() if d != root and under(d, root)):
+        return False
+    return not _INSTALL_FOLDERS.intersection(os.path.relpath(path, root).split(os.sep))
+
+
 def in_root(filename: str, root: str) -> bool:
-    """A code object's file lies under the root; `<frozen importlib._bootstrap>`, `<string>` are no files."""
-    return not filename.startswith("<") and under(os.path.realpath(filename), root)
+    """A code object's file is the project's code at the root; `<frozen importlib._bootstrap>`, `<string>`
+    are no files."""
+    return not filename.startswith("<") and in_project(os.path.realpath(filename), root)
 
 
 class Recorder:
@@ -102,7 +132,7 @@ def class_location(model: Any, root: str) -> dict[str, list[Any]]:
         line = inspect.getsourcelines(type(model))[1]
     except (OSError, TypeError):
         return {}
-    if not under(source, root):
+    if not in_project(source, root):
         return {}
     path = os.path.relpath(source, root)
     return {"": [path, line, snippet(root, path, line)]}

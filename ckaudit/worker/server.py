@@ -11,6 +11,8 @@ Requests (every one carries an "id" echoed back):
   {"op": "loader", "root", "loader": "pkg.mod:fn", "tensors", "metadata"}
                                       -> {"tensors", "metadata", "sources", "error"} (after the loader)
   {"op": "convert", "src", "dst", "key", "steps", "format"}   -> {"tensors": n} or {"error": message}
+Requests with a root may carry "origin", the working tree the interpreter knows (editable installs point
+into it): a build of another tree imports that tree's folders in its place.
 
 Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
@@ -52,26 +54,70 @@ def _send(message: dict[str, Any]) -> None:
 
 
 class _Roots:
-    """Which roots modules were imported from, so that a new build starts from a clean slate."""
+    """Which roots modules were imported from, so that a new build starts from a clean slate, and the import
+    path of each build: the tree being built in place of the working tree (`origin`) the interpreter knows."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.base_path = list(sys.path)
+        self.base_meta_path = list(sys.meta_path)
 
-    def enter(self, root: str) -> str:
+    def enter(self, root: str, origin: str | None = None) -> str:
         root = os.path.realpath(root)
         if root not in self.seen:
             self.seen.append(root)
         self.purge()
-        sys.path[:] = [root, *self.base_path]
+        sys.path[:] = self.import_path(root, os.path.realpath(origin) if origin else root)
         importlib.invalidate_caches()
         os.chdir(root)
         return root
 
+    def import_path(self, root: str, origin: str) -> list[str]:
+        """The root first. Where the interpreter imports from the working tree itself (an editable install:
+        `src/` on a `.pth`, setuptools' editable finder), a build of another tree (HEAD, the index) imports
+        the same folder of that tree instead, and nothing from the working tree."""
+        if root == origin:
+            sys.meta_path[:] = self.base_meta_path
+            return [root, *self.base_path]
+        in_origin = _locations().in_project
+        sys.meta_path[:] = [f for f in self.base_meta_path if not _editable_into(f, origin)]
+        mapped = [
+            os.path.join(root, os.path.relpath(folder, origin))
+            for folder in [*map(_real, self.base_path), *_editable_folders()]
+            if in_origin(folder, origin)
+        ]
+        kept = [p for p in self.base_path if not in_origin(_real(p), origin)]
+        return [root, *dict.fromkeys(m for m in mapped if os.path.isdir(m)), *kept]
+
     def purge(self) -> None:
         for name, module in list(sys.modules.items()):
-            if any(_locations().under(path, root) for path in _module_paths(module) for root in self.seen):
+            if any(
+                _locations().in_project(path, root) for path in _module_paths(module) for root in self.seen
+            ):
                 del sys.modules[name]
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path or ".")
+
+
+def _editable_folders() -> list[str]:
+    """The folders setuptools' editable finders import packages from (`__editable___*_finder.MAPPING`)."""
+    folders: list[str] = []
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict):
+            folders.extend(os.path.dirname(_real(str(p))) for p in mapping.values())
+    return folders
+
+
+def _editable_into(finder: Any, origin: str) -> bool:
+    """A meta-path finder of an editable install whose packages live in the working tree."""
+    module = sys.modules.get(getattr(finder, "__module__", "") or "")
+    mapping = getattr(module, "MAPPING", None) if module is not None else None
+    return isinstance(mapping, dict) and any(
+        _locations().in_project(_real(str(p)), origin) for p in mapping.values()
+    )
 
 
 def _module_paths(module: Any) -> list[str]:
@@ -122,7 +168,7 @@ class Worker:
         return model
 
     def build(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        root = self.roots.enter(request["root"])
+        root = self.roots.enter(request["root"], request.get("origin"))
         before = set(sys.modules)
         model, device, fallback, error = None, "meta", None, None
         recorder = _locations().Recorder(root)
@@ -170,7 +216,7 @@ class Worker:
 
     def loader(self, request: dict[str, Any]) -> dict[str, Any]:
         """The project's own loader function on the checkpoint's meta state dict."""
-        root = self.roots.enter(request["root"])
+        root = self.roots.enter(request["root"], request.get("origin"))
         before = set(sys.modules)
         steps = _sibling("loader")
         answer: dict[str, Any] = {"tensors": None, "metadata": None, "error": None}
@@ -189,7 +235,7 @@ class Worker:
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
-        self.roots.enter(request["root"])
+        self.roots.enter(request["root"], request.get("origin"))
         unresolved = []
         for name in request["globals"]:
             reason = _resolve_one(name)
@@ -217,8 +263,10 @@ def _built_hyperparameters(model: Any, request: dict[str, Any]) -> dict[str, Any
 
 
 def _own_modules(names: set[str], root: str) -> dict[str, str]:
-    """Of the modules `names`, those whose file lies under the root: name -> file."""
-    return {n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _locations().under(p, root)}
+    """Of the modules `names`, those that are the project's code at the root: name -> file."""
+    return {
+        n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _locations().in_project(p, root)
+    }
 
 
 def _relative_files(paths: Any, root: str) -> list[str]:

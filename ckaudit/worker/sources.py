@@ -27,9 +27,14 @@ class ModelSources:
     candidates: frozenset[str]  # every path whose appearance, change or removal concerns the model
 
 
-def module_paths(module: str) -> tuple[str, str]:
+# Where a tree's modules are imported from: its root, and `src/` (the src layout, importable once the project
+# is installed editable; the worker imports a built tree's own `src/` in the working tree's place).
+IMPORT_ROOTS = ("", "src/")
+
+
+def module_paths(module: str) -> tuple[str, ...]:
     base = module.replace(".", "/")
-    return f"{base}.py", f"{base}/__init__.py"
+    return tuple(f"{root}{base}{tail}" for root in IMPORT_ROOTS for tail in (".py", "/__init__.py"))
 
 
 def with_parents(module: str) -> list[str]:
@@ -38,8 +43,10 @@ def with_parents(module: str) -> list[str]:
 
 
 def _package_of(path: str) -> list[str]:
-    parts = path.split("/")[:-1]
-    return parts
+    for root in IMPORT_ROOTS[1:]:
+        if path.startswith(root):
+            path = path[len(root) :]
+    return path.split("/")[:-1]
 
 
 def _absolute(node: ast.ImportFrom, path: str) -> str | None:
