@@ -16,28 +16,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def typing_imports(init_file: Path) -> dict[str, str]:
-    """Each name imported under `if TYPE_CHECKING:` in `init_file` -> the module it comes from."""
-    where: dict[str, str] = {}
+def typing_imports(init_file: Path) -> dict[str, tuple[str, str]]:
+    """Each name imported under `if TYPE_CHECKING:` in `init_file` -> (its module, its name there)."""
+    where: dict[str, tuple[str, str]] = {}
     for node in ast.parse(init_file.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
             for stmt in node.body:
                 if isinstance(stmt, ast.ImportFrom) and stmt.module:
-                    where.update({alias.asname or alias.name: stmt.module for alias in stmt.names})
+                    for alias in stmt.names:
+                        where[alias.asname or alias.name] = (stmt.module, alias.name)
     return where
 
 
 def lazy_exports(package: str, init_file: str) -> Callable[[str], object]:
     """The module `__getattr__` of a face: imports a name's module on first use and caches the name."""
-    where: dict[str, str] = {}
+    where: dict[str, tuple[str, str]] = {}
 
     def __getattr__(name: str) -> object:
         if not where:
             where.update(typing_imports(Path(init_file)))
-        module = where.get(name)
-        if module is None:  # also how `from package import submodule` falls back to importing it
+        if name not in where:  # also how `from package import submodule` falls back to importing it
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module), name)
+        module, original = where[name]
+        value = getattr(importlib.import_module(module), original)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -166,4 +166,12 @@ def _imported_modules(path: Path) -> set[str]:
             and (node.module or "").startswith("ckaudit.")
         ):
             names.add(str(node.module))
+            folder = PACKAGE.parent.joinpath(
+                *str(node.module).split(".")
+            )  # `from ckaudit.vcs import queries`
+            names.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if (folder / f"{alias.name}.py").is_file() or (folder / alias.name).is_dir()
+            )
     return names

@@ -12,7 +12,7 @@ from typing import TextIO
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
 from ckaudit.registry import CONFIG_NAME, Config, find_config, load_config
-from ckaudit.report import OutputFormat, render, summary
+from ckaudit.report import OutputFormat, job_summary, render
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -137,4 +137,4 @@ def write_step_summary(report: Report, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     target = env.get("GITHUB_STEP_SUMMARY")
     if target:
-        _write(Path(target), summary.render(report), mode="a")
+        _write(Path(target), job_summary(report), mode="a")

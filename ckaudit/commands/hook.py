@@ -136,12 +136,12 @@ def staged_paths(repo: Path) -> list[str]:
 
 def run_files(repo: Path, args: argparse.Namespace) -> int:
     """`ckaudit-files`: the file checks on staged checkpoint files, plus large files outside LFS; no torch."""
-    from ckaudit.files import engine
+    from ckaudit.files import check_checkpoints, open_scope
 
     config = resolve_config(repo, args.config)
-    scope = engine.open_scope(config)
+    scope = open_scope(config)
     paths = root_relative(args.files, repo) if args.files else staged_paths(repo)
-    outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
+    outcomes = check_checkpoints(config, scope, paths=paths, files=paths)
     results = tuple(with_lfs_check(repo, scope.repo, outcome.result, args.large) for outcome in outcomes)
     return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
 

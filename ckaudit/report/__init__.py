@@ -17,8 +17,9 @@ from ckaudit.findings import Report
 if TYPE_CHECKING:
     from ckaudit.report.github import escape_data
     from ckaudit.report.json_format import finding_dict
+    from ckaudit.report.summary import render as job_summary
 
-__all__ = ["OutputFormat", "escape_data", "finding_dict", "render"]
+__all__ = ["OutputFormat", "escape_data", "finding_dict", "job_summary", "render"]
 
 __getattr__ = lazy_exports(__name__, __file__)
 
