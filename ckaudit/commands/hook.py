@@ -31,10 +31,10 @@ from ckaudit.vcs import (
     Tree,
     blob_oid,
     commit_tree,
-    git,
     hook_index_env,
     index_tree,
     resolve_commit,
+    staged_paths,
 )
 
 if TYPE_CHECKING:
@@ -113,25 +113,6 @@ def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.N
             return EXIT_OK
         report = compare(config, head, index, models, evaluator, labels, "hook", strict=args.strict)
     return finish(report, args)
-
-
-def staged_paths(repo: Path) -> list[str]:
-    """Paths added or modified in the index relative to HEAD (every staged path before the first commit)."""
-    env = hook_index_env(repo)
-    if resolve_commit(repo, "HEAD") is None:
-        return sorted(index_tree(repo, env).entries)
-    out = git(
-        repo,
-        "diff-index",
-        "--cached",
-        "--relative",
-        "--name-only",
-        "--diff-filter=ACMR",
-        "-z",
-        "HEAD",
-        env=env,
-    )
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
 def run_files(repo: Path, args: argparse.Namespace) -> int:

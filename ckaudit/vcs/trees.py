@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckaudit.errors import GitError
-from ckaudit.vcs.repo import hook_index, open_repo
+from ckaudit.vcs.repo import hook_index, nul_separated, open_repo
 
 MAX_BLOB = 1_000_000
 MATERIAL_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt")
@@ -154,13 +154,10 @@ def commit_tree(repo: Path, rev: str, label: str | None = None) -> Tree:
         raise GitError(f"{rev!r} does not name a commit in {repo}")
     out = git(repo, "ls-tree", "-r", "-l", "-z", commit)
     entries = {}
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        mode, kind, oid, size = meta.decode().split()
+    for record in nul_separated(out):
+        meta, _, path = record.partition("\t")
+        mode, kind, oid, size = meta.split()
         if kind == "blob":
-            path = path_b.decode("utf-8", "surrogateescape")
             entries[path] = Entry(path, oid, mode, int(size) if size.isdigit() else None)
     return Tree(repo=repo, label=label or rev, entries=entries, commit=commit)
 
@@ -169,12 +166,9 @@ def index_tree(repo: Path, env: Mapping[str, str] | None = None) -> Tree:
     """The staged content (`git ls-files -s -z`), from the index `env` names (default: the repository's)."""
     out = git(repo, "ls-files", "-s", "-z", env=env)
     entries = {}
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        mode, oid, stage = meta.decode().split()
-        path = path_b.decode("utf-8", "surrogateescape")
+    for record in nul_separated(out):
+        meta, _, path = record.partition("\t")
+        mode, oid, stage = meta.split()
         if stage in ("0", "2") and path not in entries:  # a conflict: "ours" stands in
             entries[path] = Entry(path, oid, mode)
     return Tree(repo=repo, label="index", entries=entries)
@@ -183,8 +177,26 @@ def index_tree(repo: Path, env: Mapping[str, str] | None = None) -> Tree:
 def work_tree(repo: Path) -> WorkTree:
     """The working tree: tracked and untracked-but-not-ignored files, read from disk."""
     out = git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    paths = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-    return WorkTree(repo, paths)
+    return WorkTree(repo, set(nul_separated(out)))
+
+
+def staged_paths(repo: Path) -> list[str]:
+    """Paths added or modified in the index relative to HEAD (every staged path before the first commit)."""
+    env = hook_index_env(repo)
+    if resolve_commit(repo, "HEAD") is None:
+        return sorted(index_tree(repo, env).entries)
+    out = git(
+        repo,
+        "diff-index",
+        "--cached",
+        "--relative",
+        "--name-only",
+        "--diff-filter=ACMR",
+        "-z",
+        "HEAD",
+        env=env,
+    )
+    return nul_separated(out)
 
 
 @contextmanager
