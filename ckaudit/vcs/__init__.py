@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
+    from ckaudit.vcs.history import Commit, log
     from ckaudit.vcs.queries import history_hint, ignored, lfs_tracked, tracked_files
     from ckaudit.vcs.repo import GitRepo, find_repo
     from ckaudit.vcs.trees import (
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MATERIAL_SUFFIXES",
+    "Commit",
     "GitRepo",
     "Tree",
     "WorkTree",
@@ -45,6 +47,7 @@ __all__ = [
     "ignored",
     "index_tree",
     "lfs_tracked",
+    "log",
     "materialise",
     "resolve_commit",
     "staged_paths",
