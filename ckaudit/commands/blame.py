@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
+from ckaudit.commands.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_config_option,
+    emit,
+    find_root,
+    resolve_config,
+)
 from ckaudit.errors import CkauditError
 from ckaudit.registry import CheckpointEntry, Config
 
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             each=lambda commits: progress(commits, desc="blame", unit="commit", enabled=shown),
         )
     output = render_json(blame) if args.format == "json" else render_text(blame)
-    _emit(output, args.output)
+    emit(output, args.output)
     latest = next((s for s in reversed(blame.history) if s.status != "unbuildable"), None)
     failing = latest is not None and latest.status == "fails" and not entry.expect_fails
     return EXIT_FINDINGS if failing else EXIT_OK
@@ -84,16 +90,6 @@ def registered(config: Config, root: Path, path: str) -> CheckpointEntry:
     if entry.model is None or entry.model not in config.models:
         raise CkauditError(f"{entry.path} has no model in the registry: blame needs one")
     return entry
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise CkauditError(f"cannot write {output}: {exc}") from None
 
 
 def blame_dict(blame: Blame) -> dict[str, Any]:

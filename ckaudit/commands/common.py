@@ -104,15 +104,20 @@ def finish(report: Report, args: argparse.Namespace) -> int:
     source_root = os.environ.get("GITHUB_WORKSPACE") or None
     color = args.output is None and color_wanted(args.format, sys.stdout)
     output = render(report, args.format, color=color, source_root=source_root)
-    if args.output is not None:
-        _write(args.output, output)
-    else:
-        sys.stdout.write(output)
+    emit(output, args.output)
     sarif_output = getattr(args, "sarif_output", None)
     if sarif_output is not None:
         _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
     write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
+
+
+def emit(text: str, output: Path | None) -> None:
+    """A command's answer, to `output` (--output) or stdout; an unwritable file is a usage error."""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write(output, text)
 
 
 def _write(path: Path, text: str, mode: str = "w") -> None:
