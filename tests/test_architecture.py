@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ckaudit"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
-        "__init__ errors findings finding_codec keyranges globs proc tracebacks progress atomic faces",
+        "__init__ errors findings finding_codec keyranges globs proc tracebacks progress atomic faces walk",
         "reader",
         "vcs",
         "cache",

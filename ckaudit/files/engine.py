@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ckaudit import globs
+from ckaudit import globs, walk
 from ckaudit.cache import VerifyCache, cache_root
 from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
@@ -181,13 +181,9 @@ def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
 
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
     """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
-    found: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        rel = Path(folder).relative_to(root).as_posix()
-        prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(d for d in dirs if d != ".git" and not globs.matches(f"{prefix}{d}/", exclude))
-        found.extend(prefix + n for n in names)
-    return sorted(found)
+    return walk.walk_files(
+        root, lambda folder: walk.name_of(folder) != ".git" and not globs.matches(folder, exclude)
+    )
 
 
 def check_checkpoints(

@@ -9,7 +9,6 @@ lazily, one process for every tree). The verdict logic that compares two such ou
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.registry import CheckpointEntry, Config, ModelSpec
 from ckaudit.vcs import Tree, materialise
+from ckaudit.walk import name_of, walk_files
 from ckaudit.worker import ModelSources, model_sources
 
 if TYPE_CHECKING:
@@ -252,12 +252,12 @@ class Evaluator:
 def _source_files(root: Path) -> list[str]:
     from ckaudit.vcs import MATERIAL_SUFFIXES
 
-    found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
-        rel = Path(folder).relative_to(root)
-        found += [(rel / n).as_posix() for n in names if n.endswith(MATERIAL_SUFFIXES)]
-    return found
+    return [path for path in walk_files(root, _enter) if path.endswith(MATERIAL_SUFFIXES)]
+
+
+def _enter(folder: str) -> bool:
+    name = name_of(folder)
+    return not name.startswith(".") and name not in ("node_modules", "__pycache__")
 
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:
