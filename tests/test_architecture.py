@@ -175,3 +175,36 @@ def _imported_modules(path: Path) -> set[str]:
                 if (folder / f"{alias.name}.py").is_file() or (folder / alias.name).is_dir()
             )
     return names
+
+
+MAX_LINES = 400
+MAX_MODULES = 16
+# reader/ holds 22 modules side by side until its formats are grouped into a subpackage (issue 16); strict,
+# so this entry must go when that lands
+TOO_WIDE_FOR_NOW = {"ckaudit.reader"}
+# the worker's server grew past the limit with the isolation change on main (issue 17's room); same rule
+TOO_LONG_FOR_NOW = {"ckaudit/worker/server.py"}
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(PACKAGE.parent))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES
+    }
+    assert sorted(long - TOO_LONG_FOR_NOW) == []
+    assert sorted(TOO_LONG_FOR_NOW - long) == []  # fixed: drop it from TOO_LONG_FOR_NOW
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        pytest.param(folder, marks=pytest.mark.xfail(strict=True, reason="issue 16 groups reader/'s formats"))
+        if _dotted(folder) in TOO_WIDE_FOR_NOW
+        else folder
+        for folder in [PACKAGE, *_packages()]
+    ],
+    ids=_dotted,
+)
+def test_no_package_of_more_than_16_modules_side_by_side(folder: Path) -> None:
+    assert len(list(folder.glob("*.py"))) <= MAX_MODULES
