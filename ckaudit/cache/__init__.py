@@ -1,8 +1,4 @@
-"""Caches under the git directory: verification results by stat, dry-run outcomes by content.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
-"""
+"""Caches under the git directory: verification results by stat, dry-run outcomes by content."""
 
 from __future__ import annotations
 

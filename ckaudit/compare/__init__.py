@@ -1,8 +1,4 @@
-"""History: blame's walk through the commits that last loaded and first failed a checkpoint.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
-"""
+"""History: blame's walk through the commits that last loaded and first failed a checkpoint."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """Dry-run outcomes to findings and advice: key fixes, renames, devices, config drift, fix plans, and
 the installed distributions a checkpoint was saved with.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
 """
 
 from __future__ import annotations

@@ -1,8 +1,4 @@
-"""What `ckaudit init` finds: the model classes of a repository and the checkpoints that fit them.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
-"""
+"""What `ckaudit init` finds: the model classes of a repository and the checkpoints that fit them."""
 
 from __future__ import annotations
 

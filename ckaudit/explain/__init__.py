@@ -1,8 +1,4 @@
-"""Error text (a traceback, a CI log, a bug report) -> the cause, the rule and the fix.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
-"""
+"""Error text (a traceback, a CI log, a bug report) -> the cause, the rule and the fix."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """The file checks: repository and environment findings for checkpoint files, torch-free.
 
-Entry points (see `engine`): `open_scope`, `check_file`, `check_checkpoints`, `scan_files`, `report_of`.
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces); the
-modules themselves are private.
-"""
+Entry points (see `engine`): `open_scope`, `check_file`, `check_checkpoints`, `scan_files`, `report_of`."""
 
 from __future__ import annotations
 

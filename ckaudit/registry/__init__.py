@@ -1,8 +1,5 @@
 """The registry: ckaudit.yaml read into a frozen Config, written back deterministically, and ckaudit.lock
 (the checkpoints' state-dict signatures).
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
 """
 
 from __future__ import annotations

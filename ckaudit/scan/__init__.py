@@ -1,8 +1,5 @@
 """Cached dry runs of any tree (the evaluator), the scan pipeline, and the verdicts before and after a
 change (hook, check).
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """Git, read and never written: repository queries and read-only trees of commits, the index and the
 working tree.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
 """
 
 from __future__ import annotations

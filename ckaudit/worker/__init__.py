@@ -1,9 +1,6 @@
 """The only code that imports torch runs here, in a subprocess under the project's interpreter.
 
 `server.py` is that subprocess (standard library and torch only); `client.py` drives it from ckaudit.
-
-The face: the names below are what other packages use (imported on first use, see ckaudit.faces);
-the modules themselves are private.
 """
 
 from __future__ import annotations
