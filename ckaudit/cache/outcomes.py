@@ -78,6 +78,7 @@ def code_fingerprint() -> str:
 
 
 def make_key(parts: Mapping[str, Any]) -> str:
+    """A content key: sha256 of the parts as canonical JSON, so equal inputs hit whatever their order."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

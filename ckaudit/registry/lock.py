@@ -59,6 +59,8 @@ class Signature:
 
 
 def signature_of(info: CheckpointInfo, container: str | None) -> Signature:
+    """The lock's record of a checkpoint: keys, shapes, dtypes and metadata of every candidate, never
+    tensor data, so a lock diff reads like a code diff."""
     candidates = {
         c.key: {
             "tensors": {k: [t.dtype, list(t.shape)] for k, t in sorted(c.tensors.items())},

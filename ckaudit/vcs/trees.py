@@ -88,6 +88,8 @@ class Tree:
         return {p: self._cache[e.oid] for p, e in found.items()}
 
     def materialise_to(self, target: Path) -> None:
+        """Write the source and config files under `target`; blobs over MAX_BLOB are left out (a data file
+        committed by mistake must not make every dry run copy it)."""
         selected = [e for e in self.entries.values() if wanted(e)]
         unsized = [e.oid for e in selected if e.size is None]
         if unsized:
@@ -98,6 +100,7 @@ class Tree:
 
 
 def write_files(target: Path, contents: Mapping[str, bytes]) -> None:
+    """Write `contents` under `target`, making each parent folder once (thousands of files per tree)."""
     made: set[Path] = set()
     for path, data in contents.items():
         dest = target / path
@@ -140,10 +143,12 @@ class WorkTree(Tree):
 
 
 def tree_paths(tree: Tree) -> set[str]:
+    """Every path of the tree; for the working tree, the listed ones (untracked but not ignored included)."""
     return tree.all_paths() if isinstance(tree, WorkTree) else set(tree.entries)
 
 
 def tree_has(tree: Tree, path: str) -> bool:
+    """Whether `path` is in the tree; the working tree also answers for files that appeared since listing."""
     return tree.has(path) if isinstance(tree, WorkTree) else path in tree.entries
 
 
