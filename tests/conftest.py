@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# The model-repository fixtures (model_repo, shared_worker, …) serve tests in hook/, compare/ and the top level.
+# The model-repository fixtures (model_repo, shared_worker, …) serve tests in hook/, compare/ and at the top.
 pytest_plugins = ["tests.modelrepo"]
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None

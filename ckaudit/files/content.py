@@ -88,6 +88,8 @@ def audit_read(
         return read_checkpoint(path)
     except CheckpointReadError as exc:
         unsafe = _unsafe_names(rel_path, exc, model, trusted)
+        if exc.rule is Rule.UNSAFE_PICKLE and unsafe:  # a stream it cannot prove inert: said there once
+            return unsafe
         return [*unsafe, _read_error(root, repo, rel_path, exc, model)]
     except OSError as exc:
         return [

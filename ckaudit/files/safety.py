@@ -14,7 +14,16 @@ from collections.abc import Iterable
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader import UNSAFE_FIX, CheckpointInfo, GlobalsVerdict, allow_line, classify_globals
+from ckaudit.reader import (
+    UNPROVEN,
+    UNSAFE_FIX,
+    CheckpointInfo,
+    GlobalsVerdict,
+    allow_line,
+    classify_globals,
+    is_unresolved,
+    runs_code,
+)
 
 _SHOWN = 8
 _RESAVE = "re-save it as a plain state dict (`torch.save(model.state_dict(), path)`) or safetensors"
@@ -71,14 +80,22 @@ def safety_findings(
 
 def _unsafe_finding(rel_path: str, model: str | None, verdict: GlobalsVerdict) -> Finding:
     unsafe = list(verdict.unsafe)
-    return _finding(
-        Rule.UNSAFE_PICKLE,
-        rel_path,
-        model,
-        f"the pickle can run code on load: {_listed(unsafe)}",
-        UNSAFE_FIX,
-        {"unsafe": unsafe},
-    )
+    unproven = [n.removeprefix(UNPROVEN + ".") for n in unsafe if n.startswith(UNPROVEN + ".")]
+    named = [n for n in unsafe if not n.startswith(UNPROVEN + ".")]
+    parts = [f"the pickle can run code on load: {_listed(named)}"] if named else []
+    parts += [f"cannot prove inert: {reason}" for reason in unproven[:2]]
+    details: dict[str, list[str]] = {"unsafe": unsafe}
+    fix = UNSAFE_FIX
+    trustable = [n for n in named if not is_unresolved(n) and not runs_code(n)]
+    if trustable and trustable == unsafe:
+        details["trusted_globals_hint"] = trustable
+        fix += (
+            " If this is your own or your framework's file (a Trainer's training_args.bin, say) and you "
+            "accept these classes knowingly, trust exactly them in ckaudit.yaml: `trusted_globals: ["
+            + ", ".join(trustable)
+            + "]`"
+        )
+    return _finding(Rule.UNSAFE_PICKLE, rel_path, model, "; ".join(parts), fix, details)
 
 
 def _blocked_fix(verdict: GlobalsVerdict, blocked: list[str], *, allow: bool, torchscript: bool) -> str:

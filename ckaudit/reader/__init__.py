@@ -16,23 +16,30 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
-from ckaudit.reader.dcp import METADATA, read_dcp
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
+from ckaudit.reader.formats import (
+    METADATA,
+    NPY_MAGIC,
+    looks_like_safetensors,
+    parse_index,
+    read_dcp,
+    read_index,
+    read_npy,
+    read_pickle_file,
+    read_safetensors,
+    read_tar,
+    read_torch_zip,
+    tarfile_accepts,
+)
 from ckaudit.reader.hparams import SIDECAR, sidecar_config
-from ckaudit.reader.index import parse_index, read_index
 from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
-from ckaudit.reader.numpyfile import NPY_MAGIC, read_npy
-from ckaudit.reader.pickles import read_pickle_file
-from ckaudit.reader.safetensors import looks_like_safetensors, read_safetensors
-from ckaudit.reader.tarformat import looks_like_tar, read_tar
-from ckaudit.reader.torchzip import read_torch_zip
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: imported on first use
-    from ckaudit.reader.code_running import runs_code
+    from ckaudit.reader.code_running import is_unresolved, runs_code
+    from ckaudit.reader.formats import NUMPY_FORMAT, PICKLE_FORMAT, TAR_FORMAT
     from ckaudit.reader.hparams import flatten
-    from ckaudit.reader.numpyfile import NUMPY_FORMAT
-    from ckaudit.reader.pickles import PICKLE_FORMAT
+    from ckaudit.reader.pickle.stubs import UNPROVEN
     from ckaudit.reader.safety import (
         UNSAFE_FIX,
         GlobalsVerdict,
@@ -40,12 +47,12 @@ if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: i
         classify_globals,
         safe_globals_fix,
     )
-    from ckaudit.reader.tarformat import TAR_FORMAT
 
 __all__ = [
     "NUMPY_FORMAT",
     "PICKLE_FORMAT",
     "TAR_FORMAT",
+    "UNPROVEN",
     "UNSAFE_FIX",
     "CheckpointInfo",
     "CheckpointReadError",
@@ -57,6 +64,7 @@ __all__ = [
     "classify_globals",
     "file_sha256",
     "flatten",
+    "is_unresolved",
     "read_checkpoint",
     "runs_code",
     "safe_globals_fix",
@@ -66,6 +74,7 @@ __all__ = [
 __getattr__ = lazy_exports(__name__, __file__)
 
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
+ZIP_MAGIC = b"PK\x03\x04"
 _HEAD = 4096
 _MAX_INDEX = 64 * 1024 * 1024
 
@@ -98,7 +107,7 @@ def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
     if path.is_dir():
         if (path / METADATA).is_file():
-            return read_dcp(path, audit)
+            return read_dcp(path, audit, read_checkpoint)
         raise not_a_checkpoint("a directory, and not a torch.distributed.checkpoint one (no .metadata)")
     if not path.exists():
         if path.is_symlink():
@@ -115,19 +124,36 @@ def _dispatch(path: Path, size: int, head: bytes, audit: StreamAudit) -> Checkpo
         raise not_a_checkpoint("an empty file")
     if head.startswith(LFS_SPEC):
         raise lfs_pointer(head)
-    if head.startswith(b"PK"):
+    if head.startswith(ZIP_MAGIC) or (size < len(ZIP_MAGIC) and ZIP_MAGIC.startswith(head)):
+        # torch.serialization._is_zipfile: these four bytes, nothing else (fewer: a zip cut short)
         return read_torch_zip(path, size, audit)
     if head.startswith(NPY_MAGIC):
         read_npy(path, size, audit)
-    if looks_like_tar(head):
+    if tarfile_accepts(path):  # torch.load tries tarfile before the legacy pickle, V7 headers included
         return read_tar(path, size, audit)
     if looks_like_safetensors(head):
-        return read_safetensors(path, size)
+        return _safetensors_or_pickle(path, size, head, audit)
     if head.lstrip()[:1] == b"{" and size <= _MAX_INDEX:
         index = parse_index(path.read_bytes())
         if index is not None:
             return read_index(path, index, read_checkpoint, audit)
     return read_pickle_file(path, size, head, audit)
+
+
+def _safetensors_or_pickle(path: Path, size: int, head: bytes, audit: StreamAudit) -> CheckpointInfo:
+    """safetensors only by its own strict header: torch.load unpickles anything else, so a file that
+    merely looks like one (byte 8 a `{`) is read as the pickle torch reads; if that finds nothing, the
+    safetensors error stands."""
+    try:
+        return read_safetensors(path, size)
+    except CheckpointReadError as exc:
+        failure = exc
+    try:
+        return read_pickle_file(path, size, head, audit)
+    except CheckpointReadError as exc:
+        if exc.rule is Rule.UNSAFE_PICKLE or audit.globals or audit.calls:
+            raise
+    raise failure
 
 
 def lfs_pointer(head: bytes) -> CheckpointReadError:

@@ -70,5 +70,8 @@ class StreamAudit:
         return result
 
     def _failed(self, exc: PickleError, where: str) -> CheckpointReadError:
-        self.add(exc.globals, exc.calls)
-        return from_pickle(exc, where)
+        """The reader's error; its names (and an unproven stream's marker) stay with the audit even when
+        a caller reads on past the failure."""
+        error = from_pickle(exc, where)
+        self.add(error.globals, error.calls)
+        return error

@@ -55,7 +55,13 @@ _CHAINED_MODULES = frozenset(
     {"os", "posix", "nt", "sys", "subprocess", "builtins", "__builtins__", "importlib", "runpy", "pickle"}
     | {"marshal", "shutil", "socket", "ctypes", "pty"}
 )
-UNRESOLVED_PREFIXES = ("<dynamic>", "<copyreg-extension>", "<persistent_id>", "<out-of-band-buffer>")
+UNRESOLVED_PREFIXES = (
+    "<dynamic>",
+    "<copyreg-extension>",
+    "<persistent_id>",
+    "<out-of-band-buffer>",
+    "<cannot-prove-inert>",
+)
 
 
 def is_unresolved(name: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ckaudit.findings import Rule
-from ckaudit.reader.pickle import PickleError
+from ckaudit.reader.pickle import PickleError, unproven_call
 from ckaudit.reader.types import CheckpointReadError
 
 
@@ -22,7 +22,18 @@ def not_a_checkpoint(message: str, **details: Any) -> CheckpointReadError:
 
 
 def from_pickle(error: PickleError, where: str) -> CheckpointReadError:
-    """The reader's error for a failed pickle, keeping the globals named and called before the failure."""
+    """The reader's error for a failed pickle, keeping the globals named and called before the failure.
+
+    A stream the walker cannot follow (`unproven`) is `unsafe-pickle`: what torch would go on to unpickle
+    cannot be proven inert, so it counts as a call nothing allowlists."""
+    if error.unproven:
+        reason = f"{where}: {error}"
+        return CheckpointReadError(
+            Rule.UNSAFE_PICKLE,
+            f"cannot prove inert: {reason}",
+            globals=error.globals,
+            calls=error.calls | {unproven_call(reason)},
+        )
     if error.truncated:
         rule, message = Rule.TRUNCATED, f"{where} ends early: {error}"
     else:

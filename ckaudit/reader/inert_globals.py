@@ -140,6 +140,39 @@ _FRAMEWORKS = (
     "transformers.trainer_callback.TrainerState",
 )
 
+# torch.distributed.checkpoint's own `.metadata` classes: dataclasses of names, sizes and offsets (their
+# __init__/__setstate__ only assign fields; TensorProperties maps an enum back to a memory format), the
+# enum `_MEM_FORMAT_ENCODING` looked up by value. A plain `dcp.save` of tensors names nothing else.
+_DCP = (
+    *(
+        f"torch.distributed.checkpoint.metadata.{name}"
+        for name in (
+            "Metadata",
+            "TensorStorageMetadata",
+            "BytesStorageMetadata",
+            "ChunkStorageMetadata",
+            "TensorProperties",
+            "StorageMeta",
+            "MetadataIndex",
+            "_MEM_FORMAT_ENCODING",
+        )
+    ),
+    "torch.distributed.checkpoint.filesystem._StorageInfo",
+)
+# TorchScript's pickle helpers (torch/jit/_pickle.py): each returns its argument (`build_intlist(data)`
+# is `data`, `restore_type_tag(value, type_str)` is `value`), as torch.jit.save's pickles name them.
+_TORCHSCRIPT = tuple(
+    f"torch.jit._pickle.{name}"
+    for name in (
+        "build_intlist",
+        "build_tensorlist",
+        "build_doublelist",
+        "build_boollist",
+        "build_tensor_from_id",
+        "restore_type_tag",
+    )
+)
+
 INERT_GLOBALS: frozenset[str] = frozenset(
-    (*_NUMPY, *_NUMPY_DTYPE_CLASSES, *_BUILTINS, *_STDLIB, *_FRAMEWORKS)
+    (*_NUMPY, *_NUMPY_DTYPE_CLASSES, *_BUILTINS, *_STDLIB, *_FRAMEWORKS, *_DCP, *_TORCHSCRIPT)
 )

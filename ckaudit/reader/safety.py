@@ -3,9 +3,9 @@
 ALLOWED mirrors torch 2.13's default `weights_only` allowlist (`torch._weights_only_unpickler.
 _get_allowed_globals`); a test compares the two. Every other name is *blocked* (weights_only refuses it).
 A name is *inert* when it is allowed, on ckaudit's curated data-only list (inert_globals.py) or trusted by
-the repository (`trusted_globals:`). Fail closed: a blocked name the pickle calls or instantiates that is
-not inert is *unsafe*, whatever its module; so is a name only referenced that is known to run code
-(code_running.py) and a callee that cannot be resolved statically. `add_safe_globals` advice names inert
+the repository (`trusted_globals:`). Fail closed: a blocked name that is not inert is *unsafe*, whatever
+its module, whether the pickle calls it or only references it (a full torch.load resolves it, importing
+its module); so is a callee that cannot be resolved statically. `add_safe_globals` advice names inert
 globals only.
 """
 
@@ -15,7 +15,7 @@ import _compat_pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ckaudit.reader.code_running import is_unresolved, runs_code
+from ckaudit.reader.code_running import is_unresolved
 from ckaudit.reader.dtypes import ITEMSIZE, STORAGE_DTYPE
 from ckaudit.reader.inert_globals import INERT_GLOBALS
 
@@ -87,7 +87,11 @@ def normalize(name: str) -> str:
         module, attr = _compat_pickle.NAME_MAPPING[(module, attr)]
     else:
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    module = _TORCH_MODULE_MAPPING.get(module, module)
     return f"{module}.{attr}"
+
+
+_TORCH_MODULE_MAPPING = {"torch.tensor": "torch._tensor"}  # torch.serialization's load_module_mapping
 
 
 def is_inert(name: str, trusted: Iterable[str] = ()) -> bool:
@@ -110,11 +114,12 @@ def classify_globals(
 
 
 def _unsafe(name: str, called: bool, trusted: set[str]) -> bool:
+    """Unresolved, or not inert: a call runs it, and even a name only referenced is resolved by a full
+    torch.load, which imports its module (module code that cannot be proven inert). `called` is kept for
+    the callers' messages; the verdict no longer depends on it."""
     if is_unresolved(name):
         return True
-    if is_inert(name, trusted):
-        return False
-    return called or runs_code(name)
+    return not is_inert(name, trusted)
 
 
 def safe_globals_fix(names: Iterable[str]) -> str:

@@ -22,6 +22,7 @@ import code
 import cProfile
 import importlib
 import io
+import json
 import logging
 import logging.config
 import marshal
@@ -34,6 +35,7 @@ import runpy
 import shutil
 import struct
 import subprocess
+import sys
 import timeit
 import typing
 import uuid
@@ -306,3 +308,40 @@ def inject_into_data_pkl(data_pkl: bytes, payload_body: bytes) -> bytes:
     """fickling-style injection: the payload runs first, its result is popped, then the original pickle."""
     assert data_pkl[:1] == b"\x80"
     return data_pkl[:2] + payload_body + b"0" + data_pkl[2:]
+
+
+_PROOF = """
+import json, pickle, sys, zipfile
+from pathlib import Path
+import torch
+canary, names = Path(sys.argv[1]), json.loads(sys.argv[2])
+ran = {}
+for name, path in names.items():
+    canary.unlink(missing_ok=True)
+    try:
+        if name == "raw:payload_after_stop":  # a second pickle.load on the same bytes runs it
+            with zipfile.ZipFile(path) as zf:
+                member = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+                with zf.open(member) as f:
+                    pickle.load(f), pickle.load(f)
+        else:
+            torch.load(path, weights_only=False)
+    except BaseException:
+        pass
+    ran[name] = canary.exists()
+print(json.dumps(ran))
+"""
+
+
+def payloads_ran(canary: Path, files: dict[str, str], cwd: Path) -> dict[str, bool]:
+    """name -> whether torch.load(weights_only=False) of the file created `canary`, each in a throwaway
+    subprocess run from `cwd` (`raw:payload_after_stop` is read with two pickle.load calls instead)."""
+    proof = subprocess.run(
+        [sys.executable, "-c", _PROOF, str(canary), json.dumps(files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+    canary.unlink(missing_ok=True)
+    return dict(json.loads(proof.stdout.strip().splitlines()[-1]))

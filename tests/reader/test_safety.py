@@ -47,11 +47,14 @@ def test_called_globals_are_unsafe_unless_inert_or_trusted() -> None:
     assert trusted.fixable == ("argparse.Namespace", "mypkg.config.TrainConfig")
 
 
-def test_referenced_globals_are_blocked_unless_known_to_run_code() -> None:
-    verdict = classify_globals(["mypkg.Mode", "posix.system", "torch.os.system", "numpy.load"])
-    assert verdict.unsafe == ("numpy.load", "posix.system", "torch.os.system")
-    assert verdict.blocked == ("mypkg.Mode", "numpy.load", "posix.system", "torch.os.system")
-    assert verdict.fixable == ()  # mypkg.Mode is neither inert nor trusted: no allow line
+def test_referenced_globals_are_unsafe_unless_inert() -> None:
+    """A name only referenced is still resolved by a full torch.load, importing its module: unless it is
+    inert or trusted it cannot be proven harmless, code-running list or not."""
+    verdict = classify_globals(["mypkg.Mode", "posix.system", "torch.os.system", "argparse.Namespace"])
+    assert verdict.unsafe == ("mypkg.Mode", "posix.system", "torch.os.system")
+    assert verdict.fixable == ("argparse.Namespace",)
+    trusted = classify_globals(["mypkg.Mode"], trusted=["mypkg.Mode"])
+    assert trusted.unsafe == () and trusted.fixable == ("mypkg.Mode",)
 
 
 def test_unresolved_callees_are_unsafe_even_when_trusted() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from ckaudit.findings import Rule
 from ckaudit.reader import CheckpointReadError, read_checkpoint
-from ckaudit.reader.zipview import TorchView, members_of
+from ckaudit.reader.formats.zipview import TorchView, members_of
 from tests.conftest import requires_torch
 from tests.reader.streams import Entry, torch_entries, with_data_pkl, write_zip
 

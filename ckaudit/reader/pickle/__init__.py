@@ -21,6 +21,7 @@ from ckaudit.reader.pickle.stubs import (
     StorageRef,
     StubDict,
     TensorRef,
+    unproven_call,
 )
 from ckaudit.reader.pickle.torch_rebuild import torch_storage
 from ckaudit.reader.pickle.weights_only import WEIGHTS_ONLY_OPCODES, numpy_dtype_class
@@ -38,6 +39,7 @@ __all__ = [
     "TensorRef",
     "numpy_dtype_class",
     "torch_storage",
+    "unproven_call",
     "walk_bytes",
     "walk_pickle",
 ]

@@ -1,7 +1,11 @@
-"""The two pickle decoders: opcodes from a stream (pickletools.genops) or from bytes (a flat table).
+"""The two pickle decoders: opcodes from a stream or from bytes, both read as CPython's C unpickler reads a
+file object (FRAMEs and text arguments: see framing).
 
 Both feed the same `Machine` and agree opcode for opcode; `walk_bytes` is the fast path for in-memory
 pickles (torch.save's data.pkl), `walk_pickle` reads a file where the pickle's end is not known in advance.
+An error is *proven* (the C unpickler fails at the same byte: an unknown opcode, a truncation, a stack
+underflow, a text argument C cannot parse) or *unproven* (the walker cannot follow what C would go on to
+do): the machine's `unproven` errors make the stream unsafe, never merely corrupt.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from ckaudit.reader.pickle.framing import TEXT_ARGS, Frames, c_name
 from ckaudit.reader.pickle.machine import HANDLERS, IGNORED, PUSH_ARG, Machine
 from ckaudit.reader.pickle.stubs import PersistentLoad, PickleError, PickleResult
 
@@ -24,21 +29,26 @@ def walk_pickle(
     Raises PickleError on malformed or truncated input; the stream is left just past STOP.
     """
     machine = Machine(persistent_load)
+    _interpret(machine, lambda: _run_stream(machine, stream, size), lambda: stream.tell() >= size)
+    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes, machine.calls)
+
+
+def _interpret(machine: Machine, run: Callable[[], None], at_end: Callable[[], bool]) -> None:
+    """Run a decode loop; every failure becomes a PickleError keeping the names seen before it."""
     try:
-        for opcode, arg, _pos in pickletools.genops(stream):
-            if opcode.name == "FRAME":
-                _check_frame(int(arg or 0), stream.tell(), size)
-            machine.step(opcode.name, arg)
+        run()
     except PickleError as exc:
-        raise machine.error(str(exc), truncated=exc.truncated) from None
+        raise machine.error(str(exc), truncated=exc.truncated, unproven=exc.unproven) from None
+    except IndexError:  # popping past the last MARK or an empty stack: C's "unpickling stack underflow"
+        raise machine.error("stack underflow", truncated=False) from None
     except RecursionError:
-        raise machine.error("pickle nested too deeply", truncated=False) from None
-    except Exception as exc:  # genops: ValueError; interpretation: IndexError, TypeError, ...
-        at_end = stream.tell() >= size
-        raise machine.error(f"malformed pickle at byte {stream.tell()}: {exc}", truncated=at_end) from None
+        raise machine.error("pickle nested too deeply to follow", truncated=False, unproven=True) from None
+    except Exception as exc:  # a value the walker does not model (TypeError, ValueError, ...)
+        truncated = at_end()
+        message = f"cannot follow the pickle: {type(exc).__name__}: {exc}"
+        raise machine.error(message, truncated=truncated, unproven=not truncated) from None
     if not machine.stopped:
         raise machine.error("pickle ended before STOP", truncated=True)
-    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes, machine.calls)
 
 
 def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) -> PickleResult:
@@ -72,15 +82,7 @@ def _walk_one(data: bytes, start: int, persistent_load: PersistentLoad | None) -
     machine = Machine(persistent_load)
     state = _DecodeState()
     state.pos = start
-    try:
-        _run_table(machine, data, state)
-    except PickleError as exc:
-        raise machine.error(str(exc), truncated=exc.truncated) from None
-    except RecursionError:
-        raise machine.error("pickle nested too deeply", truncated=False) from None
-    except Exception as exc:
-        at_end = state.pos >= len(data)
-        raise machine.error(f"malformed pickle at byte {state.pos}: {exc}", truncated=at_end) from None
+    _interpret(machine, lambda: _run_table(machine, data, state), lambda: state.pos >= len(data))
     machine.opcodes |= {_OPCODES[code].name for code in state.seen}
     return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
 
@@ -89,6 +91,7 @@ class _DecodeState:
     def __init__(self) -> None:
         self.pos = 0
         self.seen: set[int] = set()
+        self.frames = Frames()
 
 
 _FIXED_ARGS = {
@@ -126,21 +129,25 @@ def _check_frame(length: int, pos: int, size: int) -> None:
 
 def _convert_sized(kind: str, raw: bytes) -> Any:
     if kind.startswith("unicode"):
-        return raw.decode("utf-8", "surrogatepass")
+        try:
+            return raw.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as exc:  # the C unpickler decodes the same way and fails too
+            raise PickleError(f"invalid UTF-8 in a unicode argument: {exc}", truncated=False) from None
     if kind.startswith("long"):
         return int.from_bytes(raw, "little", signed=True)
     return raw.decode("latin-1") if kind.startswith("string") else raw
 
 
 def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
-    """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place."""
-    size, table, unpack_from, seen = len(data), _TABLE, struct.unpack_from, state.seen
+    """The decode+interpret loop, kept flat: one table lookup per opcode, arguments read in place. An
+    argument's extent is checked against the frame before it is converted (C reads it elsewhere)."""
+    size, table, unpack_from, seen, frames = len(data), _TABLE, struct.unpack_from, state.seen, state.frames
     pos = state.pos
     while not machine.stopped:
         if pos >= size:
             state.pos = pos
             raise PickleError("pickle ended before STOP", truncated=True)
-        code = data[pos]
+        start, code = pos, data[pos]
         entry = table[code]
         if entry is None:
             state.pos = pos
@@ -148,30 +155,101 @@ def _run_table(machine: Machine, data: bytes, state: _DecodeState) -> None:
         pos += 1
         name, handler, mode, width, fmt, kind = entry
         seen.add(code)
-        if mode == _NO_ARG:
-            arg = None
-        elif mode == _TEXT:
+        arg: Any = None
+        end = header_end = pos
+        if mode == _TEXT:
             stream = io.BytesIO(data)
             stream.seek(pos)
-            arg = _OPCODES[code].arg.reader(stream)  # type: ignore[union-attr]
-            pos = stream.tell()
-        else:
+            lines = _text_lines(name, stream.readline)
+            end = header_end = stream.tell()
+        elif mode != _NO_ARG:
             if pos + width > size:
                 state.pos = size
                 raise PickleError(f"{name} argument cut off", truncated=True)
             arg = unpack_from(fmt, data, pos)[0]
-            pos += width
+            pos = end = header_end = pos + width
             if code == _FRAME:
                 _check_frame(arg, pos, size)
+                end = pos + arg
             elif mode == _SIZED:
                 if arg < 0 or pos + arg > size:
                     state.pos = size
                     raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
-                raw = data[pos : pos + arg]
-                pos += arg
-                arg = _convert_sized(kind, raw)
+                end = pos + arg
+        if frames.end is not None or code == _FRAME:
+            frames.opcode(name, start, header_end, end)
+        if mode == _TEXT:
+            arg, pos = _parse_text(name, lines), end
+        elif mode == _SIZED:
+            arg, pos = _convert_sized(kind, data[pos:end]), end
         state.pos = pos
         handler(machine, arg)
+
+
+def _run_stream(machine: Machine, stream: BinaryIO, size: int) -> None:
+    """_run_table's loop over a file object whose pickle ends where its STOP is."""
+    frames = Frames()
+    while not machine.stopped:
+        start = stream.tell()
+        byte = stream.read(1)
+        if not byte:
+            raise PickleError("pickle ended before STOP", truncated=True)
+        entry = _TABLE[byte[0]]
+        if entry is None:
+            raise PickleError(f"unknown opcode {byte[0]:#04x} at byte {start}", truncated=False)
+        name, handler, mode, width, fmt, kind = entry
+        machine.opcodes.add(name)
+        arg: Any = None
+        if mode == _TEXT:
+            lines = _text_lines(name, stream.readline)
+        elif mode != _NO_ARG:
+            arg = struct.unpack(fmt, _read_exact(stream, width, name))[0]
+        end = header_end = stream.tell()
+        if name == "FRAME":
+            _check_frame(arg, end, size)
+            end += arg
+        elif mode == _SIZED:
+            if arg < 0 or end + arg > size:
+                raise PickleError(f"{name} argument runs past the end", truncated=arg >= 0)
+            end += arg
+        if frames.end is not None or name == "FRAME":
+            frames.opcode(name, start, header_end, end)
+        if mode == _TEXT:
+            arg = _parse_text(name, lines)
+        elif mode == _SIZED:
+            arg = _convert_sized(kind, _read_exact(stream, arg, name))
+        handler(machine, arg)
+
+
+def _read_exact(stream: BinaryIO, count: int, name: str) -> bytes:
+    data = stream.read(count)
+    if len(data) < count:
+        raise PickleError(f"{name} argument cut off", truncated=True)
+    return data
+
+
+def _text_lines(name: str, readline: Callable[[], bytes]) -> list[bytes]:
+    """A text opcode's newline-terminated argument line(s): two for GLOBAL and INST."""
+    first = _line(readline, name)
+    return [first, _line(readline, name)] if name in ("GLOBAL", "INST") else [first]
+
+
+def _parse_text(name: str, lines: list[bytes]) -> Any:
+    """The argument as the C unpickler parses it (framing.TEXT_ARGS); a line C cannot parse fails C
+    too, so the failure is proven."""
+    try:
+        if name in ("GLOBAL", "INST"):
+            return c_name(lines[0]), c_name(lines[1])
+        return TEXT_ARGS[name](lines[0])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PickleError(f"{name} argument {lines[0][:40]!r}: {exc}", truncated=False) from None
+
+
+def _line(readline: Callable[[], bytes], name: str) -> bytes:
+    line = readline()
+    if not line.endswith(b"\n"):
+        raise PickleError(f"{name} argument ends without a newline", truncated=True)
+    return line
 
 
 def _table_entry(
@@ -205,7 +283,7 @@ def _ignore(m: Machine, arg: Any) -> None:
 
 def _unsupported(name: str) -> Callable[[Machine, Any], None]:
     def handler(m: Machine, arg: Any) -> None:
-        raise PickleError(f"unsupported opcode {name}", truncated=False)
+        raise PickleError(f"unsupported opcode {name}", truncated=False, unproven=True)
 
     return handler
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pickle import HIGHEST_PROTOCOL
 from typing import Any
 
-from ckaudit.reader.pickle.argument_callers import ARGUMENT_CALLERS, PLAIN_VALUES
+from ckaudit.reader.pickle.argument_callers import SPECIAL_CALLS, CallAudit
 from ckaudit.reader.pickle.stubs import (
     DYNAMIC_CALLEE,
     Call,
@@ -21,12 +21,10 @@ from ckaudit.reader.pickle.stubs import (
     StubDict,
 )
 from ckaudit.reader.pickle.torch_rebuild import call_known
-from ckaudit.reader.pickle.weights_only import RESULT_TYPED, append_refusal, result_type, setitem_refusal
-
-_SPECIAL_CALLS = frozenset(ARGUMENT_CALLERS) | RESULT_TYPED
+from ckaudit.reader.pickle.weights_only import append_refusal, setitem_refusal
 
 
-class Machine:
+class Machine(CallAudit):
     def __init__(self, persistent_load: PersistentLoad | None) -> None:
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
@@ -48,7 +46,7 @@ class Machine:
         elif name in PUSH_ARG:
             self.stack.append(arg)
         elif name not in IGNORED:
-            raise PickleError(f"unsupported opcode {name}", truncated=False)
+            raise PickleError(f"unsupported opcode {name}", truncated=False, unproven=True)
 
     # -- stack helpers --
     def pop_mark(self) -> list[Any]:
@@ -56,30 +54,15 @@ class Machine:
         self.stack = self.metastack.pop()
         return items
 
-    def error(self, message: str, *, truncated: bool) -> PickleError:
+    def error(self, message: str, *, truncated: bool, unproven: bool = False) -> PickleError:
         """A PickleError that keeps what was named and called before it."""
         return PickleError(
-            message, truncated=truncated, globals=frozenset(self.globals), calls=frozenset(self.calls)
+            message,
+            truncated=truncated,
+            unproven=unproven,
+            globals=frozenset(self.globals),
+            calls=frozenset(self.calls),
         )
-
-    def note_call(self, func: Any) -> None:
-        """Record that the stream calls or instantiates `func`; a callee that is no Global is dynamic."""
-        self.calls.add(func.name if isinstance(func, Global) else DYNAMIC_CALLEE)
-
-    def special_call(self, name: str, args: Any) -> None:
-        """Arguments the callee calls count as called; the class of its result, which BUILD checks and
-        the stream need not name, counts as named."""
-        if name in ARGUMENT_CALLERS and isinstance(args, tuple):
-            self.note_argument_calls(args, ARGUMENT_CALLERS[name])
-        implied = result_type(name, args)
-        if implied:
-            self.globals.add(implied)
-
-    def note_argument_calls(self, args: tuple[Any, ...], positions: tuple[int, ...]) -> None:
-        """The arguments a known callable calls or instantiates count as called (see argument_callers)."""
-        for position in positions:
-            if position < len(args) and not isinstance(args[position], PLAIN_VALUES):
-                self.note_call(args[position])
 
     def push_global(self, name: str) -> None:
         self.globals.add(name)
@@ -88,7 +71,7 @@ class Machine:
     def call(self, func: Any, args: Any) -> Any:
         self.note_call(func)
         name = func.name if isinstance(func, Global) else None
-        if name in _SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
+        if name in SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)
             self.special_call(name, args)
         if name is not None:
             built = call_known(name, args)
@@ -161,18 +144,27 @@ def _op_frozenset(m: Machine, _arg: Any) -> None:
     m.stack.append(items)
 
 
-def _add_items(m: Machine, target: Any, items: list[Any]) -> None:
+def _cannot_follow(what: str, target: Any) -> PickleError:
+    """The C unpickler calls the target's own method here (extend, append, __setitem__, add): on a value
+    the walker does not model, what runs cannot be proven inert."""
+    shown = target.name if isinstance(target, Global) else type(target).__name__
+    return PickleError(f"{what} on {shown}", truncated=False, unproven=True)
+
+
+def _add_items(m: Machine, target: Any, items: list[Any], what: str = "APPENDS") -> None:
     refusal = append_refusal(target)
     if refusal:
         m.opcodes.add(refusal)
+    if not items:
+        return  # do_append/load_additems return before touching the target
     if isinstance(target, list):
         target.extend(items)
     elif isinstance(target, set):
         target.update(items)
     elif isinstance(target, Call):
         target.items.extend(items)
-    else:
-        raise PickleError(f"APPEND to {type(target).__name__}", truncated=False)
+    elif not isinstance(target, bytearray):  # bytearray.extend takes ints: data only
+        raise _cannot_follow(what, target)
 
 
 def _op_append(m: Machine, _arg: Any) -> None:
@@ -189,13 +181,18 @@ def _set_items(m: Machine, target: Any, items: list[Any]) -> None:
     refusal = setitem_refusal(target)
     if refusal:
         m.opcodes.add(refusal)
+    if not items:
+        return  # do_setitems returns before touching the target
     if isinstance(target, dict):
         for i in range(0, len(items) - 1, 2):
             target[items[i]] = items[i + 1]
     elif isinstance(target, Call):
         target.items.extend(zip(items[::2], items[1::2], strict=False))
+    elif isinstance(target, (list, bytearray)):  # list[i] = v: data only; kept for what it holds
+        if isinstance(target, list):
+            target.extend(items[1::2])
     else:
-        raise PickleError(f"SETITEM on {type(target).__name__}", truncated=False)
+        raise _cannot_follow("SETITEMS", target)
 
 
 def _op_setitem(m: Machine, _arg: Any) -> None:
@@ -211,7 +208,7 @@ def _op_setitems(m: Machine, _arg: Any) -> None:
 
 def _op_additems(m: Machine, _arg: Any) -> None:
     items = m.pop_mark()
-    _add_items(m, m.stack[-1], items)
+    _add_items(m, m.stack[-1], items, "ADDITEMS")
 
 
 def _op_get(m: Machine, arg: Any) -> None:
@@ -229,7 +226,7 @@ def _op_memoize(m: Machine, _arg: Any) -> None:
 
 
 def _op_global(m: Machine, arg: Any) -> None:
-    module, _, name = str(arg).partition(" ")
+    module, name = arg  # the two name lines, as the C unpickler decodes them
     m.push_global(f"{module}.{name}")
 
 
@@ -268,7 +265,7 @@ def _op_newobj_ex(m: Machine, _arg: Any) -> None:
 
 
 def _op_inst(m: Machine, arg: Any) -> None:
-    module, _, name = str(arg).partition(" ")
+    module, name = arg
     m.globals.add(f"{module}.{name}")
     m.calls.add(f"{module}.{name}")
     args = tuple(m.pop_mark())

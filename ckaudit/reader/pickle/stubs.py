@@ -15,7 +15,8 @@ class PickleError(Exception):
     """The stream is not a well-formed pickle; `truncated` when it ended early.
 
     `globals` and `calls` are what the stream named and called before the error: a payload placed ahead of
-    a deliberate parse error must still be reported.
+    a deliberate parse error must still be reported. `unproven` when the C unpickler may well go on where
+    the walker stops (an opcode use it does not model): what follows cannot be proven inert.
     """
 
     def __init__(
@@ -23,11 +24,13 @@ class PickleError(Exception):
         message: str,
         *,
         truncated: bool,
+        unproven: bool = False,
         globals: frozenset[str] = frozenset(),
         calls: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.truncated = truncated
+        self.unproven = unproven
         self.globals = globals
         self.calls = calls
 
@@ -87,6 +90,13 @@ PersistentLoad = Callable[[Any], Any]
 
 # The callee recorded when a pickle calls something that is not a plain GLOBAL (computed at load time).
 DYNAMIC_CALLEE = "<dynamic>.<unresolved>"
+# The prefix of a recorded "call" that stands for what the walker cannot prove inert (a stream it cannot
+# follow to STOP, arguments computed at load time that decide what an allowed callable calls).
+UNPROVEN = "<cannot-prove-inert>"
+
+
+def unproven_call(reason: str) -> str:
+    return f"{UNPROVEN}.{reason}"
 
 
 @dataclass

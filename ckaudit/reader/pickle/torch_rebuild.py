@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, storage_dtype
+from ckaudit.reader.dtypes import ITEMSIZE, STORAGE_DTYPE, contiguous_stride, dtype_from_global, storage_dtype
 from ckaudit.reader.pickle.stubs import Call, Global, PickleError, StorageRef, StubDict, TensorRef
 
 
@@ -103,13 +103,20 @@ def call_known(name: str, args: Any) -> Any:
         raise PickleError(f"{name} called with too few arguments", truncated=False) from None
 
 
+def _any_module_storage(type_name: str) -> str | None:
+    """torch.load's find_class returns StorageType(name) for any GLOBAL whose name is a legacy typed
+    storage class ("FloatStorage"), whatever its module, and imports nothing."""
+    last = type_name.rpartition(".")[2]
+    return STORAGE_DTYPE.get(last) if last != "UntypedStorage" else None
+
+
 def torch_storage(pid: Any) -> StorageRef:
     """Persistent id ('storage', storage type, key, location, numel[, view metadata]) -> StorageRef."""
     if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
         raise PickleError(f"unknown persistent id {pid!r:.80}", truncated=False)
     storage_type, key, location, numel = pid[1], pid[2], pid[3], pid[4]
     type_name = storage_type.name if isinstance(storage_type, Global) else ""
-    dtype = storage_dtype(type_name)
+    dtype = storage_dtype(type_name) or _any_module_storage(type_name)
     if dtype is None or not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int:
         raise PickleError(f"malformed storage persistent id {pid!r:.120}", truncated=False)
     return StorageRef(key, dtype, location, numel * ITEMSIZE[dtype], type_name)

@@ -10,6 +10,7 @@ every member is walked through the audit; raw bytes are skipped with seeks.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import tarfile
 from dataclasses import dataclass
@@ -21,15 +22,21 @@ from ckaudit.reader.dtypes import ITEMSIZE, storage_dtype
 from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.pickle import Global, StorageRef, TensorRef
 from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
-from ckaudit.reader.types import CheckpointInfo
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
 
 TAR_FORMAT = "torch-tar"
 _MEMBERS = ("sys_info", "storages", "tensors", "pickle")
 
 
-def looks_like_tar(head: bytes) -> bool:
-    return head[257:262] == b"ustar"
+def tarfile_accepts(path: Path) -> bool:
+    """Whether torch.load's `tarfile.open(fileobj=f, mode="r:")` succeeds: any first header with a valid
+    checksum, a V7 header without the `ustar` magic included."""
+    try:
+        with path.open("rb") as handle, tarfile.open(fileobj=handle, mode="r:"):
+            return True
+    except Exception:  # tarfile.TarError and anything else: torch does not take the tar path
+        return False
 
 
 @dataclass
@@ -67,10 +74,16 @@ def _regions(path: Path, handle: BinaryIO, size: int) -> tuple[dict[str, _Region
         regions[member.name] = _Region(
             handle, member.name, member.offset_data, member.offset_data + member.size
         )
-    missing = [name for name in _MEMBERS[1:] if name not in regions]
-    if missing:
-        raise corrupt(f"tar archive lacks the member(s) {', '.join(missing)} of torch's tar format")
     return regions, shadowed
+
+
+def _require(regions: dict[str, _Region], name: str) -> _Region:
+    """torch extracts storages, then tensors, then pickle, reading each before it looks for the next: a
+    missing member fails the load only once the ones before it have been unpickled."""
+    if name not in regions:
+        missing = [n for n in _MEMBERS[1:] if n not in regions]
+        raise corrupt(f"tar archive lacks the member(s) {', '.join(missing)} of torch's tar format")
+    return regions[name]
 
 
 class _TarReader:
@@ -90,7 +103,7 @@ class _TarReader:
         return number
 
     def read_storages(self) -> None:
-        region = self.regions["storages"]
+        region = _require(self.regions, "storages")
         for _ in range(self.count(region)):
             key, location, type_name = _storage_record(self.walk(region, "a storage record"))
             dtype = storage_dtype(type_name)
@@ -112,7 +125,7 @@ class _TarReader:
             self.storages[target] = StorageRef(target, base.dtype, base.location, nbytes, base.type_name)
 
     def read_tensors(self) -> None:
-        region = self.regions["tensors"]
+        region = _require(self.regions, "tensors")
         for _ in range(self.count(region)):
             record = self.walk(region, "a tensor record")
             if not (isinstance(record, tuple) and len(record) == 3):
@@ -158,8 +171,18 @@ def _views(value: Any) -> list[tuple[str, str, int, int]]:
     return views
 
 
+def _audit_from_start(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
+    """When reading the tar fails with a TarError (a member cut short, a bad later header), torch.load
+    falls back to unpickling the file from byte 0: a tar/pickle polyglot. What that pickle names is
+    audited whatever the tar holds (a plain torch tar stops at its first byte, `s` of `sys_info`)."""
+    handle.seek(0)
+    with contextlib.suppress(CheckpointReadError):  # names and an unproven stream stay in the audit
+        audit.walk_stream(handle, size, "the file read as a pickle (torch's fallback)")
+
+
 def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
     with path.open("rb") as handle:
+        _audit_from_start(handle, size, audit)
         regions, shadowed = _regions(path, handle, size)
         reader = _TarReader(audit, regions)
         extra = [
@@ -167,10 +190,11 @@ def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
         ]  # sys_info, ...
         for region in [*extra, *shadowed]:  # pickles torch never reads: audited all the same (fail closed)
             handle.seek(region.start)
-            reader.walk(region, "its pickle")
+            with contextlib.suppress(CheckpointReadError):  # torch never reads it: names kept, read on
+                reader.walk(region, "its pickle")
         reader.read_storages()
         reader.read_tensors()
-        main_region = regions["pickle"]
+        main_region = _require(regions, "pickle")
         handle.seek(main_region.start)
         main = audit.walk_stream(handle, main_region.end, "pickle", persistent_load=reader.persistent_load)
     tensors = collect_tensors(main.root)

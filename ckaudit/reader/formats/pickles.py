@@ -15,7 +15,7 @@ from typing import BinaryIO
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import describe, not_a_checkpoint
-from ckaudit.reader.legacy import MAGIC_NUMBER, read_legacy
+from ckaudit.reader.formats.legacy import MAGIC_NUMBER, read_legacy
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 
 PICKLE_FORMAT = "pickle"
@@ -26,7 +26,7 @@ def read_pickle_file(path: Path, size: int, head: bytes, audit: StreamAudit) -> 
         try:
             first = audit.walk_stream(handle, size, "the first pickle")
         except CheckpointReadError as exc:
-            if head[:1] != b"\x80" and not audit.globals:
+            if head[:1] != b"\x80" and not audit.globals and exc.rule is not Rule.UNSAFE_PICKLE:
                 raise not_a_checkpoint(f"no checkpoint format recognised ({describe(head)})") from None
             if exc.rule is Rule.CORRUPT and _well_formed(handle):
                 raise _plain_pickle(head, f" (ckaudit follows it only in part: {exc.message})") from None

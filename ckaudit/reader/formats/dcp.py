@@ -1,16 +1,23 @@
 """torch.distributed.checkpoint directories: `.metadata` (a pickled Metadata) names every tensor and the
-data files holding its chunks. Walked with the restricted unpickler; data files are only stat'ed."""
+data files holding its chunks. Walked with the restricted unpickler; tensor data is only stat'ed.
+
+A non-tensor value (BytesStorageMetadata) is a `torch.save` of it stored as a slice of a `.distcp` file,
+which DCP's load planner reads back with `torch.load(BytesIO(slice), weights_only=False)`: every such slice
+is read as a checkpoint of its own and its names join the directory's. A slice behind stream transforms
+(DCP's experimental extensions) is not decoded: it cannot be proven inert."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, numel
 from ckaudit.reader.errors import corrupt, truncated
-from ckaudit.reader.pickle import Call, Global
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
+from ckaudit.reader.pickle import Call, Global, unproven_call
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 METADATA = ".metadata"
 
@@ -69,7 +76,47 @@ def _data_files(directory: Path, storage_data: Any) -> dict[str, int]:
     return needed
 
 
-def read_dcp(directory: Path, audit: StreamAudit) -> CheckpointInfo:
+ReadCheckpoint = Callable[[Path], CheckpointInfo]
+
+
+def _byte_slices(entries: dict[Any, Any], storage_data: Any) -> list[dict[Any, Any]]:
+    """The _StorageInfo states of the entries stored as torch.save'd bytes."""
+    byte_fqns = {
+        key
+        for key, entry in entries.items()
+        if isinstance(entry, Call) and (entry.func_name or "").endswith("BytesStorageMetadata")
+    }
+    slices = []
+    for index, info in storage_data.items() if isinstance(storage_data, dict) else ():
+        if _state(index).get("fqn") in byte_fqns:
+            slices.append(_state(info))
+    return slices
+
+
+def _audit_byte_slices(
+    directory: Path, slices: list[dict[Any, Any]], read: ReadCheckpoint, audit: StreamAudit
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="ckaudit-dcp-") as scratch:
+        for number, state in enumerate(slices):
+            name, offset, length = state.get("relative_path"), state.get("offset"), state.get("length")
+            if state.get("transform_descriptors"):
+                audit.add((), (unproven_call(f"DCP byte entry in {name} behind stream transforms"),))
+                continue
+            if not (isinstance(name, str) and type(offset) is int and type(length) is int):
+                continue  # _data_files reports what is malformed or missing
+            with (directory / name).open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read(length)
+            piece = Path(scratch) / f"entry{number}.pt"
+            piece.write_bytes(data)
+            try:
+                seen = read(piece)
+                audit.add(seen.globals, seen.calls)
+            except CheckpointReadError as exc:
+                audit.add(exc.globals, exc.calls)
+
+
+def read_dcp(directory: Path, audit: StreamAudit, read: ReadCheckpoint) -> CheckpointInfo:
     meta = directory / METADATA
     size = meta.stat().st_size
     with meta.open("rb") as handle:
@@ -80,6 +127,7 @@ def read_dcp(directory: Path, audit: StreamAudit) -> CheckpointInfo:
         raise corrupt(".metadata holds no state_dict_metadata")
     tensors = [t for k, v in entries.items() if isinstance(k, str) and (t := _tensor(k, v)) is not None]
     files = _data_files(directory, state.get("storage_data"))
+    _audit_byte_slices(directory, _byte_slices(entries, state.get("storage_data")), read, audit)
     total = size + sum((directory / name).stat().st_size for name in files)
     candidate = StateDictCandidate(key="", tensors={t.key: t for t in tensors})
     details = {

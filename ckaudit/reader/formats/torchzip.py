@@ -7,23 +7,17 @@ differently, the read fails as `corrupt` naming the difference — after every p
 
 from __future__ import annotations
 
+import contextlib
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
-from ckaudit.reader.numpyfile import audit_npy_members, npz_error
-from ckaudit.reader.pickle import (
-    PickleError,
-    PickleResult,
-    StorageRef,
-    torch_storage,
-)
-from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.reader.views import check_views
-from ckaudit.reader.zipopen import open_archive, salvage_pickles
-from ckaudit.reader.zipview import (
+from ckaudit.reader.formats.minizdir import miniz_directory, miniz_members
+from ckaudit.reader.formats.numpyfile import audit_npy_members, npz_error
+from ckaudit.reader.formats.zipopen import open_archive, salvage_pickles
+from ckaudit.reader.formats.zipview import (
     Member,
     MemberError,
     TorchView,
@@ -32,7 +26,18 @@ from ckaudit.reader.zipview import (
     name_clashes,
     read_member,
 )
+from ckaudit.reader.pickle import (
+    PickleError,
+    PickleResult,
+    StorageRef,
+    torch_storage,
+    unproven_call,
+)
+from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
+from ckaudit.reader.views import check_views
 
+_MAX_UNNAMED = 64 * 1024 * 1024  # bytes: members larger than this are not read to look for a pickle
 _SMALL_MEMBERS = (
     "byteorder",
     "version",
@@ -90,11 +95,43 @@ def _lenient_storage(pid: Any) -> Any:
         return None
 
 
+def _walk_unnamed_pickles(archive: _Archive, skip: set[int], audit: StreamAudit) -> None:
+    """Members that hold a pickle (protocol 2+) whatever their name: walked leniently, names kept. Skipped:
+    those already walked, the storages data.pkl names (raw tensor bytes), and large members."""
+    for member in archive.members:
+        if member.position in skip or member.info.file_size > _MAX_UNNAMED:
+            continue
+        try:
+            data = archive.read(member)
+        except CheckpointReadError:
+            continue
+        if data[:1] == b"\x80":
+            with contextlib.suppress(CheckpointReadError):  # names and unproven streams stay audited
+                audit.walk_bytes(data, member.shown, persistent_load=_lenient_storage)
+
+
 def _walk_pickles(
-    archive: _Archive, main: Member | None, audit: StreamAudit, persistent_load: Any
+    archive: _Archive,
+    main: Member | None,
+    audit: StreamAudit,
+    persistent_load: Any,
+    storages: dict[str, StorageRef],
 ) -> PickleResult | None:
-    """Walk torch's data.pkl, then every other pickle member; the first failure is raised after all."""
+    """Walk torch's data.pkl, then every other pickle member (by name, then by content); the first failure
+    is raised after all."""
     others = [m for m in archive.members if m is not main and is_pickle_name(m)]
+    try:
+        return _walk_named(archive, main, others, audit, persistent_load)
+    finally:
+        skip = {m.position for m in others} | ({main.position} if main is not None else set())
+        stored = (archive.view.record(f"data/{key}") for key in storages)
+        skip |= {member.position for member in stored if member is not None}
+        _walk_unnamed_pickles(archive, skip, audit)
+
+
+def _walk_named(
+    archive: _Archive, main: Member | None, others: list[Member], audit: StreamAudit, persistent_load: Any
+) -> PickleResult | None:
     failure: CheckpointReadError | None = None
     walked = None
     for member in [main, *others] if main is not None else others:
@@ -120,6 +157,7 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             _audit_salvaged(handle, size, audit)
             raise
         with archive_file:
+            _same_directory(handle, size, archive_file, audit)
             archive = _Archive(handle, size, members_of(archive_file))
             npy_members, objects = audit_npy_members(archive_file, audit)
             info = _read(path, size, archive, audit)
@@ -128,6 +166,25 @@ def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
             if info is None:
                 raise not_a_checkpoint(_no_data_pkl(archive.view))
             return info
+
+
+def _same_directory(handle: BinaryIO, size: int, archive: zipfile.ZipFile, audit: StreamAudit) -> None:
+    """torch (miniz) and Python's zipfile must read the same central directory. Where they do not
+    (prepended or concatenated data, two directories, a zip64 locator pointing elsewhere), the pickles of
+    the directory torch reads are walked too, and the file cannot be proven inert."""
+    directory = miniz_directory(handle, size)
+    found = getattr(archive, "start_dir", None)
+    if directory is not None and directory[0] == found:
+        return
+    stated = directory[0] if directory is not None else None
+    reason = (
+        f"torch's zip reader takes the central directory at byte {stated}, Python's zipfile at byte "
+        f"{found}: the archive has data before its directory, or two directories"
+    )
+    audit.add((), (unproven_call(reason),))
+    if directory is not None:
+        torch_view = _Archive(handle, size, miniz_members(handle, size, directory))
+        _walk_unnamed_pickles(torch_view, set(), audit)
 
 
 def _audit_salvaged(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
@@ -153,7 +210,7 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
         storages.setdefault(ref.key, ref)
         return ref
 
-    walked = _walk_pickles(archive, main, audit, persistent_load)
+    walked = _walk_pickles(archive, main, audit, persistent_load, storages)
     if walked is None:
         return None
     small = archive.small_members()
@@ -175,10 +232,9 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
 
 
 def _is_torchscript(view: TorchView) -> bool:
-    prefix = view.prefix or b""
-    return view.record("constants.pkl") is not None or any(
-        m.raw_name.startswith(prefix + b"code/") for m in view.members
-    )
+    """torch.serialization._is_torchscript_zip: a `constants.pkl` record, and torch.load hands the file to
+    torch.jit.load (whose C++ unpickler resolves no Python globals) instead of unpickling data.pkl."""
+    return view.record("constants.pkl") is not None
 
 
 def _no_data_pkl(view: TorchView) -> str:

@@ -145,7 +145,17 @@ def read_member(handle: BinaryIO, member: Member, size: int) -> MemberBytes:
     if start + info.compress_size > size:
         raise MemberError(f"zip member {member.shown} runs past the end of the file")
     handle.seek(start)
-    found = MemberBytes(_inflate(member, handle.read(info.compress_size)))
+    stored = info.compress_type == zipfile.ZIP_STORED
+    # miniz reads a stored member's *uncompressed* size from its start, whatever the compressed size says
+    raw = handle.read(info.file_size if stored else info.compress_size)
+    if stored and len(raw) < info.file_size:
+        raise MemberError(f"zip member {member.shown} runs past the end of the file")
+    found = MemberBytes(_inflate(member, raw))
+    if stored and info.compress_size != info.file_size:
+        found.problems.append(
+            f"{member.shown}: stored with {info.compress_size} compressed and {info.file_size} "
+            "uncompressed bytes (torch reads the latter, Python's zipfile refuses it)"
+        )
     if local_name != member.raw_name:
         found.problems.append(
             f"{member.shown}: its local header names it {local_name!r:.80} (torch reads it regardless, "
