@@ -26,11 +26,12 @@ from ckaudit.compat.devices import device_error, missing_device
 from ckaudit.compat.diagnosis import Context, Problems, problems_of
 from ckaudit.compat.drift import config_drift, explained_by
 from ckaudit.compat.keyfix import explains_most, find_prefix, module_renames, rename_key
+from ckaudit.compat.loadadvice import combined, steps_for, verified, with_snippet
 from ckaudit.compat.renames import Ambiguity, propose_renames
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.reader import CheckpointInfo, StateDictCandidate, runs_code
-from ckaudit.registry import FACTORY, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry import FACTORY, CheckpointEntry, Config, LoadSteps, ModelSpec
 from ckaudit.worker import ModelBuild, ModelError, ModelWorker
 
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
@@ -226,7 +227,7 @@ class _Check:
         return CompatResult(False, tuple(self.moved_to(ctx, best, problems)), build.sources, build)
 
     def moved_to(self, ctx: Context, found: StateDictCandidate, problems: Problems) -> list[Finding]:
-        known = [c.key for c in self.info.candidates]
+        known = [c.key for c in self.info.candidates if c.tensors or c is found]  # empty ones: noise
         loads = not problems.fails(self.entry.strict)
         first = compat.wrong_container(ctx, self.used, found.key, known, loads)
         rest = (
@@ -247,16 +248,31 @@ class _Check:
                 severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
                 findings.append(compat.key_prefix(ctx, prefix, severity))
                 candidate, problems = moved, after
+            else:
+                prefix = None
+        else:
+            prefix = None
         renamed = self.rename(ctx, candidate, problems)
         named: dict[str, str] = {k: k for k in original.tensors}
+        moves: dict[str, str] = {}
         if renamed is not None:
             finding, candidate, problems, moves = renamed
             findings.append(finding)
             named = {rename_key(moves, k): k for k in original.tensors}
         universe = [*ctx.build.state_keys(), *original.tensors]
-        findings.extend(advice.key_findings(ctx, problems, self.entry.strict, universe, named))
+        shapes = {k: t.shape for k, t in candidate.tensors.items()}
+        findings.extend(advice.key_findings(ctx, problems, self.entry.strict, universe, named, shapes))
         findings.extend(compat.dtype_changes(ctx, candidate.tensors, ctx.build))
-        return findings
+        return self.in_registry_words(findings, original, problems, steps_for(prefix, moves))
+
+    def in_registry_words(
+        self, findings: list[Finding], original: StateDictCandidate, left: Problems, new: LoadSteps | None
+    ) -> list[Finding]:
+        """The verified prefix/rename as the entry's `load:` steps, when a dry run of them agrees."""
+        steps = combined(self.entry.load, new) if new is not None else None
+        if new is None or steps is None or not verified(new, original, left, lambda c: self.dry_run(c)[0]):
+            return findings
+        return with_snippet(findings, steps)
 
     def rename(
         self, ctx: Context, candidate: StateDictCandidate, problems: Problems

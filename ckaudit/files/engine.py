@@ -179,11 +179,23 @@ def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
     return [f for f in files if not globs.matches(f, exclude)]
 
 
+def is_environment(folder: Path) -> bool:
+    """A Python environment (a virtualenv: `pyvenv.cfg`; a conda prefix: `conda-meta/`), whatever its name
+    (`.venv`, `venv`, `env`, …): installed packages, never the project's checkpoints or models."""
+    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
+
+
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
-    """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
-    return walk.walk_files(
-        root, lambda folder: walk.name_of(folder) != ".git" and not globs.matches(folder, exclude)
-    )
+    """Root-relative files under `root` (never inside .git or a Python environment), minus `exclude`."""
+
+    def enter(folder: str) -> bool:
+        return (
+            walk.name_of(folder) != ".git"
+            and not globs.matches(folder, exclude)
+            and not is_environment(root / folder)
+        )
+
+    return walk.walk_files(root, enter)
 
 
 def check_checkpoints(

@@ -97,8 +97,10 @@ def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
 
 
 def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDictCandidate | None:
+    """A mapping of (nearly) all tensors; an empty mapping too: it is what a model without persistent state
+    saves (no parameters, only `persistent=False` buffers), and torch loads it into such a model."""
     tensors = {k: tensor_info(k, v, file) for k, v in mapping.items() if isinstance(v, TensorRef)}
-    if not tensors or len(tensors) < _NEARLY_ALL * len(mapping):
+    if mapping and (not tensors or len(tensors) < _NEARLY_ALL * len(mapping)):
         return None
     return StateDictCandidate(
         key=path, tensors=tensors, metadata=_metadata(getattr(mapping, "metadata", None))
@@ -106,12 +108,15 @@ def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDic
 
 
 def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
+    """The top level first, then mappings that hold tensors, and empty ones (an optimizer's `state` before its
+    first step) only after them; conventional container keys first, optimizers last."""
     if candidate.key == "":
         return (0, 0, 0)
     last = candidate.key.rsplit(".", 1)[-1]
     conventional = CONVENTIONAL_KEYS.index(last) if last in CONVENTIONAL_KEYS else len(CONVENTIONAL_KEYS)
     optimizer = 1 if "optim" in candidate.key else 0
-    return (1 + optimizer, conventional, -len(candidate.tensors))
+    empty = 0 if candidate.tensors else 2
+    return (1 + empty + optimizer, conventional, -len(candidate.tensors))
 
 
 def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandidate]:

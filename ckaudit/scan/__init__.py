@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
+    from ckaudit.scan.causes import name_changed_lines
     from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
     from ckaudit.scan.pipeline import add_code_findings
     from ckaudit.scan.verdicts import Labels, compare, entry_at, registry_at, relevant_models
@@ -21,6 +22,7 @@ __all__ = [
     "compare",
     "entry_at",
     "load_info",
+    "name_changed_lines",
     "registry_at",
     "relevant_models",
 ]
