@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ckaudit.errors import EXIT_INTERNAL, CkauditError
-from ckaudit.files.shard import parse_shard
-from ckaudit.report.github import escape_data
+from ckaudit.files import parse_shard
+from ckaudit.report import escape_data
 
 PR_EVENTS = ("pull_request", "pull_request_target", "merge_group")
 

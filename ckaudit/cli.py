@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ckaudit import ISSUES_URL, __version__
+from ckaudit import __version__
 from ckaudit.commands import COMMANDS
 from ckaudit.errors import EXIT_INTERNAL, CkauditError
 
@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("CKAUDIT_DEBUG"):
             traceback.print_exc()
         print(
-            f"ckaudit: internal error: {type(exc).__name__}: {exc} (please report at {ISSUES_URL}; "
+            f"ckaudit: internal error: {type(exc).__name__}: {exc} "
+            f"(a bug in ckaudit {__version__}: please report it; "
             "rerun with CKAUDIT_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )

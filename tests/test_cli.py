@@ -55,8 +55,8 @@ def test_a_bug_is_3_with_one_line_naming_where_to_report(tmp_path: Path) -> None
     done = subprocess.run([sys.executable, "-c", crash], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 3
     assert done.stderr.splitlines() == [
-        f"ckaudit: internal error: KeyError: 'no such key' (please report at {ckaudit.ISSUES_URL}; "
-        "rerun with CKAUDIT_DEBUG=1 for the traceback)"
+        f"ckaudit: internal error: KeyError: 'no such key' (a bug in ckaudit {ckaudit.__version__}: please "
+        "report it; rerun with CKAUDIT_DEBUG=1 for the traceback)"
     ]
     debug = subprocess.run(
         [sys.executable, "-c", crash],

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _tool(name: str) -> str:
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
+        # in CI (which sets CI=true) a missing linter is a broken job, not a reason to pass quietly
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{name} is not installed (CI is set: install the `lint` extra)")
         pytest.skip(f"{name} is not installed")
     return found
 

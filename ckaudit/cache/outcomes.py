@@ -22,22 +22,22 @@ from ckaudit.atomic import write_atomic
 from ckaudit.cache.store import cache_root
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.reader import CheckpointInfo
 
 CACHE_VERSION = 2  # 2: findings grouped and worded anew (issue 12); older entries would show stale advice
 
 
-class SigCache:
+class JsonStore:
     """One JSON file per key under `directory`; `directory=None` is a disabled cache (`--no-cache`)."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
 
     @classmethod
-    def for_repo(cls, repo: Path, enabled: bool = True) -> SigCache:
+    def for_repo(cls, repo: Path, enabled: bool = True) -> JsonStore:
         if not enabled:
             return cls(None)
-        from ckaudit.vcs.repo import find_repo
+        from ckaudit.vcs import find_repo
 
         return cls(cache_root(find_repo(repo)) / "outcomes" / f"v{CACHE_VERSION}")
 
@@ -78,6 +78,7 @@ def code_fingerprint() -> str:
 
 
 def make_key(parts: Mapping[str, Any]) -> str:
+    """A content key: sha256 of the parts as canonical JSON, so equal inputs hit whatever their order."""
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

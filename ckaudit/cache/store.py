@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ckaudit.vcs.repo import GitRepo
+    from ckaudit.vcs import GitRepo
 
 
 def cache_root(repo: GitRepo | None) -> Path:

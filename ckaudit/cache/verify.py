@@ -36,6 +36,8 @@ class Verification:
 
 
 def stat_key(stat: os.stat_result) -> list[int]:
+    """What must not change for a cached verification to stand: size, mtime, inode and ctime (a copy that
+    restores the old mtime, `cp -p` or `touch -d`, cannot restore the ctime)."""
     return [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
 
 

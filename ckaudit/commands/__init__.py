@@ -13,3 +13,5 @@ COMMANDS = (
     "fix",
     "server",
 )
+
+__all__ = ["COMMANDS"]

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, add_config_option, find_root, resolve_config
+from ckaudit.commands.common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    add_config_option,
+    emit,
+    find_root,
+    resolve_config,
+)
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding
-from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry import CheckpointEntry, Config
 
 if TYPE_CHECKING:
-    from ckaudit.compare.blame import Blame
-    from ckaudit.scan.evaluator import Evaluator
+    from ckaudit.compare import Blame
+    from ckaudit.scan import Evaluator
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,9 +52,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.vcs.trees import resolve_commit
+    from ckaudit.cache import JsonStore
+    from ckaudit.scan import Evaluator
+    from ckaudit.vcs import resolve_commit
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)
@@ -57,17 +63,17 @@ def run(args: argparse.Namespace) -> int:
         raise CkauditError(
             f"{args.rev!r} names no commit in {root}: blame walks the history of committed code"
         )
-    with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(root, enabled=not args.no_cache)) as evaluator:
         blames = [_blame(root, config, entry, evaluator, args) for entry in entries]
     if args.format == "html":
-        from ckaudit.report.html import blame_page
+        from ckaudit.report import render_blame_html
 
-        output = blame_page.render([blame_dict(b, root) for b in blames], str(root))
+        output = render_blame_html([blame_dict(b, root) for b in blames], str(root))
     elif args.format == "json":
         output = render_json(blames[0], root)
     else:
         output = render_text(blames[0], root, args.verbose)
-    _emit(output, args.output)
+    emit(output, args.output)
     failing = False
     for blame, entry in zip(blames, entries, strict=True):
         latest = next((s for s in reversed(blame.history) if s.status != "unbuildable"), None)
@@ -78,16 +84,16 @@ def run(args: argparse.Namespace) -> int:
 def history_of(config: Config, root: Path, last: int, *, use_cache: bool = True) -> list[dict[str, Any]]:
     """Blame's JSON for every registered checkpoint with a model and a readable file (or lock record),
     over the newest `last` commits: the history `scan --history N` draws."""
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.compare.blame import walk
-    from ckaudit.scan.evaluator import Evaluator, load_info
-    from ckaudit.vcs.trees import resolve_commit
+    from ckaudit.cache import JsonStore
+    from ckaudit.compare import walk
+    from ckaudit.scan import Evaluator, load_info
+    from ckaudit.vcs import resolve_commit
 
     if resolve_commit(root, "HEAD") is None:
         raise CkauditError(f"--history needs committed history: {root} has no commit")
     entries = [e for e in config.checkpoints if e.model is not None and e.model in config.models]
     out = []
-    with Evaluator(config, SigCache.for_repo(root, enabled=use_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(root, enabled=use_cache)) as evaluator:
         for entry in entries:
             info = load_info(config, entry)
             if not isinstance(info, Finding):
@@ -113,9 +119,9 @@ def _blame(
     root: Path, config: Config, entry: CheckpointEntry, evaluator: Evaluator, args: argparse.Namespace
 ) -> Blame:
     """One checkpoint's walk; a checkpoint that cannot be read is a usage error naming it."""
-    from ckaudit.compare.blame import walk
+    from ckaudit.compare import walk
     from ckaudit.progress import progress, progress_enabled
-    from ckaudit.scan.evaluator import load_info
+    from ckaudit.scan import load_info
 
     info = load_info(config, entry)
     if isinstance(info, Finding):
@@ -153,22 +159,11 @@ def registered(config: Config, root: Path, path: str) -> CheckpointEntry:
     return entry
 
 
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise CkauditError(f"cannot write {output}: {exc}") from None
-
-
 def blame_dict(blame: Blame, root: Path) -> dict[str, Any]:
     """SPEC's JSON: history oldest first; breaks/fixes as commit ids; `changes` adds each break's evidence
     (the model signature's diff, and the changed lines of the model's code with the command for all)."""
-    from ckaudit.compare.blame import signature_diff
-    from ckaudit.compare.sourcediff import source_diff
-    from ckaudit.report.json_format import finding_dict
+    from ckaudit.compare import signature_diff, source_diff
+    from ckaudit.report import finding_dict
 
     changes = {}
     for sha in blame.breaks:
@@ -207,6 +202,6 @@ def render_json(blame: Blame, root: Path) -> str:
 
 
 def render_text(blame: Blame, root: Path, verbose: bool = False) -> str:
-    from ckaudit.report import blame as text
+    from ckaudit.report import render_blame_text
 
-    return text.render_text(blame, blame_dict(blame, root)["changes"], verbose)
+    return render_blame_text(blame, blame_dict(blame, root)["changes"], verbose)

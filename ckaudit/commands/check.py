@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
-from ckaudit.vcs.trees import Tree, commit_tree, work_tree
+from ckaudit.vcs import Tree, commit_tree, work_tree
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,17 +31,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.policy import Labels
-    from ckaudit.scan.verdicts import compare, relevant_models
+    from ckaudit.cache import JsonStore
+    from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     root = find_root(args.config)
     config = resolve_config(root, args.config)
     base = commit_tree(root, args.base, label=f"base {args.base}")
     head = head_tree(root, args.head)
     labels = Labels(before=f"base ({args.base} {(base.commit or '')[:8]})", after=_after_label(args, head))
-    with Evaluator(config, SigCache.for_repo(root, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(root, enabled=not args.no_cache)) as evaluator:
         models = relevant_models(config, base, head, evaluator)
         report = compare(config, base, head, models, evaluator, labels, "check", strict=args.strict)
     return finish(report, args)

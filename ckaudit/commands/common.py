@@ -11,8 +11,8 @@ from typing import TextIO
 
 from ckaudit.errors import EXIT_FINDINGS, EXIT_OK, CkauditError
 from ckaudit.findings import Report, Severity
-from ckaudit.registry.config import CONFIG_NAME, Config, find_config, load_config
-from ckaudit.report import OutputFormat, render, render_html, summary
+from ckaudit.registry import CONFIG_NAME, Config, find_config, load_config
+from ckaudit.report import OutputFormat, job_summary, render, render_html
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +78,7 @@ def find_root(config: Path | None, folder: Path | None = None, *, near: Path | N
 
 
 def _nearest_registry_folder(start: Path) -> Path:
-    from ckaudit.vcs.repo import find_repo
+    from ckaudit.vcs import find_repo
 
     repo = find_repo(start) if start.is_dir() else None
     top = repo.toplevel.resolve() if repo is not None else None
@@ -117,10 +117,7 @@ def finish(report: Report, args: argparse.Namespace) -> int:
         if args.format is OutputFormat.HTML
         else render(report, args.format, color=color, source_root=source_root)
     )
-    if args.output is not None:
-        _write(args.output, output)
-    else:
-        sys.stdout.write(output)
+    emit(output, args.output)
     sarif_output = getattr(args, "sarif_output", None)
     if sarif_output is not None:
         _write(sarif_output, render(report, OutputFormat.SARIF, source_root=source_root))
@@ -128,6 +125,14 @@ def finish(report: Report, args: argparse.Namespace) -> int:
         _write(html_output, html)
     write_step_summary(report)
     return EXIT_FINDINGS if report.fails(args.fail_on) else EXIT_OK
+
+
+def emit(text: str, output: Path | None) -> None:
+    """A command's answer, to `output` (--output) or stdout; an unwritable file is a usage error."""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _write(output, text)
 
 
 def _write(path: Path, text: str, mode: str = "w") -> None:
@@ -152,4 +157,4 @@ def write_step_summary(report: Report, environ: Mapping[str, str] | None = None)
     env = os.environ if environ is None else environ
     target = env.get("GITHUB_STEP_SUMMARY")
     if target:
-        _write(Path(target), summary.render(report), mode="a")
+        _write(Path(target), job_summary(report), mode="a")

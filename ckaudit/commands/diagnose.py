@@ -22,7 +22,7 @@ from ckaudit.commands.scan import add_verify_options
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, check_file, open_scope, report_of
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry, Config
+from ckaudit.registry import CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,13 +78,13 @@ def entry_for(config: Config, rel_path: str, key: str | None) -> CheckpointEntry
     return entry
 
 
-def with_code_side(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> FileOutcome:
+def with_model_checks(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> FileOutcome:
     """Add the model-compatibility findings when a model is known (--model, or the registry entry's)."""
     build = getattr(args, "build", None)
     if args.model is None and build is None and (outcome.entry is None or outcome.entry.model is None):
         return outcome
-    from ckaudit.compat.check import spec_from_build, spec_from_cli
-    from ckaudit.scan.pipeline import (
+    from ckaudit.compat import spec_from_build, spec_from_cli
+    from ckaudit.scan import (
         add_code_findings,
     )  # imports the worker client only when a model is asked for
 
@@ -142,5 +142,5 @@ def run(args: argparse.Namespace) -> int:
     config, rel_path, entry = located(args)
     scope = open_scope(config, verify=args.verify, use_cache=not args.no_cache)
     result, info = check_file(scope, entry, rel_path)
-    outcome = with_code_side(args, config, FileOutcome(entry, result, info))
+    outcome = with_model_checks(args, config, FileOutcome(entry, result, info))
     return finish(report_of(scope, "diagnose", [outcome]), args)

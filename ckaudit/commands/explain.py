@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK
+from ckaudit.commands.common import EXIT_FINDINGS, EXIT_OK, emit
 from ckaudit.errors import CkauditError
-from ckaudit.explain.messages import Explanation, explain_text
+from ckaudit.explain import Explanation, explain_text
 from ckaudit.findings import Severity
-from ckaudit.report.json_format import finding_dict
+from ckaudit.report import finding_dict
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,13 +34,7 @@ def run(args: argparse.Namespace) -> int:
     text = _read(args.file)
     explanation = explain_text(text, Path.cwd())
     output = render_json(explanation) if args.format == "json" else render_text(explanation)
-    if args.output is not None:
-        try:
-            args.output.write_text(output, encoding="utf-8")
-        except OSError as exc:
-            raise CkauditError(f"cannot write {args.output}: {exc}") from None
-    else:
-        sys.stdout.write(output)
+    emit(output, args.output)
     return EXIT_FINDINGS if any(f.severity is Severity.ERROR for f in explanation.findings) else EXIT_OK
 
 

@@ -15,14 +15,13 @@ import sys
 from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish
-from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_code_side
-from ckaudit.compat.fixplan import FixPlan, explicit_plan, planned
+from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_model_checks
+from ckaudit.compat import FixPlan, explicit_plan, planned
 from ckaudit.errors import CkauditError
-from ckaudit.files import FileOutcome, check_file, open_scope, report_of
-from ckaudit.files.engine import FileScope
+from ckaudit.files import FileOutcome, FileScope, check_file, open_scope, report_of
 from ckaudit.findings import Cause, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import CONFIG_NAME, CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {rel_target} from {rel_path}: {plan.describe()}", file=sys.stderr)
     copy = _copy_entry(entry, rel_target)
     result, info = check_file(scope, copy, rel_target)
-    proven = with_code_side(
+    proven = with_model_checks(
         argparse.Namespace(**{**vars(args), "key": None}), config, FileOutcome(copy, result, info)
     )
     if args.registry:
@@ -100,7 +99,7 @@ def _plan(args: argparse.Namespace, config: Config, outcome: FileOutcome) -> Fix
         )
     if args.model is None and args.build is None and (entry is None or entry.model is None):
         return planned(entry, ())
-    diagnosed = with_code_side(args, config, outcome)
+    diagnosed = with_model_checks(args, config, outcome)
     return planned(entry, diagnosed.result.findings)
 
 
@@ -114,8 +113,7 @@ def _target(file: Path, out: Path | None, fmt: str) -> Path:
 
 
 def _convert(config: Config, src: Path, dst: Path, plan: FixPlan, fmt: str) -> None:
-    from ckaudit.worker.client import ModelWorker
-    from ckaudit.worker.interpreter import resolve_python
+    from ckaudit.worker import ModelWorker, resolve_python
 
     steps = [s.as_dict() for s in plan.steps]
     with ModelWorker(resolve_python(config), timeout=config.timeout, origin=config.root) as worker:
@@ -141,8 +139,7 @@ def _point_registry_at(
 ) -> None:
     """The original's entry now names the copy (its sha256 refreshed if it had one); ckaudit.lock follows."""
     from ckaudit.commands.register import file_sha256
-    from ckaudit.registry.lock import signature_of, update_lock
-    from ckaudit.registry.writer import dump_config, write_atomically
+    from ckaudit.registry import dump_config, signature_of, update_lock, write_atomically
 
     if entry is None:
         raise CkauditError(f"--registry: {copy.path}'s original is not registered (use `ckaudit register`)")

@@ -26,19 +26,19 @@ from typing import TYPE_CHECKING
 from ckaudit.commands.common import EXIT_OK, add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.registry.config import CONFIG_NAME, Config, parse_config
-from ckaudit.vcs.trees import (
+from ckaudit.registry import CONFIG_NAME, Config, parse_config
+from ckaudit.vcs import (
     Tree,
     blob_oid,
     commit_tree,
-    git,
     hook_index_env,
     index_tree,
     resolve_commit,
+    staged_paths,
 )
 
 if TYPE_CHECKING:
-    from ckaudit.vcs.queries import GitRepo
+    from ckaudit.vcs import GitRepo
 
 DEFAULT_LARGE = 10 * 1024 * 1024
 
@@ -102,14 +102,12 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
-    from ckaudit.cache.outcomes import SigCache
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.scan.policy import Labels
-    from ckaudit.scan.verdicts import compare, relevant_models
+    from ckaudit.cache import JsonStore
+    from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
     head = commit_tree(repo, "HEAD") if resolve_commit(repo, "HEAD") else None
     labels = Labels(before="HEAD", after="the staged code")
-    with Evaluator(config, SigCache.for_repo(repo, enabled=not args.no_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(repo, enabled=not args.no_cache)) as evaluator:
         models = relevant_models(config, head, index, evaluator)
         if not models:
             return EXIT_OK
@@ -120,33 +118,14 @@ def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.N
     return finish(report, args)
 
 
-def staged_paths(repo: Path) -> list[str]:
-    """Paths added or modified in the index relative to HEAD (every staged path before the first commit)."""
-    env = hook_index_env(repo)
-    if resolve_commit(repo, "HEAD") is None:
-        return sorted(index_tree(repo, env).entries)
-    out = git(
-        repo,
-        "diff-index",
-        "--cached",
-        "--relative",
-        "--name-only",
-        "--diff-filter=ACMR",
-        "-z",
-        "HEAD",
-        env=env,
-    )
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
-
-
 def run_files(repo: Path, args: argparse.Namespace) -> int:
     """`ckaudit-files`: the file checks on staged checkpoint files, plus large files outside LFS; no torch."""
-    from ckaudit.files import engine
+    from ckaudit.files import check_checkpoints, open_scope
 
     config = resolve_config(repo, args.config)
-    scope = engine.open_scope(config)
+    scope = open_scope(config)
     paths = root_relative(args.files, repo) if args.files else staged_paths(repo)
-    outcomes = engine.check_checkpoints(config, scope, paths=paths, files=paths)
+    outcomes = check_checkpoints(config, scope, paths=paths, files=paths)
     results = tuple(with_lfs_check(repo, scope.repo, outcome.result, args.large) for outcome in outcomes)
     return finish(Report(root=str(repo), command="hook", checkpoints=results), args)
 
@@ -172,7 +151,7 @@ def with_lfs_check(
 def large_outside_lfs(
     repo: Path, found: GitRepo | None, path: str, model: str | None, large: int
 ) -> list[Finding]:
-    from ckaudit.vcs.queries import lfs_tracked
+    from ckaudit.vcs import lfs_tracked
 
     file = repo / path
     size = file.stat().st_size if file.is_file() else 0

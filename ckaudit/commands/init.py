@@ -30,27 +30,28 @@ from typing import TYPE_CHECKING
 from ckaudit.commands.common import EXIT_OK, find_root
 from ckaudit.commands.init_models import propose_models
 from ckaudit.commands.register import file_sha256, packages_when_loading
-from ckaudit.discovery.skip import SkippedFolders
+from ckaudit.discovery import SkippedFolders
 from ckaudit.errors import CkauditError
-from ckaudit.files.engine import discovered, open_scope, repository_files
-from ckaudit.files.outside import checkpoints_outside_git
+from ckaudit.files import checkpoints_outside_git, discovered, open_scope, repository_files
 from ckaudit.findings import plural
-from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import (
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint
+from ckaudit.registry import (
     CONFIG_NAME,
     DEFAULT_EXCLUDE,
+    LOCK_NAME,
     CheckpointEntry,
     Config,
+    LoadSteps,
     ModelSpec,
     ScanSettings,
+    dump_config,
+    signature_of,
+    update_lock,
+    write_atomically,
 )
-from ckaudit.registry.loadsteps import LoadSteps
-from ckaudit.registry.lock import LOCK_NAME, signature_of, update_lock
-from ckaudit.registry.writer import dump_config, write_atomically
 
 if TYPE_CHECKING:
-    from ckaudit.scan.evaluator import Evaluator
+    from ckaudit.scan import Evaluator
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -189,14 +190,14 @@ def _match(
     through the same Evaluator and cache as every other command), with `load: strip_prefix` when the
     keys carry a wrapper's prefix (`_orig_mod.`, `module.`, `model.`) and only stripping it makes them load.
     None when the models could not be built at all."""
-    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.errors import WorkerError
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.worker.interpreter import InterpreterNotFound
+    from ckaudit.scan import Evaluator
+    from ckaudit.worker import InterpreterNotFound
 
     pairs: dict[str, Pair] = {}
     try:
-        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+        with Evaluator(config, JsonStore.for_repo(config.root)) as evaluator:
             builds = {name: evaluator.worker().build(spec, config.root) for name, spec in models.items()}
             shapes = {
                 name: {k: s.shape for k, s in b.signature.items()} for name, b in builds.items() if b.ok
@@ -245,7 +246,7 @@ def _pair(
 
 
 def _strip_prefix(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> str | None:
-    from ckaudit.compat.keyfix import find_prefix
+    from ckaudit.compat import find_prefix
 
     fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])
     return fix.prefix if fix is not None and fix.mode == "strip" else None
@@ -253,7 +254,7 @@ def _strip_prefix(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple
 
 def _overlap(model: dict[str, tuple[int, ...]], checkpoint: dict[str, tuple[int, ...]]) -> int:
     """Keys with the same shape on both sides, directly or behind one consistent prefix (`_orig_mod.`)."""
-    from ckaudit.compat.keyfix import find_prefix
+    from ckaudit.compat import find_prefix
 
     direct = sum(1 for key, shape in checkpoint.items() if model.get(key) == shape)
     fix = find_prefix([k for k in model if k not in checkpoint], [k for k in checkpoint if k not in model])

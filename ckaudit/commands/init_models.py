@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.commands.register import snake_case
-from ckaudit.discovery.hub import library_model
-from ckaudit.discovery.models import ConfigClass, ModelClass, find_classes
-from ckaudit.discovery.proposals import merged, propose
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import ModelSpec
+from ckaudit.discovery import ConfigClass, ModelClass, find_classes, library_model, merged, propose
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import ModelSpec
 
 
 @dataclass

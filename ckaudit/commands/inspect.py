@@ -14,8 +14,14 @@ from typing import Any
 
 from ckaudit.errors import CkauditError
 from ckaudit.keyranges import collapse_rows
-from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint, verify_checkpoint
-from ckaudit.reader.safety import allow_line, classify_globals
+from ckaudit.reader import (
+    CheckpointInfo,
+    CheckpointReadError,
+    allow_line,
+    classify_globals,
+    read_checkpoint,
+    verify_checkpoint,
+)
 
 EXIT_OK, EXIT_BROKEN = 0, 1
 

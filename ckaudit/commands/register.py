@@ -14,11 +14,18 @@ from pathlib import Path
 from ckaudit import reader
 from ckaudit.commands.common import EXIT_OK, add_config_option, find_root, resolve_config
 from ckaudit.errors import CkauditError
-from ckaudit.reader import read_checkpoint
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, expand_path
-from ckaudit.registry.lock import signature_of, update_lock
-from ckaudit.registry.writer import dump_config, write_atomically
+from ckaudit.reader import CheckpointInfo, CheckpointReadError, read_checkpoint
+from ckaudit.registry import (
+    CONFIG_NAME,
+    CheckpointEntry,
+    Config,
+    ModelSpec,
+    dump_config,
+    expand_path,
+    signature_of,
+    update_lock,
+    write_atomically,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,15 +162,15 @@ def packages_when_loading(config: Config, entry: CheckpointEntry, info: Checkpoi
     here and now — what ckaudit.lock records so that a later break that comes with another version is said
     to be `package-version` from committed data. Empty when it does not load (the lock keeps the versions it
     last loaded with) or when no interpreter here can build the model (registering stays torch-free)."""
-    from ckaudit.cache.outcomes import SigCache
+    from ckaudit.cache import JsonStore
     from ckaudit.errors import WorkerDied, WorkerError
-    from ckaudit.scan.evaluator import Evaluator
-    from ckaudit.worker.interpreter import InterpreterNotFound
+    from ckaudit.scan import Evaluator
+    from ckaudit.worker import InterpreterNotFound
 
     if entry.model is None or entry.model not in config.models:
         return {}
     try:
-        with Evaluator(config, SigCache.for_repo(config.root)) as evaluator:
+        with Evaluator(config, JsonStore.for_repo(config.root)) as evaluator:
             outcome = evaluator.outcome(evaluator.here(), config.models[entry.model], entry, info)
     except WorkerDied:
         raise

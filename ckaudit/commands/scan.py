@@ -15,8 +15,7 @@ from pathlib import Path
 from ckaudit.commands.blame import history_of, positive
 from ckaudit.commands.common import add_report_options, find_root, finish, resolve_config
 from ckaudit.errors import CkauditError
-from ckaudit.files import scan_files
-from ckaudit.files.shard import parse_shard
+from ckaudit.files import parse_shard, scan_files
 from ckaudit.progress import progress_enabled
 from ckaudit.report import OutputFormat
 
@@ -70,17 +69,17 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(root, args.config)
     shard = parse_shard(args.shard) if args.shard else None
     show = progress_enabled(args.format)
-    code_side = None
+    model_checks = None
     if not args.files_only:
-        from ckaudit.scan.pipeline import add_code_findings  # the model side: only where it is wanted
+        from ckaudit.scan import add_code_findings  # the model side: only where it is wanted
 
-        code_side = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
+        model_checks = partial(add_code_findings, config, show_progress=show, use_cache=not args.no_cache)
     report = scan_files(
         config,
         verify=args.verify,
         use_cache=not args.no_cache,
         shard=shard,
-        code_side=code_side,
+        model_checks=model_checks,
         show_progress=show,
     )
     if args.history and (args.format is OutputFormat.HTML or args.html_output):

@@ -10,7 +10,7 @@ import argparse
 import json
 import time
 
-from ckaudit.worker import warmclient
+from ckaudit.worker import ask, server_dir, servers, stop_all, unavailable
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "stop":
-        stopped = warmclient.stop_all()
+        stopped = stop_all()
         if args.format == "json":
             print(json.dumps({"stopped": stopped}))
         else:
@@ -33,17 +33,15 @@ def run(args: argparse.Namespace) -> int:
                 + (f": pid {', '.join(map(str, stopped))}" if stopped else "")
             )
         return 0
-    found = [
-        answer for path in warmclient.servers() if (answer := warmclient.ask(path, "status")) is not None
-    ]
+    found = [answer for path in servers() if (answer := ask(path, "status")) is not None]
     if args.format == "json":
-        print(json.dumps({"servers": found, "disabled": warmclient.unavailable()}, indent=2))
+        print(json.dumps({"servers": found, "disabled": unavailable()}, indent=2))
         return 0
-    why = warmclient.unavailable()
+    why = unavailable()
     if why:
         print(f"the build server is not used: {why}")
     if not found:
-        print(f"no build server is running (directory: {warmclient.server_dir(create=False)})")
+        print(f"no build server is running (directory: {server_dir(create=False)})")
     for status in found:
         up = time.time() - float(status.get("started", time.time()))
         print(

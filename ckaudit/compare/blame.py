@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.findings import Finding
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, ModelSpec
-from ckaudit.scan.evaluator import Evaluator
-from ckaudit.scan.policy import status_of
-from ckaudit.vcs.trees import commit_tree, git
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import CONFIG_NAME, CheckpointEntry, ModelSpec
+from ckaudit.scan import Evaluator, status_of
+from ckaudit.vcs import commit_tree, git
 
 _FORMAT = "%H%x00%P%x00%an%x00%aI%x00%s%x1e"
 
@@ -124,7 +123,7 @@ def evaluate(
     info: CheckpointInfo,
     evaluator: Evaluator,
 ) -> Step:
-    from ckaudit.scan.verdicts import entry_at, registry_at
+    from ckaudit.scan import entry_at, registry_at
 
     tree = commit_tree(repo, commit.sha, label=commit.sha[:8])
     today = evaluator.config
@@ -136,7 +135,7 @@ def evaluate(
 
 def with_changed_lines(repo: Path, previous: Step, step: Step) -> Step:
     """A break's findings naming the lines of its diff that produce them (`ckaudit.scan.causes`)."""
-    from ckaudit.scan.causes import name_changed_lines
+    from ckaudit.scan import name_changed_lines
 
     before = commit_tree(repo, previous.commit.sha, label=previous.commit.sha[:8])
     after = commit_tree(repo, step.commit.sha, label=step.commit.sha[:8])

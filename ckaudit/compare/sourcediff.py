@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ckaudit.registry.config import CONFIG_NAME
-from ckaudit.vcs.trees import git
+from ckaudit.registry import CONFIG_NAME
+from ckaudit.vcs import git
 
 MAX_LINES = 12
 _HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")

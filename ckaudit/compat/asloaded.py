@@ -12,10 +12,9 @@ from pathlib import Path
 
 from ckaudit.compat.keyfix import PrefixFix, ignored, rename_key
 from ckaudit.findings import Finding
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
-from ckaudit.registry.loadsteps import LoadSteps
-from ckaudit.worker.client import ModelWorker
-from ckaudit.worker.results import ModelError
+from ckaudit.reader import CheckpointInfo, StateDictCandidate
+from ckaudit.registry import LoadSteps
+from ckaudit.worker import ModelError, ModelWorker
 
 
 def rekey(
@@ -96,7 +95,7 @@ def as_loaded(info: CheckpointInfo, steps: LoadSteps, used: str, root: Path, wor
     return AsLoaded(dataclasses.replace(info, candidates=candidates), None, result.sources)
 
 
-def say_so(finding: Finding, steps: LoadSteps) -> Finding:
+def noting_load_steps(finding: Finding, steps: LoadSteps) -> Finding:
     """A code finding about the checkpoint as loaded says which steps were applied first."""
     return dataclasses.replace(
         finding,

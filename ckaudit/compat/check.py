@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ckaudit.compat import advice
 from ckaudit.compat import diagnosis as compat
-from ckaudit.compat.asloaded import as_loaded, prefix_metadata, rekey, rename_metadata, say_so
+from ckaudit.compat.asloaded import as_loaded, noting_load_steps, prefix_metadata, rekey, rename_metadata
 from ckaudit.compat.devices import device_error, missing_device
 from ckaudit.compat.diagnosis import Context, Problems, problems_of
 from ckaudit.compat.drift import config_drift, explained_by
@@ -30,12 +30,9 @@ from ckaudit.compat.loadadvice import combined, steps_for, verified, with_snippe
 from ckaudit.compat.renames import Ambiguity, propose_renames
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.reader.code_running import runs_code
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
-from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
-from ckaudit.registry.loadsteps import LoadSteps
-from ckaudit.worker.client import ModelWorker
-from ckaudit.worker.results import ModelBuild, ModelError
+from ckaudit.reader import CheckpointInfo, StateDictCandidate, runs_code
+from ckaudit.registry import FACTORY, CheckpointEntry, Config, LoadSteps, ModelSpec
+from ckaudit.worker import ModelBuild, ModelError, ModelWorker
 
 # Globals torch, the standard containers and numpy provide; everything else is user code worth resolving.
 # Findings about the state dict's keys: what the `load:` steps change, so these say they were applied.
@@ -114,7 +111,7 @@ def check_compat(
     result = _with_drift(entry, spec, info, result)
     if entry.load is not None:
         steps = entry.load
-        said = tuple(say_so(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
+        said = tuple(noting_load_steps(f, steps) if f.rule in _KEY_RULES else f for f in result.findings)
         sources = tuple(sorted({*result.sources, *loader_sources}))
         result = replace(result, findings=said, sources=sources)
     return result

@@ -8,7 +8,7 @@ import re
 
 from ckaudit.compat.diagnosis import Context
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.worker.results import ModelBuild
+from ckaudit.worker import ModelBuild
 
 # torch's messages when a device is missing: a CPU-only build, no driver, no GPU, no MPS
 _MESSAGES = {

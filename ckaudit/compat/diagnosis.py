@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from ckaudit.compat.keyfix import PrefixFix, collapse_keys, ignored
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.reader.types import TensorInfo
-from ckaudit.worker.results import LoadOutcome, ModelBuild
+from ckaudit.reader import TensorInfo
+from ckaudit.worker import LoadOutcome, ModelBuild
 
 _SHOWN_KEYS = 8  # collapsed key patterns shown in a message; details carry them all
 EXPECT_FAILS = "mark it `expect: fails` with a `reason:` in ckaudit.yaml"

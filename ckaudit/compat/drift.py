@@ -16,7 +16,7 @@ from typing import Any
 
 from ckaudit.compat.diagnosis import Context
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.registry.config import CONFIG_NAME, ModelSpec
+from ckaudit.registry import CONFIG_NAME, ModelSpec
 
 # Bookkeeping that says nothing about the architecture (transformers writes these into config.json).
 _IGNORED = {"transformers_version", "architectures", "torch_dtype", "dtype", "use_cache", "return_dict"}

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule
-from ckaudit.registry.config import CheckpointEntry
-from ckaudit.registry.loadsteps import LoadSteps
+from ckaudit.registry import CheckpointEntry, LoadSteps
 
 
 @dataclass(frozen=True)

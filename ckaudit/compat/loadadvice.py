@@ -17,8 +17,8 @@ from ckaudit.compat.asloaded import apply_steps
 from ckaudit.compat.diagnosis import Problems
 from ckaudit.compat.keyfix import PrefixFix
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader.types import StateDictCandidate
-from ckaudit.registry.loadsteps import LoadSteps
+from ckaudit.reader import StateDictCandidate
+from ckaudit.registry import LoadSteps
 
 DryRun = Callable[[StateDictCandidate], Problems]
 _SHOWN_RENAMES = 6

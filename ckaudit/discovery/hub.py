@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ckaudit.reader.hparams import json_beside
-from ckaudit.registry.config import ModelSpec
+from ckaudit.reader import json_beside
+from ckaudit.registry import ModelSpec
 
 CONFIG = "config.json"
 _BOOKKEEPING = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ckaudit.discovery.models import ConfigClass, ModelClass, Param
-from ckaudit.registry.config import ModelSpec
+from ckaudit.registry import ModelSpec
 
 Saved = Mapping[str, Any]  # one checkpoint's hyperparameters, flat: name -> value
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from ckaudit.files.engine import is_environment
+from ckaudit.files import is_environment
 
 SKIPPED_NAMES = frozenset(
     {"__pycache__", ".cache", "site-packages", "dist-packages", "node_modules", ".git", ".tox", ".nox"}

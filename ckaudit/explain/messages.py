@@ -17,11 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ckaudit.compat.keyfix import PrefixFix, collapse_keys, find_prefix
-from ckaudit.explain.history import HISTORICAL_LOAD, by_meaning, key_lists, size_mismatches
+from ckaudit.compat import PrefixFix, collapse_keys, find_prefix
+from ckaudit.explain.torch_wordings import HISTORICAL_LOAD, by_meaning, key_lists, size_mismatches
 from ckaudit.findings import Finding, Location, Rule, Severity, verdict_of
-from ckaudit.reader import CheckpointReadError, read_checkpoint
-from ckaudit.reader.safety import UNSAFE_FIX, classify_globals, safe_globals_fix
+from ckaudit.reader import (
+    UNSAFE_FIX,
+    CheckpointReadError,
+    classify_globals,
+    read_checkpoint,
+    safe_globals_fix,
+)
 from ckaudit.tracebacks import frames
 
 _CONTAINER_KEYS = {

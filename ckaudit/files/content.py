@@ -21,11 +21,8 @@ from pathlib import Path
 from ckaudit.files import missing, safety
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader import read_checkpoint
-from ckaudit.reader.formats.numpyfile import NUMPY_FORMAT
-from ckaudit.reader.formats.pickles import PICKLE_FORMAT
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
-from ckaudit.vcs import queries as git
+from ckaudit.reader import NUMPY_FORMAT, PICKLE_FORMAT, CheckpointInfo, CheckpointReadError, read_checkpoint
+from ckaudit.vcs import GitRepo
 
 _FIXES = {
     Rule.LFS_POINTER: "Run `git lfs pull --include={path}` (in CI: `actions/checkout` with `lfs: true`)",
@@ -77,7 +74,7 @@ def audit_read(
     rel_path: str,
     *,
     model: str | None = None,
-    repo: git.GitRepo | None = None,
+    repo: GitRepo | None = None,
     trusted: Iterable[str] = (),
 ) -> CheckpointInfo | list[Finding]:
     """The reader's view of the file, or every finding about why there is none: unsafe-pickle for names
@@ -135,7 +132,7 @@ def _unsafe_names(
 
 
 def _read_error(
-    root: Path, repo: git.GitRepo | None, rel_path: str, exc: CheckpointReadError, model: str | None
+    root: Path, repo: GitRepo | None, rel_path: str, exc: CheckpointReadError, model: str | None
 ) -> Finding:
     if exc.rule is Rule.FILE_MISSING and "shard" in exc.details:
         return _missing_shard(root, repo, rel_path, str(exc.details["shard"]), model)
@@ -146,9 +143,7 @@ def _read_error(
     return finding
 
 
-def _missing_shard(
-    root: Path, repo: git.GitRepo | None, rel_path: str, shard: str, model: str | None
-) -> Finding:
+def _missing_shard(root: Path, repo: GitRepo | None, rel_path: str, shard: str, model: str | None) -> Finding:
     """A shard the index names is absent: name it, and say how to fetch it (LFS, DVC, history, the hub)."""
     folder = posixpath.dirname(rel_path)
     shard_path = posixpath.join(folder, shard)

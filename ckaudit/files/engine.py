@@ -13,16 +13,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ckaudit import globs
-from ckaudit.cache.store import cache_root
-from ckaudit.cache.verify import VerifyCache
+from ckaudit import globs, walk
+from ckaudit.cache import VerifyCache, cache_root
 from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry, Config
-from ckaudit.registry.lock import Signature, info_from_signature, lock_of, lock_path
-from ckaudit.vcs import queries as git
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import CheckpointEntry, Config, Signature, info_from_signature, lock_of, lock_path
+from ckaudit.vcs import GitRepo, find_repo, tracked_files
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class FileScope:
     """Everything the file checks need to know about where they run."""
 
     root: Path
-    repo: git.GitRepo | None = None  # None outside git: no history hints, no not-tracked
+    repo: GitRepo | None = None  # None outside git: no history hints, no not-tracked
     tracked: frozenset[str] | None = None  # root-relative paths in the index; None outside git
     cache: VerifyCache = field(default_factory=lambda: VerifyCache(None))
     verify: bool = False
@@ -51,8 +49,8 @@ def open_scope(
     config: Config, *, verify: bool = False, use_cache: bool = True, show_progress: bool = False
 ) -> FileScope:
     root = config.root
-    repo = git.find_repo(root)
-    tracked = frozenset(git.tracked_files(repo)) if repo is not None else None
+    repo = find_repo(root)
+    tracked = frozenset(tracked_files(repo)) if repo is not None else None
     cache = VerifyCache(cache_root(repo) / "verify" if use_cache else None)
     return FileScope(
         root=root,
@@ -145,7 +143,7 @@ def _content_checks(
             scope.root, rel_path, entry, info, verify=scope.verify, cache=scope.cache, registry=registry
         ),
         *safety.safety_findings(rel_path, info, model, trusted=scope.trusted_globals),
-        *signature.replaced(scope.lock, entry, rel_path, info),
+        *signature.changed_since_lock(scope.lock, entry, rel_path, info),
         *environment.device_findings(rel_path, info, model),
         *environment.version_findings(rel_path, info, model),
     ]
@@ -192,19 +190,15 @@ def is_environment(folder: Path) -> bool:
 
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
     """Root-relative files under `root` (never inside .git or a Python environment), minus `exclude`."""
-    found: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        rel = Path(folder).relative_to(root).as_posix()
-        prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if d != ".git"
-            and not globs.matches(f"{prefix}{d}/", exclude)
-            and not is_environment(Path(folder, d))
+
+    def enter(folder: str) -> bool:
+        return (
+            walk.name_of(folder) != ".git"
+            and not globs.matches(folder, exclude)
+            and not is_environment(root / folder)
         )
-        found.extend(prefix + n for n in names)
-    return sorted(found)
+
+    return walk.walk_files(root, enter)
 
 
 def check_checkpoints(
@@ -286,19 +280,19 @@ def scan_files(
     use_cache: bool = True,
     paths: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
-    code_side: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
+    model_checks: Callable[[list[FileOutcome]], list[FileOutcome]] | None = None,
     show_progress: bool = False,
 ) -> Report:
     """`ckaudit scan`: registered and discovered checkpoints, plus dangling references in code.
 
-    `code_side` adds the model-compatibility findings to the file outcomes (None: file checks only).
+    `model_checks` adds the model-compatibility findings to the file outcomes (None: file checks only).
     Under `shard`, references are reported by shard 1 only, so the union of all shards is the whole scan.
     """
     scope = open_scope(config, verify=verify, use_cache=use_cache, show_progress=show_progress)
     files = repository_files(scope, config.scan.exclude)
     outcomes = check_checkpoints(config, scope, paths=paths, shard=shard, files=files)
-    if code_side is not None:
-        outcomes = code_side(outcomes)
+    if model_checks is not None:
+        outcomes = model_checks(outcomes)
     first = shard is None or shard[0] == 1
     untracked = _not_tracked(scope, config, paths) if first else []
     loose = (

@@ -19,8 +19,7 @@ from typing import Any
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity, plural
-from ckaudit.reader.formats.tarformat import TAR_FORMAT
-from ckaudit.reader.types import CheckpointInfo
+from ckaudit.reader import TAR_FORMAT, CheckpointInfo
 
 MAX_ARCHIVE_VERSION = 10
 

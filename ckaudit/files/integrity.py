@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ckaudit.cache.verify import Verification, VerifyCache, stat_key
+from ckaudit.cache import Verification, VerifyCache, stat_key
 from ckaudit.files.content import content_finding
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Location, Rule
-from ckaudit.reader import verify_checkpoint
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry
+from ckaudit.reader import CheckpointInfo, verify_checkpoint
+from ckaudit.registry import CheckpointEntry
 
 
 def needs_pass(entry: CheckpointEntry | None, verify: bool) -> bool:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry
-from ckaudit.vcs import queries as git
+from ckaudit.registry import CheckpointEntry
+from ckaudit.vcs import GitRepo, history_hint, lfs_tracked
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Whereabouts:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def where_it_went(root: Path, repo: git.GitRepo | None, rel_path: str) -> Whereabouts:
+def where_it_went(root: Path, repo: GitRepo | None, rel_path: str) -> Whereabouts:
     found = Whereabouts()
     _dvc(root, rel_path, found)
     if repo is not None:
@@ -43,8 +43,8 @@ def _dvc(root: Path, rel_path: str, found: Whereabouts) -> None:
             return
 
 
-def _history(repo: git.GitRepo, rel_path: str, found: Whereabouts) -> None:
-    hint = git.history_hint(repo, rel_path)
+def _history(repo: GitRepo, rel_path: str, found: Whereabouts) -> None:
+    hint = history_hint(repo, rel_path)
     if hint is None:
         return
     commit = f"{hint.commit[:10]} ({hint.date}, {hint.subject!r})"
@@ -58,8 +58,8 @@ def _history(repo: git.GitRepo, rel_path: str, found: Whereabouts) -> None:
     found.details["commit"] = hint.commit
 
 
-def _lfs(repo: git.GitRepo, rel_path: str, found: Whereabouts) -> None:
-    if git.lfs_tracked(repo, rel_path):
+def _lfs(repo: GitRepo, rel_path: str, found: Whereabouts) -> None:
+    if lfs_tracked(repo, rel_path):
         found.hints.append(".gitattributes stores it with Git LFS")
         found.fixes.append(f"`git lfs pull --include={rel_path}`")
         found.details["lfs"] = True
@@ -67,7 +67,7 @@ def _lfs(repo: git.GitRepo, rel_path: str, found: Whereabouts) -> None:
 
 def file_missing(
     root: Path,
-    repo: git.GitRepo | None,
+    repo: GitRepo | None,
     rel_path: str,
     *,
     model: str | None,

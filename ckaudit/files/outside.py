@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ckaudit import globs
 from ckaudit.files.engine import FileScope, walk_files
-from ckaudit.registry.config import Config
-from ckaudit.vcs import queries as git
+from ckaudit.registry import Config
+from ckaudit.vcs import ignored
 
 
 def checkpoints_outside_git(config: Config, scope: FileScope) -> dict[str, str]:
@@ -19,5 +19,5 @@ def checkpoints_outside_git(config: Config, scope: FileScope) -> dict[str, str]:
         for path in walk_files(scope.root, tuple(config.scan.exclude))
         if path not in tracked and globs.matches(path, config.scan.include)
     ]
-    ignored = git.ignored(scope.repo, found)
-    return {path: "ignored" if path in ignored else "untracked" for path in found}
+    gitignored = ignored(scope.repo, found)
+    return {path: "ignored" if path in gitignored else "untracked" for path in found}

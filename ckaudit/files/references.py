@@ -23,8 +23,8 @@ from pathlib import Path
 from ckaudit import globs
 from ckaudit.files.missing import where_it_went
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.registry.config import ScanSettings
-from ckaudit.vcs import queries as git
+from ckaudit.registry import ScanSettings
+from ckaudit.vcs import GitRepo
 
 _OUTPUT = re.compile(r"out|save|export|dest|write|dump", re.IGNORECASE)
 _NOT_A_PATH = re.compile(r"\s|://|[{}%*?\[\]]|^[/~]|^[A-Za-z]:[\\/]")
@@ -154,7 +154,7 @@ def dangling_in(
 
 
 def find_dangling(
-    root: Path, python_files: Iterable[str], settings: ScanSettings, repo: git.GitRepo | None
+    root: Path, python_files: Iterable[str], settings: ScanSettings, repo: GitRepo | None
 ) -> list[Finding]:
     """Findings for every dangling checkpoint reference in the given root-relative Python files."""
     markers = [n.rsplit("*", 1)[-1].encode() for n in globs.name_patterns(settings.include)]
@@ -174,7 +174,7 @@ def find_dangling(
 
 
 def _finding(
-    root: Path, repo: git.GitRepo | None, py_file: str, line: int, snippet: str | None, text: str, rel: str
+    root: Path, repo: GitRepo | None, py_file: str, line: int, snippet: str | None, text: str, rel: str
 ) -> Finding:
     found = where_it_went(root, repo, rel)
     hints = f": {'; '.join(found.hints)}" if found.hints else ""

@@ -14,10 +14,16 @@ from collections.abc import Iterable
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule
-from ckaudit.reader.code_running import is_unresolved, runs_code
-from ckaudit.reader.pickle.stubs import UNPROVEN
-from ckaudit.reader.safety import UNSAFE_FIX, GlobalsVerdict, allow_line, classify_globals
-from ckaudit.reader.types import CheckpointInfo
+from ckaudit.reader import (
+    UNPROVEN,
+    UNSAFE_FIX,
+    CheckpointInfo,
+    GlobalsVerdict,
+    allow_line,
+    classify_globals,
+    is_unresolved,
+    runs_code,
+)
 
 _SHOWN = 8
 _RESAVE = "re-save it as a plain state dict (`torch.save(model.state_dict(), path)`) or safetensors"

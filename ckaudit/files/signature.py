@@ -11,14 +11,13 @@ from collections.abc import Mapping
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.reader.types import CheckpointInfo
-from ckaudit.registry.config import CheckpointEntry, Config, expand_path
-from ckaudit.registry.lock import LOCK_NAME, Signature, signature_of
+from ckaudit.reader import CheckpointInfo
+from ckaudit.registry import LOCK_NAME, CheckpointEntry, Config, Signature, expand_path, signature_of
 
 _SHOWN = 5
 
 
-def replaced(
+def changed_since_lock(
     lock: Mapping[str, Signature], entry: CheckpointEntry | None, rel_path: str, info: CheckpointInfo
 ) -> list[Finding]:
     locked = lock.get(entry.as_written) if entry is not None else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.vcs import queries as git
+from ckaudit.vcs import GitRepo, ignored
 
 _SHOWN = 5
 
@@ -20,17 +20,17 @@ def is_tracked(rel_path: str, tracked: set[str] | frozenset[str]) -> bool:
 
 
 def not_tracked_summary(
-    repo: git.GitRepo, paths: Sequence[str], *, lock_committed: bool = False
+    repo: GitRepo, paths: Sequence[str], *, lock_committed: bool = False
 ) -> Finding | None:
     """One finding naming every registered checkpoint that is here but untracked or ignored: a warning, or a
     note when ckaudit.lock is committed with their signatures (the set-up of teams that keep checkpoints out
     of git on purpose: hooks and CI already judge code changes against the lock)."""
     if not paths:
         return None
-    ignored = set(git.ignored(repo, list(paths)))
+    gitignored = set(ignored(repo, list(paths)))
     groups = {
-        "ignored": sorted(p for p in paths if p in ignored),
-        "untracked": sorted(p for p in paths if p not in ignored),
+        "ignored": sorted(p for p in paths if p in gitignored),
+        "untracked": sorted(p for p in paths if p not in gitignored),
     }
     listed = "; ".join(f"{how}: {_few(found)}" for how, found in groups.items() if found)
     count = (

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ckaudit.faces import lazy_exports
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
@@ -27,16 +29,44 @@ from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
 from ckaudit.reader.plaintext import misread_text
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
+if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: imported on first use
+    from ckaudit.reader.code_running import is_unresolved, runs_code
+    from ckaudit.reader.formats import NUMPY_FORMAT, PICKLE_FORMAT, TAR_FORMAT
+    from ckaudit.reader.hparams import flatten, json_beside
+    from ckaudit.reader.pickle.stubs import UNPROVEN
+    from ckaudit.reader.safety import (
+        UNSAFE_FIX,
+        GlobalsVerdict,
+        allow_line,
+        classify_globals,
+        safe_globals_fix,
+    )
+
 __all__ = [
+    "NUMPY_FORMAT",
+    "PICKLE_FORMAT",
+    "TAR_FORMAT",
+    "UNPROVEN",
+    "UNSAFE_FIX",
     "CheckpointInfo",
     "CheckpointReadError",
+    "GlobalsVerdict",
     "Integrity",
     "StateDictCandidate",
     "TensorInfo",
+    "allow_line",
+    "classify_globals",
     "file_sha256",
+    "flatten",
+    "is_unresolved",
+    "json_beside",
     "read_checkpoint",
+    "runs_code",
+    "safe_globals_fix",
     "verify_checkpoint",
 ]
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 ZIP_MAGIC = b"PK\x03\x04"

@@ -147,7 +147,7 @@ class _Parser(NodeReader):
     def trusted_globals(self, node: yaml.Node) -> tuple[str, ...]:
         """Dotted `module.qualname` names; never one ckaudit knows to run code (a registry cannot vouch
         for os.system)."""
-        from ckaudit.reader.code_running import runs_code  # here: the reader package is slow to import
+        from ckaudit.reader import runs_code  # here: the reader package is slow to import
 
         names = self.strings(node, "trusted_globals")
         for name in names:

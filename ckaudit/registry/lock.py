@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from ckaudit.errors import ConfigError
-from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
+from ckaudit.reader import CheckpointInfo, StateDictCandidate, TensorInfo
 from ckaudit.registry.config import Config
 from ckaudit.registry.writer import write_atomically
 
@@ -63,6 +63,8 @@ class Signature:
 
 
 def signature_of(info: CheckpointInfo, container: str | None) -> Signature:
+    """The lock's record of a checkpoint: keys, shapes, dtypes and metadata of every candidate, never
+    tensor data, so a lock diff reads like a code diff."""
     candidates = {
         c.key: {
             "tensors": {k: [t.dtype, list(t.shape)] for k, t in sorted(c.tensors.items())},
@@ -133,8 +135,7 @@ def update_lock(config: Config, signatures: Mapping[str, Signature]) -> Path:
 
 def missing_signatures(config: Config, known: Mapping[str, Signature]) -> dict[str, Signature]:
     """Registered checkpoints without a record in `known`, read from their files where they can be."""
-    from ckaudit.reader import read_checkpoint
-    from ckaudit.reader.types import CheckpointReadError
+    from ckaudit.reader import CheckpointReadError, read_checkpoint
 
     found = {}
     for entry in config.checkpoints:

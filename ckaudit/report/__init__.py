@@ -9,9 +9,30 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ckaudit.faces import lazy_exports
 from ckaudit.findings import Report
+
+if TYPE_CHECKING:
+    from ckaudit.report.blame import render_text as render_blame_text
+    from ckaudit.report.github import escape_data
+    from ckaudit.report.html.blame_page import render as render_blame_html
+    from ckaudit.report.json_format import finding_dict
+    from ckaudit.report.summary import render as job_summary
+
+__all__ = [
+    "OutputFormat",
+    "escape_data",
+    "finding_dict",
+    "job_summary",
+    "render",
+    "render_blame_html",
+    "render_blame_text",
+    "render_html",
+]
+
+__getattr__ = lazy_exports(__name__, __file__)
 
 
 class OutputFormat(str, enum.Enum):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ckaudit.compare.blame import Blame, Step
-from ckaudit.compare.sourcediff import by_relevance, trimmed
+from ckaudit.compare import Blame, Step, by_relevance, trimmed
 from ckaudit.report.details import other_locations
 from ckaudit.report.text import wrap
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckaudit.compat.fixcode import collapsed_moves
+from ckaudit.compat import collapsed_moves
 from ckaudit.findings import Finding, Location, Rule
 from ckaudit.keyranges import collapse_keys, collapse_rows
 from ckaudit.report.paths import shape_text

@@ -15,7 +15,7 @@ from typing import Any
 
 from ckaudit import __version__
 from ckaudit.findings import RULES, Finding, Location, Report, Rule, RuleInfo, Severity
-from ckaudit.registry.config import CONFIG_NAME
+from ckaudit.registry import CONFIG_NAME
 from ckaudit.report.details import detail_key, other_locations
 from ckaudit.report.paths import primary_location, relative_path
 

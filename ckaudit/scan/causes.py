@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ckaudit.findings import Finding
-from ckaudit.vcs.trees import Tree
+from ckaudit.vcs import Tree
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _OPEN, _CLOSE = "([{,", ")]},"

@@ -9,28 +9,26 @@ lazily, one process for every tree). The verdict logic that compares two such ou
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ckaudit.cache.outcomes import SigCache, checkpoint_signature, code_fingerprint, make_key
-from ckaudit.compat.environment import Changes, changes, installed_versions
+from ckaudit.cache import JsonStore, checkpoint_signature, code_fingerprint, make_key
+from ckaudit.compat import Changes, changes, installed_versions
 from ckaudit.errors import WorkerDied
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
-from ckaudit.vcs.trees import Tree, materialise
-from ckaudit.worker.sources import ModelSources, model_sources
+from ckaudit.registry import CheckpointEntry, Config, ModelSpec
+from ckaudit.vcs import Tree, materialise
+from ckaudit.walk import name_of, walk_files
+from ckaudit.worker import ModelSources, model_sources
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
-    from ckaudit.registry.lock import Signature
-    from ckaudit.worker.client import Incident, ModelWorker
-    from ckaudit.worker.interpreter import Interpreter
-    from ckaudit.worker.results import ModelBuild
+    from ckaudit.reader import CheckpointInfo
+    from ckaudit.registry import Signature
+    from ckaudit.worker import Incident, Interpreter, ModelBuild, ModelWorker
 
 
 @dataclass(frozen=True)
@@ -73,8 +71,8 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
     """The checkpoint's metadata from the working tree, else from its signature in ckaudit.lock, or why it
     cannot be read (a warning here: the file is not what the code change is judged on; `ckaudit scan` and
     the `ckaudit-files` hook own it)."""
-    from ckaudit.files.content import read
-    from ckaudit.registry.lock import info_from_signature, lock_of
+    from ckaudit.files import read
+    from ckaudit.registry import info_from_signature, lock_of
 
     root = config.root
     if not (root / entry.path).exists():
@@ -101,7 +99,7 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
 class Evaluator:
     """Cached dry runs of checkpoints against models in many trees, through one lazily started worker."""
 
-    def __init__(self, config: Config, cache: SigCache, python: str | None = None) -> None:
+    def __init__(self, config: Config, cache: JsonStore, python: str | None = None) -> None:
         self.config = config
         self.cache = cache
         self._python = python
@@ -124,7 +122,7 @@ class Evaluator:
     def interpreter(self) -> Interpreter:
         """The project's interpreter (found once; an explicit `python` is probed as given)."""
         if self._interpreter is None:
-            from ckaudit.worker.interpreter import Interpreter, find_interpreter, probe
+            from ckaudit.worker import Interpreter, find_interpreter, probe
 
             if self._python is None:
                 self._interpreter = find_interpreter(self.config)
@@ -139,7 +137,7 @@ class Evaluator:
 
     def worker(self) -> ModelWorker:
         if self._worker is None:
-            from ckaudit.worker.client import ModelWorker
+            from ckaudit.worker import ModelWorker
 
             worker = ModelWorker(
                 self.python, timeout=self.config.timeout, origin=self.config.root, warm=self.interpreter.paths
@@ -151,7 +149,7 @@ class Evaluator:
         """The working tree under the registry's root, read in place (in git or not)."""
         if self._here is None:
             from ckaudit.errors import GitError
-            from ckaudit.vcs.trees import WorkTree, work_tree
+            from ckaudit.vcs import WorkTree, work_tree
 
             try:
                 self._here = work_tree(self.config.root)
@@ -159,7 +157,7 @@ class Evaluator:
                 self._here = WorkTree(self.config.root, _source_files(self.config.root))
         return self._here
 
-    def root(self, tree: Tree) -> Path:
+    def checkout(self, tree: Tree) -> Path:
         if id(tree) not in self._roots:
             self._roots[id(tree)] = self._stack.enter_context(materialise(tree))
         return self._roots[id(tree)]
@@ -226,7 +224,7 @@ class Evaluator:
         )
 
     def recorded_packages(self, entry: CheckpointEntry) -> Mapping[str, str]:
-        from ckaudit.registry.lock import lock_of
+        from ckaudit.registry import lock_of
 
         if self._lock is None:
             self._lock = lock_of(self.config)
@@ -234,11 +232,11 @@ class Evaluator:
         return record.packages if record is not None else {}
 
     def _evaluate(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
-        from ckaudit.compat.check import check_compat
+        from ckaudit.compat import check_compat
 
         worker = self.worker()
         mark = len(worker.incidents)
-        result = check_compat(entry, spec, info, self.root(tree), worker)
+        result = check_compat(entry, spec, info, self.checkout(tree), worker)
         incidents = worker.incidents[mark:]
         died = next((i for i in incidents if i.kind == "crashed"), None)
         if died is not None:
@@ -246,7 +244,7 @@ class Evaluator:
         return Outcome(
             loads=result.loads,
             built=result.build.ok,
-            findings=tuple(relocate(f, self.root(tree)) for f in result.findings),
+            findings=tuple(relocate(f, self.checkout(tree)) for f in result.findings),
             sources={p: tree.oid(p) for p in sorted(result.sources)},
             signature=signature_json(result.build),
             distributions=dict(result.build.distributions),
@@ -288,14 +286,14 @@ class Evaluator:
 
 
 def _source_files(root: Path) -> list[str]:
-    from ckaudit.vcs.trees import MATERIAL_SUFFIXES
+    from ckaudit.vcs import MATERIAL_SUFFIXES
 
-    found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("node_modules", "__pycache__")]
-        rel = Path(folder).relative_to(root)
-        found += [(rel / n).as_posix() for n in names if n.endswith(MATERIAL_SUFFIXES)]
-    return found
+    return [path for path in walk_files(root, _enter) if path.endswith(MATERIAL_SUFFIXES)]
+
+
+def _enter(folder: str) -> bool:
+    name = name_of(folder)
+    return not name.startswith(".") and name not in ("node_modules", "__pycache__")
 
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the hook's fast path imports verdicts (and so this) but never the reader
-    from ckaudit.reader.types import CheckpointInfo
-    from ckaudit.registry.config import CheckpointEntry
+    from ckaudit.reader import CheckpointInfo
+    from ckaudit.registry import CheckpointEntry
     from ckaudit.scan.evaluator import Outcome
 
 

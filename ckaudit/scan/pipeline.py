@@ -13,13 +13,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ckaudit.cache.outcomes import SigCache
+from ckaudit.cache import JsonStore
 from ckaudit.errors import WorkerError
-from ckaudit.files import FileOutcome
-from ckaudit.files.environment import device_findings
+from ckaudit.files import FileOutcome, device_findings
 from ckaudit.findings import Cause, Finding, Rule, Severity
 from ckaudit.progress import progress
-from ckaudit.registry.config import Config, ModelSpec
+from ckaudit.registry import Config, ModelSpec
 from ckaudit.scan.evaluator import Evaluator
 from ckaudit.scan.keylists import key_lists
 from ckaudit.scan.policy import judge
@@ -48,7 +47,7 @@ def add_code_findings(
     if not todo:
         return list(outcomes)
     checked: dict[int, FileOutcome] = {}
-    with Evaluator(config, SigCache.for_repo(config.root, enabled=use_cache)) as evaluator:
+    with Evaluator(config, JsonStore.for_repo(config.root, enabled=use_cache)) as evaluator:
         for outcome in progress(todo, desc="models", unit="checkpoint", enabled=show_progress):
             entry = outcome.entry
             assert entry is not None and entry.model is not None and outcome.info is not None

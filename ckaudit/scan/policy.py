@@ -23,9 +23,9 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-from ckaudit.compat.environment import package_version_finding
+from ckaudit.compat import package_version_finding
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.registry.config import CheckpointEntry
+from ckaudit.registry import CheckpointEntry
 from ckaudit.scan.evaluator import Outcome
 
 WAYS_FORWARD = (

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report
-from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
+from ckaudit.registry import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.scan.causes import name_changed_lines
 from ckaudit.scan.evaluator import Evaluator, load_info
 from ckaudit.scan.keylists import key_lists
 from ckaudit.scan.policy import Labels, judge
-from ckaudit.vcs.trees import Tree
+from ckaudit.vcs import Tree
 
 if TYPE_CHECKING:
-    from ckaudit.reader.types import CheckpointInfo
+    from ckaudit.reader import CheckpointInfo
 
 
 def relevant_models(
@@ -108,6 +108,6 @@ def entry_at(registry: Config, today: Config, entry: CheckpointEntry) -> tuple[M
 
 
 def _from_lock(entry: CheckpointEntry, info: CheckpointInfo) -> list[Finding]:
-    from ckaudit.files.missing import judged_from_lock  # here: the hook's fast path never reads a file
+    from ckaudit.files import judged_from_lock
 
     return [judged_from_lock(entry)] if info.details.get("from_lock") else []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ckaudit.vcs.repo import GitRepo, find_repo
+from ckaudit.vcs.repo import GitRepo, find_repo, nul_separated
 
 __all__ = ["GitRepo", "HistoryHint", "find_repo", "history_hint", "ignored", "lfs_tracked", "tracked_files"]
 
@@ -27,13 +27,9 @@ class HistoryHint:
     renamed_to: str | None  # root-relative new path, None for a plain deletion
 
 
-def _split_z(data: bytes) -> list[str]:
-    return [item for item in data.decode("utf-8", errors="surrogateescape").split("\0") if item]
-
-
 def tracked_files(repo: GitRepo) -> set[str]:
     """Paths in the index under the root (root-relative): what a clone would have."""
-    return set(_split_z(repo.run(_LITERAL, "ls-files", "-z", "--cached", "--", ".")))
+    return set(nul_separated(repo.run(_LITERAL, "ls-files", "-z", "--cached", "--", ".")))
 
 
 def ignored(repo: GitRepo, paths: Iterable[str]) -> set[str]:
@@ -43,12 +39,12 @@ def ignored(repo: GitRepo, paths: Iterable[str]) -> set[str]:
         return set()
     stdin = "\0".join(wanted).encode("utf-8", errors="surrogateescape") + b"\0"
     # Exit status 1 means "none ignored"; 128 would be a real error and raises.
-    return set(_split_z(repo.run("check-ignore", "-z", "--stdin", input=stdin, ok=(0, 1))))
+    return set(nul_separated(repo.run("check-ignore", "-z", "--stdin", input=stdin, ok=(0, 1))))
 
 
 def lfs_tracked(repo: GitRepo, path: str) -> bool:
     """Whether `.gitattributes` routes `path` through Git LFS (works for paths that do not exist)."""
-    out = _split_z(repo.run("check-attr", "-z", "filter", "--", path))
+    out = nul_separated(repo.run("check-attr", "-z", "filter", "--", path))
     return len(out) >= 3 and out[2] == "lfs"
 
 
@@ -86,7 +82,7 @@ def _renamed_to(repo: GitRepo, commit: str, path: str) -> str | None:
         commit,
         ok=None,  # a root commit has no parent: no rename
     )
-    items = _split_z(diff)
+    items = nul_separated(diff)
     old = repo.prefix + path
     i = 0
     while i < len(items):

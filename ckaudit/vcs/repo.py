@@ -181,6 +181,11 @@ class CatFile:
         return header[1].decode(), size, data
 
 
+def nul_separated(out: bytes) -> list[str]:
+    """The records of a `-z` git output, paths decoded as git wrote them (undecodable bytes kept)."""
+    return [item for item in out.decode("utf-8", "surrogateescape").split("\0") if item]
+
+
 def hook_index(toplevel: Path) -> dict[str, str]:
     """The index git gave this process (GIT_INDEX_FILE during `commit -a`), as an env for the calls that read
     the index; empty outside a hook."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ckaudit.errors import GitError
-from ckaudit.vcs.repo import hook_index, open_repo
+from ckaudit.vcs.repo import hook_index, nul_separated, open_repo
 
 MAX_BLOB = 1_000_000
 MATERIAL_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt")
@@ -37,10 +37,6 @@ def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, input: byt
 def blob_oid(data: bytes) -> str:
     """Git's blob id of `data`, computed in Python (no `git hash-object` process)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def repo_root(start: Path) -> Path:
-    return open_repo(start).toplevel
 
 
 def resolve_commit(repo: Path, rev: str) -> str | None:
@@ -92,6 +88,8 @@ class Tree:
         return {p: self._cache[e.oid] for p, e in found.items()}
 
     def materialise_to(self, target: Path) -> None:
+        """Write the source and config files under `target`; blobs over MAX_BLOB are left out (a data file
+        committed by mistake must not make every dry run copy it)."""
         selected = [e for e in self.entries.values() if wanted(e)]
         unsized = [e.oid for e in selected if e.size is None]
         if unsized:
@@ -102,6 +100,7 @@ class Tree:
 
 
 def write_files(target: Path, contents: Mapping[str, bytes]) -> None:
+    """Write `contents` under `target`, making each parent folder once (thousands of files per tree)."""
     made: set[Path] = set()
     for path, data in contents.items():
         dest = target / path
@@ -144,10 +143,12 @@ class WorkTree(Tree):
 
 
 def tree_paths(tree: Tree) -> set[str]:
+    """Every path of the tree; for the working tree, the listed ones (untracked but not ignored included)."""
     return tree.all_paths() if isinstance(tree, WorkTree) else set(tree.entries)
 
 
 def tree_has(tree: Tree, path: str) -> bool:
+    """Whether `path` is in the tree; the working tree also answers for files that appeared since listing."""
     return tree.has(path) if isinstance(tree, WorkTree) else path in tree.entries
 
 
@@ -158,13 +159,10 @@ def commit_tree(repo: Path, rev: str, label: str | None = None) -> Tree:
         raise GitError(f"{rev!r} does not name a commit in {repo}")
     out = git(repo, "ls-tree", "-r", "-l", "-z", commit)
     entries = {}
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        mode, kind, oid, size = meta.decode().split()
+    for record in nul_separated(out):
+        meta, _, path = record.partition("\t")
+        mode, kind, oid, size = meta.split()
         if kind == "blob":
-            path = path_b.decode("utf-8", "surrogateescape")
             entries[path] = Entry(path, oid, mode, int(size) if size.isdigit() else None)
     return Tree(repo=repo, label=label or rev, entries=entries, commit=commit)
 
@@ -173,12 +171,9 @@ def index_tree(repo: Path, env: Mapping[str, str] | None = None) -> Tree:
     """The staged content (`git ls-files -s -z`), from the index `env` names (default: the repository's)."""
     out = git(repo, "ls-files", "-s", "-z", env=env)
     entries = {}
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        mode, oid, stage = meta.decode().split()
-        path = path_b.decode("utf-8", "surrogateescape")
+    for record in nul_separated(out):
+        meta, _, path = record.partition("\t")
+        mode, oid, stage = meta.split()
         if stage in ("0", "2") and path not in entries:  # a conflict: "ours" stands in
             entries[path] = Entry(path, oid, mode)
     return Tree(repo=repo, label="index", entries=entries)
@@ -187,8 +182,26 @@ def index_tree(repo: Path, env: Mapping[str, str] | None = None) -> Tree:
 def work_tree(repo: Path) -> WorkTree:
     """The working tree: tracked and untracked-but-not-ignored files, read from disk."""
     out = git(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    paths = {p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p}
-    return WorkTree(repo, paths)
+    return WorkTree(repo, set(nul_separated(out)))
+
+
+def staged_paths(repo: Path) -> list[str]:
+    """Paths added or modified in the index relative to HEAD (every staged path before the first commit)."""
+    env = hook_index_env(repo)
+    if resolve_commit(repo, "HEAD") is None:
+        return sorted(index_tree(repo, env).entries)
+    out = git(
+        repo,
+        "diff-index",
+        "--cached",
+        "--relative",
+        "--name-only",
+        "--diff-filter=ACMR",
+        "-z",
+        "HEAD",
+        env=env,
+    )
+    return nul_separated(out)
 
 
 @contextmanager

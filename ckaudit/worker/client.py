@@ -23,8 +23,8 @@ from typing import IO, Any
 
 from ckaudit.errors import WorkerError
 from ckaudit.findings import Location
-from ckaudit.reader.types import StateDictCandidate
-from ckaudit.registry.config import ModelSpec
+from ckaudit.reader import StateDictCandidate
+from ckaudit.registry import ModelSpec
 from ckaudit.tracebacks import frames
 from ckaudit.worker.results import (
     ErrorKind,
@@ -233,10 +233,6 @@ class ModelWorker:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    @property
-    def torch_version(self) -> str:
-        return str(self._ready()["torch"])
 
     @property
     def devices(self) -> frozenset[str] | None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ckaudit import proc
 from ckaudit.errors import CkauditError
-from ckaudit.registry.config import CONFIG_NAME, Config, expand_path
+from ckaudit.registry import CONFIG_NAME, Config, expand_path
 
 _PROBE = r"""
 import importlib.util, json, sys
@@ -183,13 +183,13 @@ def probe(python: str, root: Path) -> Interpreter | None:
     memo = (python, pythonpath)
     if memo in _probes:
         return _probes[memo]
-    from ckaudit.cache.outcomes import SigCache, make_key
+    from ckaudit.cache import JsonStore, make_key
 
     try:
         stat = os.stat(python)
     except OSError:
         return None
-    cache = SigCache.for_repo(root)
+    cache = JsonStore.for_repo(root)
     key = make_key({"v": _PROBE_VERSION, "python": python, "mtime": stat.st_mtime_ns, "env": pythonpath})
     record = cache.get("interpreter", key)
     if record is None or not _still_valid(record):

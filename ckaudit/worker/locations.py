@@ -14,6 +14,7 @@ import site
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 _INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
@@ -63,7 +64,7 @@ class Recorder:
         self._inside: dict[str, bool] = {}
 
     def site(self) -> tuple[str, int] | None:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             filename = frame.f_code.co_filename
             inside = self._inside.get(filename)
@@ -71,7 +72,7 @@ class Recorder:
                 inside = self._inside[filename] = in_root(filename, self.root)
             if inside:
                 return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
+            frame = frame.f_back
         return None
 
     def note(self, owner: Any, name: str) -> None:

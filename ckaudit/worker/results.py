@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ckaudit.findings import Location
-from ckaudit.reader.hparams import flatten
-from ckaudit.reader.types import StateDictCandidate, TensorInfo
+from ckaudit.reader import StateDictCandidate, TensorInfo, flatten
 
 ErrorKind = Literal["raised", "timeout", "crashed"]
 

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ckaudit.globs import glob_regex
-from ckaudit.registry.config import ModelSpec
-from ckaudit.vcs.trees import Tree, tree_has, tree_paths
+from ckaudit.registry import ModelSpec
+from ckaudit.vcs import Tree, tree_has, tree_paths
 
 _BUILD = "<build>"
 

@@ -105,6 +105,10 @@ class Daemon:
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
 
+    def busy(self) -> bool:
+        """Still listening, or children still running (a method: the loop re-reads what handlers change)."""
+        return self.listener is not None or bool(self.children)
+
     def run(self) -> None:
         os.chdir("/")
         self.prewarm()
@@ -119,7 +123,7 @@ class Daemon:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         last = time.monotonic()
-        while self.listener is not None or self.children:
+        while self.busy():
             if self.children:
                 last = time.monotonic()
             left = self.idle - (time.monotonic() - last)

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ckaudit.cache.outcomes import code_fingerprint
+from ckaudit.cache import code_fingerprint
 from ckaudit.worker.warm import is_private, peer_uid
 
 SERVER = Path(__file__).with_name("server.py")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ckaudit.cache.outcomes import SigCache, make_key
+from ckaudit.cache.outcomes import JsonStore, make_key
 from ckaudit.finding_codec import finding_dict, finding_from_dict
 from ckaudit.findings import Finding, Location, Rule, Severity
 
 
 def test_put_get_and_damaged_entries(git_repo: Path) -> None:
-    cache = SigCache.for_repo(git_repo)
+    cache = JsonStore.for_repo(git_repo)
     assert cache.directory is not None and cache.directory.is_relative_to(git_repo / ".git")
     key = make_key({"a": 1})
     assert cache.get("outcome", key) is None
@@ -20,11 +20,11 @@ def test_put_get_and_damaged_entries(git_repo: Path) -> None:
     file = next(cache.directory.rglob(f"{key}.json"))
     file.write_text("{not json")
     assert cache.get("outcome", key) is None
-    assert SigCache.for_repo(git_repo, enabled=False).get("outcome", key) is None
+    assert JsonStore.for_repo(git_repo, enabled=False).get("outcome", key) is None
 
 
 def test_concurrent_writers_never_tear_a_file(git_repo: Path) -> None:
-    cache = SigCache.for_repo(git_repo)
+    cache = JsonStore.for_repo(git_repo)
     key = make_key({"same": "key"})
     values = [{"writer": i, "payload": "x" * 20000} for i in range(8)]
     threads = [

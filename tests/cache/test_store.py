@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ckaudit.atomic import write_atomic
-from ckaudit.cache.outcomes import CACHE_VERSION, SigCache
+from ckaudit.cache.outcomes import CACHE_VERSION, JsonStore
 from ckaudit.cache.store import cache_root
 from ckaudit.files.engine import open_scope
 from ckaudit.registry.config import Config
@@ -25,7 +25,7 @@ def test_every_worktree_of_a_clone_shares_one_cache_root(git_repo: Path, tmp_pat
     main_root, other_root = cache_root(find_repo(git_repo)), cache_root(find_repo(other))
     assert main_root == other_root == (git_repo / ".git" / "ckaudit").resolve()
     # both caches follow the rule: outcomes and verification results side by side
-    assert SigCache.for_repo(other).directory == main_root / "outcomes" / f"v{CACHE_VERSION}"
+    assert JsonStore.for_repo(other).directory == main_root / "outcomes" / f"v{CACHE_VERSION}"
     assert open_scope(Config(root=other)).cache.directory == main_root / "verify"
 
 

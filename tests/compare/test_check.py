@@ -36,10 +36,12 @@ def test_check_between_commits_and_against_the_working_tree(model_repo: Path, wo
     assert run_cli(model_repo, "check", "--base", "HEAD", "--strict")[0] == 1
 
 
+@pytest.mark.torch  # builds its fixture with torch
 def test_check_rejects_an_unknown_base(model_repo: Path) -> None:
     assert run_cli(model_repo, "check", "--base", "no-such-ref")[0] == 2
 
 
+@pytest.mark.torch  # builds its fixture with torch
 def test_files_only_checks_staged_checkpoints_without_torch(model_repo: Path) -> None:
     (model_repo / "checkpoints" / "lfs.pt").write_text(
         "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + "\nsize 123\n"

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import GIT_ENV, git, requires_torch
 from tests.modelrepo import NET, SHAPES, SharedWorker, run_cli, untouched, write
@@ -96,6 +95,8 @@ def test_blame_in_a_clone_without_the_checkpoint(
 def test_scan_reports_a_replaced_checkpoint_and_a_stale_lock_record(
     model_repo: Path, worker: SharedWorker
 ) -> None:
+    import torch  # here, not at the top: where torch is absent the module is skipped, not an import error
+
     _register_and_ignore(model_repo)
     shapes = {**SHAPES, "fc1.weight": (5, 8), "fc1.bias": (5,)}
     torch.save({k: torch.zeros(s) for k, s in shapes.items()}, model_repo / "checkpoints" / "net.pt")

@@ -66,12 +66,14 @@ def test_names_after_stop_are_audited() -> None:
     assert result.calls == {"posix.system"}
 
 
+@pytest.mark.torch  # its pickles are written by torch
 def test_build_on_a_global_is_a_call_nothing_allows() -> None:
     data = attacks.attack_pickles(attacks.Path("/c"))["build_patches_setstate"]
     for result in _both(data):
         assert "argparse.Namespace.__setstate__" in result.calls
 
 
+@pytest.mark.torch  # its pickles are written by torch
 def test_allowed_callables_that_call_their_arguments() -> None:
     import torch
 
@@ -82,6 +84,7 @@ def test_allowed_callables_that_call_their_arguments() -> None:
         assert {"torch._tensor._rebuild_from_type_v2", "posix.system", "torch.Tensor"} <= result.calls
 
 
+@pytest.mark.torch  # its pickles are written by torch
 def test_both_decoders_agree_on_every_attack() -> None:
     def outcome(walk: object, data: bytes) -> tuple[frozenset[str], frozenset[str]]:
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ckaudit.cache.outcomes import SigCache
+from ckaudit.cache import JsonStore
 from ckaudit.errors import WorkerDied
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
@@ -53,7 +53,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     site = tmp_path / "site"
     install(site, "mylayers", "1.0")
     config = Config(root=tmp_path, models={"m": SPEC}, checkpoints=(ENTRY,))
-    evaluator = Evaluator(config, SigCache(tmp_path / "cache"))
+    evaluator = Evaluator(config, JsonStore(tmp_path / "cache"))
     evaluator._interpreter = Interpreter("python", "2.13.0", "3.11", (str(site),))
     worker = FakeWorker()
     monkeypatch.setattr(Evaluator, "worker", lambda self: worker)
@@ -82,7 +82,7 @@ def answer(loads: bool, sources: tuple[str, ...] = ("models.py",), version: str 
 def fresh(setup: dict[str, Any]) -> Evaluator:
     """Another run (another process): same cache folder, empty memo."""
     old = setup["evaluator"]
-    new = Evaluator(old.config, SigCache(setup["tmp"] / "cache"))
+    new = Evaluator(old.config, JsonStore(setup["tmp"] / "cache"))
     new._interpreter = old._interpreter
     return new
 

@@ -24,13 +24,6 @@ from ckaudit.reader.pickle.torch_rebuild import call_known
 from ckaudit.reader.pickle.weights_only import append_refusal, setitem_refusal
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
-
-
 class Machine(CallAudit):
     def __init__(self, persistent_load: PersistentLoad | None) -> None:
         self.stack: list[Any] = []
