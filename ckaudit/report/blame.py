@@ -14,6 +14,7 @@ from typing import Any
 from ckaudit.compare import Blame, Step, by_relevance, trimmed
 from ckaudit.report.details import other_locations
 from ckaudit.report.text import wrap
+from ckaudit.scan import without_causes
 
 WIDTH = 80
 MAX_FINDINGS = 3
@@ -37,7 +38,8 @@ def _break_lines(blame: Blame, sha: str, change: dict[str, Any]) -> list[str]:
     if sha in blame.introduced_by:
         lines.append(f"  introduced by {blame.introduced_by[sha][:10]} on the merged branch")
     for finding in now.findings[:MAX_FINDINGS]:
-        lines += wrap(f"{finding.rule.value}: {finding.message}", "    ", "      ")
+        message = without_causes(finding.message)  # the changed lines are the diff shown below
+        lines += wrap(f"{finding.rule.value}: {message}", "    ", "      ")
     if len(now.findings) > MAX_FINDINGS:
         lines.append(f"    … {len(now.findings) - MAX_FINDINGS} more findings (`--format json`)")
     if not now.findings:

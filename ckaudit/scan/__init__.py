@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
-    from ckaudit.scan.causes import name_changed_lines
+    from ckaudit.scan.causes import name_changed_lines, without_causes
     from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
     from ckaudit.scan.pipeline import add_code_findings
     from ckaudit.scan.policy import status_of
@@ -27,6 +27,7 @@ __all__ = [
     "registry_at",
     "relevant_models",
     "status_of",
+    "without_causes",
 ]
 
 __getattr__ = lazy_exports(__name__, __file__)

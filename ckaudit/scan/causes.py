@@ -203,6 +203,9 @@ def _in(files: Mapping[str, str], path: str) -> str | None:
     return next((p for p in files if p.endswith("/" + path)), None)
 
 
+CHANGED = " — changed:"  # what joins a message and the changed lines it names
+
+
 def with_causes(
     findings: Iterable[Finding], changes: Sequence[ChangedLine], after: Mapping[str, str]
 ) -> list[Finding]:
@@ -216,8 +219,13 @@ def with_causes(
         shown = "; ".join(c.describe() for c in found[:_SHOWN])
         more = f" (+{len(found) - _SHOWN} more)" if len(found) > _SHOWN else ""
         details = {**finding.details, "changed": [c.as_dict() for c in found]}
-        out.append(replace(finding, message=f"{finding.message} — changed: {shown}{more}", details=details))
+        out.append(replace(finding, message=f"{finding.message}{CHANGED} {shown}{more}", details=details))
     return out
+
+
+def without_causes(message: str) -> str:
+    """A message without the changed lines `with_causes` named (for a report that shows the diff itself)."""
+    return message.split(CHANGED, 1)[0]
 
 
 def name_changed_lines(

@@ -58,7 +58,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     worker = FakeWorker()
     monkeypatch.setattr(Evaluator, "worker", lambda self: worker)
     monkeypatch.setattr(Evaluator, "outcome_key", lambda self, *a: "k" * 64)
-    monkeypatch.setattr(Evaluator, "root", lambda self, tree: tmp_path)
+    monkeypatch.setattr(Evaluator, "checkout", lambda self, tree: tmp_path)
     state: dict[str, Any] = {"builds": 0, "answer": None, "incident": None}
 
     def fake_compat(*args: object) -> object:
@@ -67,7 +67,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             worker.incidents.append(state["incident"])
         return state["answer"]
 
-    monkeypatch.setattr("ckaudit.compat.check.check_compat", fake_compat)
+    monkeypatch.setattr("ckaudit.compat.check_compat", fake_compat)  # the face the evaluator imports from
     return {"evaluator": evaluator, "site": site, "state": state, "tmp": tmp_path}
 
 
