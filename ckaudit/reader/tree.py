@@ -97,8 +97,10 @@ def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
 
 
 def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDictCandidate | None:
+    """A mapping of (nearly) all tensors; an empty one too, since torch loads it (a model whose only state
+    is non-persistent buffers, or that has none, saves exactly that: `{}` with `_metadata`)."""
     tensors = {k: tensor_info(k, v, file) for k, v in mapping.items() if isinstance(v, TensorRef)}
-    if not tensors or len(tensors) < _NEARLY_ALL * len(mapping):
+    if len(tensors) < _NEARLY_ALL * len(mapping):
         return None
     return StateDictCandidate(
         key=path, tensors=tensors, metadata=_metadata(getattr(mapping, "metadata", None))
@@ -106,16 +108,19 @@ def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDic
 
 
 def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
+    """The top level first (what `load_state_dict(torch.load(path))` uses), then nested ones: empty mappings
+    (an optimizer's `state: {}`) after every one that holds tensors, optimizer states after models."""
     if candidate.key == "":
         return (0, 0, 0)
     last = candidate.key.rsplit(".", 1)[-1]
     conventional = CONVENTIONAL_KEYS.index(last) if last in CONVENTIONAL_KEYS else len(CONVENTIONAL_KEYS)
     optimizer = 1 if "optim" in candidate.key else 0
-    return (1 + optimizer, conventional, -len(candidate.tensors))
+    empty = 0 if candidate.tensors else 2
+    return (1 + empty + optimizer, conventional, -len(candidate.tensors))
 
 
 def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandidate]:
-    """Every mapping whose values are (nearly) all tensors, best first."""
+    """Every mapping whose values are (nearly) all tensors (empty ones included), best first."""
     found = []
     for path, obj in walk_tree(root):
         if isinstance(obj, dict):
