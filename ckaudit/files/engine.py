@@ -18,6 +18,7 @@ from ckaudit.cache.store import cache_root
 from ckaudit.cache.verify import VerifyCache
 from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
+from ckaudit.files.venvs import is_environment, outside_environments
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.registry.config import CheckpointEntry, Config
@@ -175,19 +176,26 @@ def _size(path: Path | None) -> int | None:
 
 
 def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
-    """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`."""
+    """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`
+    and minus whatever sits in a Python environment (`venvs`)."""
     exclude = tuple(exclude)
     files = sorted(scope.tracked) if scope.tracked is not None else walk_files(scope.root, exclude)
-    return [f for f in files if not globs.matches(f, exclude)]
+    return outside_environments(scope.root, (f for f in files if not globs.matches(f, exclude)))
 
 
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
-    """Root-relative files under `root` (never inside .git), minus the `exclude` globs."""
+    """Root-relative files under `root` (never inside .git or a Python environment), minus `exclude`."""
     found: list[str] = []
     for folder, dirs, names in os.walk(root):
         rel = Path(folder).relative_to(root).as_posix()
         prefix = "" if rel == "." else rel + "/"
-        dirs[:] = sorted(d for d in dirs if d != ".git" and not globs.matches(f"{prefix}{d}/", exclude))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if d != ".git"
+            and not globs.matches(f"{prefix}{d}/", exclude)
+            and not is_environment(Path(folder) / d)
+        )
         found.extend(prefix + n for n in names)
     return sorted(found)
 

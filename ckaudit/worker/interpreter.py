@@ -5,14 +5,16 @@ Under pre-commit, ckaudit itself runs in pre-commit's hook environment: `VIRTUAL
 (a short subprocess: can it find torch, and what is on its `sys.path`?) and the first that has torch wins.
 
 Order: `python:` of ckaudit.yaml (a path — relative to the root, `~` and `$VARS` expanded — or a command
-looked up on `PATH`); else the repository's `.venv`/`venv`, `$CONDA_PREFIX`, `$UV_PROJECT_ENVIRONMENT`,
-poetry's and pipenv's environments of this project, `$VIRTUAL_ENV`, ckaudit's own interpreter, and `python3`
-on `PATH`. Probes are cached on disk by the interpreter's path and mtime and the mtimes of its `sys.path`
-folders, so installing torch (or anything) into an environment invalidates its record.
+looked up on `PATH`); else the repository's `.venv`/`venv` (and `env` when it holds `pyvenv.cfg`),
+`$CONDA_PREFIX`, `$UV_PROJECT_ENVIRONMENT`, poetry's (`$POETRY_VIRTUALENVS_PATH`, `$POETRY_CACHE_DIR`) and
+pipenv's (`$WORKON_HOME`) environments of this project, `$VIRTUAL_ENV`, ckaudit's own interpreter, and
+`python3` on `PATH`. Probes are cached on disk by the interpreter's path and mtime and the mtimes of its
+`sys.path` folders, so installing torch (or anything) into an environment invalidates its record.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -87,8 +89,9 @@ def _candidates(config: Config) -> Iterator[tuple[str, str]]:
         yield from _configured(config, config.python)
         return
     root = config.root
-    for name in (".venv", "venv"):
-        yield from _env_python(root / name, f"the repository's {name}")
+    for name in (".venv", "venv", "env"):
+        if name != "env" or (root / name / "pyvenv.cfg").is_file():  # `env/` is often not an environment
+            yield from _env_python(root / name, f"the repository's {name}")
     for variable in ("CONDA_PREFIX", "UV_PROJECT_ENVIRONMENT"):
         if os.environ.get(variable):
             yield from _env_python(_under_root(root, os.environ[variable]), f"${variable}")
@@ -136,16 +139,21 @@ def _on_path(command: str) -> Iterator[str]:
 
 
 def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
-    """Poetry and pipenv keep a project's environment outside it, named after the project folder/name."""
+    """Poetry and pipenv keep a project's environment outside it, named after the project (poetry: its
+    pyproject name, pipenv: its folder) plus a hash of its path; every match is a candidate (probed)."""
     home = Path.home()
     name = _project_name(root)
-    poetry = home / ".cache" / "pypoetry" / "virtualenvs"
+    poetry = Path(
+        os.environ.get("POETRY_VIRTUALENVS_PATH")
+        or Path(os.environ.get("POETRY_CACHE_DIR") or home / ".cache" / "pypoetry") / "virtualenvs"
+    )
     if name and poetry.is_dir():
-        for folder in sorted(poetry.glob(f"{name}-*-py*")):
+        for folder in sorted(poetry.glob(f"{glob.escape(name)}-*-py*")):
             yield folder, "poetry's environment for this project"
-    pipenv = home / ".local" / "share" / "virtualenvs"
+    pipenv = Path(os.environ.get("WORKON_HOME") or home / ".local" / "share" / "virtualenvs")
     if pipenv.is_dir():
-        for folder in sorted(pipenv.glob(f"{root.name}-*")):
+        sanitized = re.sub(r'[ &$`!*@"()\[\]\\\r\n\t]', "_", root.name)[:42]  # as pipenv names it
+        for folder in sorted(pipenv.glob(f"{glob.escape(sanitized)}-*")):
             yield folder, "pipenv's environment for this project"
 
 
