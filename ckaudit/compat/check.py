@@ -230,7 +230,7 @@ class _Check:
         return CompatResult(False, tuple(self.moved_to(ctx, best, problems)), build.sources, build)
 
     def moved_to(self, ctx: Context, found: StateDictCandidate, problems: Problems) -> list[Finding]:
-        known = [c.key for c in self.info.candidates]
+        known = [c.key for c in self.info.candidates if c.tensors or c is found]  # empty ones: noise
         loads = not problems.fails(self.entry.strict)
         first = compat.wrong_container(ctx, self.used, found.key, known, loads)
         rest = (

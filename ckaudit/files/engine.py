@@ -194,7 +194,7 @@ def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:
             for d in dirs
             if d != ".git"
             and not globs.matches(f"{prefix}{d}/", exclude)
-            and not is_environment(Path(folder) / d)
+            and not is_environment(Path(folder, d))
         )
         found.extend(prefix + n for n in names)
     return sorted(found)

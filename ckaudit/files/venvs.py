@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path, PurePosixPath
 
-MARKERS = ("pyvenv.cfg", "conda-meta")
-
 
 def is_environment(folder: Path) -> bool:
-    """A folder that is a Python environment's prefix, or an installation's site-packages."""
-    return folder.name == "site-packages" or any((folder / m).exists() for m in MARKERS)
+    """A Python environment (a virtualenv: `pyvenv.cfg`; a conda prefix: `conda-meta/`), whatever its name
+    (`.venv`, `venv`, `env`, …), or an installation's `site-packages`: installed packages, never the
+    project's checkpoints or models."""
+    if folder.name == "site-packages":
+        return True
+    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
 
 
 def outside_environments(root: Path, files: Iterable[str]) -> list[str]:

@@ -97,10 +97,10 @@ def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
 
 
 def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDictCandidate | None:
-    """A mapping of (nearly) all tensors; an empty one too, since torch loads it (a model whose only state
-    is non-persistent buffers, or that has none, saves exactly that: `{}` with `_metadata`)."""
+    """A mapping of (nearly) all tensors; an empty mapping too: it is what a model without persistent state
+    saves (no parameters, only `persistent=False` buffers), and torch loads it into such a model."""
     tensors = {k: tensor_info(k, v, file) for k, v in mapping.items() if isinstance(v, TensorRef)}
-    if len(tensors) < _NEARLY_ALL * len(mapping):
+    if mapping and (not tensors or len(tensors) < _NEARLY_ALL * len(mapping)):
         return None
     return StateDictCandidate(
         key=path, tensors=tensors, metadata=_metadata(getattr(mapping, "metadata", None))
@@ -108,8 +108,8 @@ def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDic
 
 
 def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
-    """The top level first (what `load_state_dict(torch.load(path))` uses), then nested ones: empty mappings
-    (an optimizer's `state: {}`) after every one that holds tensors, optimizer states after models."""
+    """The top level first, then mappings that hold tensors, and empty ones (an optimizer's `state` before its
+    first step) only after them; conventional container keys first, optimizers last."""
     if candidate.key == "":
         return (0, 0, 0)
     last = candidate.key.rsplit(".", 1)[-1]
@@ -120,7 +120,7 @@ def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
 
 
 def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandidate]:
-    """Every mapping whose values are (nearly) all tensors (empty ones included), best first."""
+    """Every mapping whose values are (nearly) all tensors, best first."""
     found = []
     for path, obj in walk_tree(root):
         if isinstance(obj, dict):

@@ -17,7 +17,7 @@ from ckaudit.registry.yamlnodes import NodeReader
 
 CONFIG_NAME = "ckaudit.yaml"
 DEFAULT_INCLUDE = ("**/*.pt", "**/*.pth", "**/*.ckpt", "**/*.bin", "**/*.safetensors")
-DEFAULT_EXCLUDE = (".venv/**", "venv/**", "**/site-packages/**", "**/node_modules/**")
+DEFAULT_EXCLUDE = (".venv/**", "**/node_modules/**")
 DEFAULT_TIMEOUT = 120.0
 FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")  # package.module:callable
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

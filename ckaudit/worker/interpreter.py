@@ -5,16 +5,18 @@ Under pre-commit, ckaudit itself runs in pre-commit's hook environment: `VIRTUAL
 (a short subprocess: can it find torch, and what is on its `sys.path`?) and the first that has torch wins.
 
 Order: `python:` of ckaudit.yaml (a path — relative to the root, `~` and `$VARS` expanded — or a command
-looked up on `PATH`); else the repository's `.venv`/`venv` (and `env` when it holds `pyvenv.cfg`),
-`$CONDA_PREFIX`, `$UV_PROJECT_ENVIRONMENT`, poetry's (`$POETRY_VIRTUALENVS_PATH`, `$POETRY_CACHE_DIR`) and
-pipenv's (`$WORKON_HOME`) environments of this project, `$VIRTUAL_ENV`, ckaudit's own interpreter, and
-`python3` on `PATH`. Probes are cached on disk by the interpreter's path and mtime and the mtimes of its
-`sys.path` folders, so installing torch (or anything) into an environment invalidates its record.
+looked up on `PATH`); else the repository's `.venv`/`venv`/`env` (uv's, poetry's and pipenv's in-project
+environments are `.venv`), `$CONDA_PREFIX`, `$UV_PROJECT_ENVIRONMENT`, poetry's and pipenv's environments of
+this project kept outside it, `$VIRTUAL_ENV`, ckaudit's own interpreter, and `python3` on `PATH`. Probes are
+cached on disk by the interpreter's path and mtime and the mtimes of its `sys.path` folders, so installing
+torch (or anything) into an environment invalidates its record.
 """
 
 from __future__ import annotations
 
+import base64
 import glob
+import hashlib
 import json
 import os
 import re
@@ -41,6 +43,7 @@ if importlib.util.find_spec("torch") is not None:
 print(json.dumps({"torch": torch, "python": sys.version.split()[0], "paths": [p for p in sys.path if p]}))
 """
 _PROBE_VERSION = 1
+IN_REPOSITORY = (".venv", "venv", "env")  # environment folders at the root, in the order they are tried
 _probes: dict[tuple[str, str | None], Interpreter | None] = {}  # (python, $PYTHONPATH) -> what it is
 
 
@@ -89,8 +92,8 @@ def _candidates(config: Config) -> Iterator[tuple[str, str]]:
         yield from _configured(config, config.python)
         return
     root = config.root
-    for name in (".venv", "venv", "env"):
-        if name != "env" or (root / name / "pyvenv.cfg").is_file():  # `env/` is often not an environment
+    for name in IN_REPOSITORY:
+        if name != "env" or (root / name / "pyvenv.cfg").is_file():  # projects use `env/` for other things
             yield from _env_python(root / name, f"the repository's {name}")
     for variable in ("CONDA_PREFIX", "UV_PROJECT_ENVIRONMENT"):
         if os.environ.get(variable):
@@ -139,8 +142,9 @@ def _on_path(command: str) -> Iterator[str]:
 
 
 def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
-    """Poetry and pipenv keep a project's environment outside it, named after the project (poetry: its
-    pyproject name, pipenv: its folder) plus a hash of its path; every match is a candidate (probed)."""
+    """Poetry and pipenv keep a project's environment outside it, named after the project and a hash of its
+    path: the folder with this project's hash first, then any of the project's name (the hash of a moved
+    clone differs; the probe still asks each for torch)."""
     home = Path.home()
     name = _project_name(root)
     poetry = Path(
@@ -148,13 +152,30 @@ def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
         or Path(os.environ.get("POETRY_CACHE_DIR") or home / ".cache" / "pypoetry") / "virtualenvs"
     )
     if name and poetry.is_dir():
-        for folder in sorted(poetry.glob(f"{glob.escape(name)}-*-py*")):
+        exact = sorted(poetry.glob(f"{_env_slug(name, str(root))}-py*"))
+        for folder in dict.fromkeys([*exact, *sorted(poetry.glob(f"{name}-*-py*"))]):
             yield folder, "poetry's environment for this project"
     pipenv = Path(os.environ.get("WORKON_HOME") or home / ".local" / "share" / "virtualenvs")
+    custom = os.environ.get("PIPENV_CUSTOM_VENV_NAME")
     if pipenv.is_dir():
-        sanitized = re.sub(r'[ &$`!*@"()\[\]\\\r\n\t]', "_", root.name)[:42]  # as pipenv names it
-        for folder in sorted(pipenv.glob(f"{glob.escape(sanitized)}-*")):
-            yield folder, "pipenv's environment for this project"
+        exact = [pipenv / (custom or _env_slug(root.name, str(root / "Pipfile")))]
+        named = sorted(pipenv.glob(f"{glob.escape(_clean(root.name))}-*"))
+        for folder in dict.fromkeys([*exact, *named]):
+            if folder.is_dir():
+                yield folder, "pipenv's environment for this project"
+
+
+def _env_slug(name: str, location: str) -> str:
+    """`name-HASH` as poetry (of the project's folder) and pipenv (of its Pipfile) name the environments they
+    keep outside a project: the first 8 characters of the urlsafe base64 of the path's sha256."""
+    clean = _clean(name)
+    digest = hashlib.sha256(os.path.normcase(os.path.realpath(location)).encode()).digest()
+    return f"{clean}-{base64.urlsafe_b64encode(digest).decode()[:8]}"
+
+
+def _clean(name: str) -> str:
+    """A project name as poetry and pipenv write it into an environment's folder name."""
+    return re.sub(r'[ $`!*@"\\\r\n\t()\[\]&]', "_", name)[:42]
 
 
 def _project_name(root: Path) -> str | None:

@@ -248,3 +248,30 @@ def make_case(index: int) -> Case:
         model_a.layers.append(["legacy", "custom_old", [3]])
     key = "model_state_dict" if transform == "training" else None
     return Case(index, model_a, model_b, name, transform, key)
+
+
+# --- degenerate cases: models and checkpoints with little or no state ---
+
+EDGE_MODELS: dict[str, list[Layer]] = {
+    "stateless": [],  # no parameters, no buffers: its state dict is empty
+    "nonpersistent": [["cache", "buf", [(3,), False]]],  # only a buffer that is not saved: empty too
+    "scalar": [["scale", "buf", [(), True]]],  # one 0-d buffer
+    "scalar_nonpersistent": [["scale", "buf", [(), True]], ["cache", "buf", [(2,), False]]],
+    "linear": [["fc", "linear", [2, 3, True]]],
+    "bn": [["bn", "bn", [2]]],  # BatchNorm's 0-d num_batches_tracked
+}
+EDGE_TRANSFORMS = ["none", "plain_empty", "training", "training_nokey"]
+
+
+def edge_case(index: int) -> Case:
+    """Every (A, B) pair of EDGE_MODELS under every EDGE_TRANSFORMS, in a fixed order (index -> case).
+    `plain_empty` saves `{}` whatever A is (a file written before there was anything to save)."""
+    names = sorted(EDGE_MODELS)
+    pairs = [(a, b, t) for t in EDGE_TRANSFORMS for a in names for b in names]
+    a, b, transform = pairs[index % len(pairs)]
+    model_a, model_b = ModelDef(copy.deepcopy(EDGE_MODELS[a])), ModelDef(copy.deepcopy(EDGE_MODELS[b]))
+    key = "model_state_dict" if transform == "training" else None
+    return Case(index, model_a, model_b, f"{a}->{b}", transform, key)
+
+
+EDGE_CASES = len(EDGE_MODELS) ** 2 * len(EDGE_TRANSFORMS)

@@ -19,7 +19,7 @@ from ckaudit.findings import Rule, Severity
 from ckaudit.reader import read_checkpoint
 from ckaudit.registry.config import CheckpointEntry, ModelSpec
 from ckaudit.worker.client import ModelWorker
-from tests.compat.gen import Case, make_case
+from tests.compat.gen import EDGE_CASES, Case, edge_case, make_case
 from tests.conftest import requires_torch
 from tests.modeltools import write
 
@@ -70,6 +70,8 @@ def _checkpoint(model: Any, transform: str) -> Any:
         if transform == "no_nbt_meta_v1":
             for entry in state._metadata.values():
                 entry["version"] = 1
+    if transform == "plain_empty":
+        return {}
     if transform.startswith("training"):
         return {
             "model_state_dict": state,
@@ -101,35 +103,27 @@ def _torch_verdict(module: ModuleType, path: Path, key: str | None) -> tuple[boo
     return True, set(), ""
 
 
-def _prepare(case: Case, root: Path) -> tuple[Path, ModuleType]:
-    a_path = write(root, f"cases/case{case.index}_a.py", case.model_a.source())
-    b_path = write(root, f"cases/case{case.index}_b.py", case.model_b.source())
-    model_a = _import(a_path, f"_diff_case{case.index}_a").Model()
-    checkpoint = root / f"ckpt/case{case.index}.pt"
+def _prepare(case: Case, root: Path, name: str) -> tuple[Path, ModuleType]:
+    a_path = write(root, f"cases/{name}_a.py", case.model_a.source())
+    b_path = write(root, f"cases/{name}_b.py", case.model_b.source())
+    model_a = _import(a_path, f"_diff_{name}_a").Model()
+    checkpoint = root / f"ckpt/{name}.pt"
     checkpoint.parent.mkdir(exist_ok=True)
     import torch
 
     torch.save(_checkpoint(model_a, case.transform), checkpoint)
-    return checkpoint, _import(b_path, f"_diff_case{case.index}_b")
+    return checkpoint, _import(b_path, f"_diff_{name}_b")
 
 
-FAST_CASES = 24  # the fast tier runs the first cases; the full suite all of them
-
-
-@pytest.mark.parametrize(
-    "index", [pytest.param(i, marks=(pytest.mark.slow,) if i >= FAST_CASES else ()) for i in range(CASES)]
-)
-def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) -> None:
-    case = make_case(index)
-    checkpoint, module_b = _prepare(case, case_root)
+def _compare(case: Case, root: Path, name: str, worker: ModelWorker) -> tuple[Any, set[str], str]:
+    """torch's verdict and ckaudit's on the same file and model B; the shared assertions made."""
+    checkpoint, module_b = _prepare(case, root, name)
     torch_loads, kinds, torch_text = _torch_verdict(module_b, checkpoint, case.key)
-
-    entry = CheckpointEntry(path=checkpoint.relative_to(case_root).as_posix(), model="b", key=case.key)
-    spec = ModelSpec(name="b", factory=f"cases.case{index}_b:build")
-    result = check_compat(entry, spec, read_checkpoint(checkpoint), case_root, worker)
-
+    entry = CheckpointEntry(path=checkpoint.relative_to(root).as_posix(), model="b", key=case.key)
+    spec = ModelSpec(name="b", factory=f"cases.{name}_b:build")
+    result = check_compat(entry, spec, read_checkpoint(checkpoint), root, worker)
     rules = {f.rule for f in result.findings if f.severity is Severity.ERROR}
-    context = f"case {index} ({case.mutation}/{case.transform}): torch said {torch_text!r}, ckaudit {result}"
+    context = f"{name} ({case.mutation}/{case.transform}): torch said {torch_text!r}, ckaudit {result}"
     assert result.build.ok, context
     assert result.loads == torch_loads, context
     assert bool(rules) == (not torch_loads), context
@@ -141,6 +135,18 @@ def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) 
         assert rules & EXPLAINS_UNEXPECTED, context
     if Rule.SHAPE_MISMATCH in rules and "size" not in kinds:
         assert rules & REKEYING, context  # a size mismatch revealed once the keys were lined up
+    return result, rules, context
+
+
+FAST_CASES = 24  # the fast tier runs the first cases; the full suite all of them
+
+
+@pytest.mark.parametrize(
+    "index", [pytest.param(i, marks=(pytest.mark.slow,) if i >= FAST_CASES else ()) for i in range(CASES)]
+)
+def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) -> None:
+    case = make_case(index)
+    result, rules, context = _compare(case, case_root, f"case{index}", worker)
     if case.transform in EXPECTED_RULE and case.mutation == "same":
         assert EXPECTED_RULE[case.transform] in rules, context
     if case.mutation == "rename" and case.transform in ("none", "half"):
@@ -148,3 +154,21 @@ def test_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) 
     if case.mutation == "model-wrapped" and case.transform == "none":
         prefix = next(f for f in result.findings if f.rule is Rule.KEY_PREFIX)
         assert prefix.details["mode"] == "add" and prefix.details["prefix"] == "module.", context
+
+
+FAST_EDGE_CASES = 36  # every pair of edge models as saved; the full suite adds `{}` and training files
+
+
+@pytest.mark.parametrize(
+    "index",
+    [pytest.param(i, marks=(pytest.mark.slow,) if i >= FAST_EDGE_CASES else ()) for i in range(EDGE_CASES)],
+)
+def test_degenerate_verdict_equals_torch(index: int, case_root: Path, worker: ModelWorker) -> None:
+    """Little or no state: empty state dicts (a model without parameters, one with only non-persistent
+    buffers), a lone 0-d buffer, `{}` saved for any model, the same inside a training checkpoint. torch loads
+    an empty state dict into a model without persistent state; anything else is a key finding, never
+    "no state dict anywhere"."""
+    case = edge_case(index)
+    _, rules, context = _compare(case, case_root, f"edge{index}", worker)
+    wrong_container = Rule.WRONG_CONTAINER_KEY in rules
+    assert wrong_container == (case.transform == "training_nokey"), context

@@ -95,3 +95,42 @@ def test_probe_is_cached_until_the_environment_changes(tmp_path: Path, no_env: P
 
     interpreter._probes.clear()
     assert find_interpreter(Config(root=root)).path == str(venv)
+
+
+def _slug(name: str, location: Path) -> str:
+    """How poetry (of the project's folder) and pipenv (of its Pipfile) name an environment kept outside the
+    project: the name, then the first 8 characters of the urlsafe base64 of the real path's sha256."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(os.path.realpath(location).encode()).digest()
+    return f"{name}-{base64.urlsafe_b64encode(digest).decode()[:8]}"
+
+
+def test_an_env_folder_in_the_repository_is_found(tmp_path: Path, no_env: Path) -> None:
+    root = tmp_path / "repo"
+    venv = make_venv(root / "env", torch=True)  # `python -m venv env`, as many tutorials do
+    assert resolve_python(Config(root=root)) == str(venv)
+
+
+@pytest.mark.slow
+def test_poetry_and_pipenv_environments_of_this_project_not_a_namesake(
+    tmp_path: Path, no_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both keep environments under the user's home named `<project>-<hash of its path>`: another clone of a
+    project with the same name (sorted first here, torch included) is not this project's environment."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[tool.poetry]\nname = "Net_Models"\n', encoding="utf-8")
+    poetry = tmp_path / "home" / ".cache" / "pypoetry" / "virtualenvs"
+    make_venv(poetry / "net-models-AAAAAAAA-py3.11", torch=True)
+    mine = make_venv(poetry / f"{_slug('net-models', root)}-py3.11", torch=True)
+    assert resolve_python(Config(root=root)) == str(mine)
+
+    (root / "pyproject.toml").unlink()
+    pipenv = tmp_path / "workon"
+    monkeypatch.setenv("WORKON_HOME", str(pipenv))
+    make_venv(pipenv / "repo-AAAAAAAA", torch=True)
+    mine = make_venv(pipenv / _slug("repo", root / "Pipfile"), torch=True)
+    monkeypatch.setattr("ckaudit.worker.interpreter._probes", {})
+    assert resolve_python(Config(root=root)) == str(mine)

@@ -155,6 +155,6 @@ def read_safetensors(path: Path, size: int, *, file: str | None = None) -> Check
         format="safetensors",
         size=size,
         tensors=tuple(tensors),
-        candidates=(candidate,) if tensors else (),
+        candidates=(candidate,),
         details=details,
     )
