@@ -9,12 +9,10 @@ checkpoint is loaded into each model B, with and without `key:`; ckaudit's verdi
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from ckaudit.findings import Severity
 from ckaudit.reader import read_checkpoint
 from ckaudit.registry.config import CheckpointEntry, ModelSpec
 from ckaudit.worker.client import ModelWorker
+from tests.compat.test_differential import _import
 from tests.conftest import requires_torch
 from tests.modeltools import write
 
@@ -85,14 +84,6 @@ def _cases() -> list[Any]:
             marks = () if fast else (pytest.mark.slow,)
             cases += [pytest.param(a, form, b, key, marks=marks) for key in keys]
     return cases
-
-
-def _import(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
