@@ -11,8 +11,8 @@ merged branch to the commit that introduced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Step:
     status: str  # "loads" | "fails" | "unbuildable"
     findings: tuple[Finding, ...]
     signature: dict[str, Any] | None = None
+    sources: Mapping[str, str | None] = field(default_factory=dict)  # the build's files -> blob ids
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ def walk(
     breaks, fixes, last_loads, introduced = [], [], {}, {}
     for previous, step in transitions(steps):
         if step.status == "fails":
+            named = with_changed_lines(repo, previous, step)
+            steps = tuple(named if s is step else s for s in steps)
             breaks.append(step.commit.sha)
             last_loads[step.commit.sha] = previous.commit.sha
             if len(step.commit.parents) > 1:
@@ -130,7 +133,17 @@ def evaluate(
     if spec.name in today.models:  # judged with this commit's registry entry where it has one
         spec, entry = entry_at(registry_at(tree, today), today, entry)
     outcome = evaluator.outcome(tree, spec, entry, info)
-    return Step(commit, status_of(outcome), outcome.findings, outcome.signature)
+    return Step(commit, status_of(outcome), outcome.findings, outcome.signature, outcome.sources)
+
+
+def with_changed_lines(repo: Path, previous: Step, step: Step) -> Step:
+    """A break's findings naming the lines of its diff that produce them (`ckaudit.scan.causes`)."""
+    from ckaudit.scan.causes import name_changed_lines
+
+    before = commit_tree(repo, previous.commit.sha, label=previous.commit.sha[:8])
+    after = commit_tree(repo, step.commit.sha, label=step.commit.sha[:8])
+    named = name_changed_lines(step.findings, previous.sources, step.sources, before, after)
+    return replace(step, findings=tuple(named))
 
 
 def branch_origin(

@@ -24,17 +24,26 @@ _SHOWN_PER_MODULE = 3  # a layer with at most this many resized tensors is worde
 
 
 def key_findings(
-    ctx: Context, problems: Problems, strict: bool, universe: Iterable[str], named: Mapping[str, str]
+    ctx: Context,
+    problems: Problems,
+    strict: bool,
+    universe: Iterable[str],
+    named: Mapping[str, str],
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> list[Finding]:
     """missing-keys, unexpected-keys, shape-mismatch and hook errors for what is left after the explained.
 
-    `named` maps a key as the dry run saw it back to its name in the file (after a proposed rename).
+    `named` maps a key as the dry run saw it back to its name in the file (after a proposed rename);
+    `shapes` are the checkpoint's tensors' shapes (by the names the dry run saw): `missing_keys` needs
+    them to tell keys the checkpoint may hold under another name.
     """
     findings: list[Finding] = []
     severity = Severity.ERROR if strict else Severity.NOTE
     every = list(universe)
     if problems.missing:
-        findings.append(missing_keys(ctx, problems.missing, severity, every))
+        known = shapes or {}
+        unused = {tuple(known[k]) for k in problems.unexpected if k in known}
+        findings.append(missing_keys(ctx, problems.missing, severity, every, unused))
     if problems.unexpected:
         in_file = [named.get(k, k) for k in problems.unexpected]
         findings.append(unexpected_keys(ctx, in_file, severity, every))
@@ -54,22 +63,24 @@ def key_findings(
     return findings
 
 
-def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity, universe: Sequence[str]) -> Finding:
-    globs = exact_globs(keys, universe)
-    buffers = all(ctx.build.signature[k].buffer for k in keys if k in ctx.build.signature)
-    if buffers:
-        fix = (
-            "The model registers these buffers but the checkpoint lacks them. If they are computed in "
-            "__init__ (a mask, a position table), register them with `persistent=False` so state dicts "
-            f"leave them out; else allow them with `ignore: {_yaml_list(globs)}`, or {EXPECT_FAILS}."
-        )
+def missing_keys(
+    ctx: Context,
+    keys: Sequence[str],
+    severity: Severity,
+    universe: Sequence[str],
+    unused_shapes: Iterable[tuple[int, ...]] = (),
+) -> Finding:
+    """`ignore:` is advised only for keys the checkpoint cannot hold under another name: a missing key
+    whose shape an unused tensor of the file has would start from fresh initialisation if ignored, while
+    its weights may be right there (a rename nothing could pair by name)."""
+    unused = set(unused_shapes)
+    shadowed = [k for k in keys if k in ctx.build.signature and tuple(ctx.build.signature[k].shape) in unused]
+    if shadowed:
+        fix, globs = _shadowed_fix(keys, shadowed, universe)
     else:
-        fix = (
-            "The model defines these but the checkpoint lacks them. If they may start from their initial "
-            f"values, load with strict=False (registry: `ignore: {_yaml_list(globs)}`); otherwise re-save "
-            f"the checkpoint from the new code, or {EXPECT_FAILS}."
-        )
-    return ctx.finding(
+        globs = exact_globs(keys, universe)
+        fix = _missing_fix(ctx, keys, globs)
+    finding = ctx.finding(
         Rule.MISSING_KEYS,
         severity,
         f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
@@ -79,6 +90,39 @@ def missing_keys(ctx: Context, keys: Sequence[str], severity: Severity, universe
         collapsed=collapse_keys(keys),
         ignore=globs,
     )
+    if not shadowed:
+        return finding
+    return replace(finding, details={**finding.details, "same_shape_in_checkpoint": shadowed})
+
+
+def _missing_fix(ctx: Context, keys: Sequence[str], globs: Sequence[str]) -> str:
+    if all(ctx.build.signature[k].buffer for k in keys if k in ctx.build.signature):
+        return (
+            "The model registers these buffers but the checkpoint lacks them. If they are computed in "
+            "__init__ (a mask, a position table), register them with `persistent=False` so state dicts "
+            f"leave them out; else allow them with `ignore: {_yaml_list(globs)}`, or {EXPECT_FAILS}."
+        )
+    return (
+        "The model defines these but the checkpoint lacks them. If they may start from their initial "
+        f"values, load with strict=False (registry: `ignore: {_yaml_list(globs)}`); otherwise re-save "
+        f"the checkpoint from the new code, or {EXPECT_FAILS}."
+    )
+
+
+def _shadowed_fix(
+    keys: Sequence[str], shadowed: Sequence[str], universe: Sequence[str]
+) -> tuple[str, list[str]]:
+    """The advice when some missing keys may be in the file under other names; globs for the rest only."""
+    rest = [k for k in keys if k not in set(shadowed)]
+    globs = exact_globs(rest, universe) if rest else []
+    only = f" Only the others may start fresh: `ignore: {_yaml_list(globs)}`." if globs else ""
+    fix = (
+        f"{len(shadowed)} of these ({shown(shadowed)}) have the shape of tensors the checkpoint holds under "
+        "names the model does not use: they may be the same weights renamed. Do not ignore them (they would "
+        "be initialised fresh); map the checkpoint's names to them with `load: {rename: {OLD: NEW}}` in "
+        f"ckaudit.yaml, or re-save the checkpoint from the new code, or {EXPECT_FAILS}.{only}"
+    )
+    return fix, globs
 
 
 def unexpected_keys(

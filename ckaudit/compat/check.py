@@ -26,12 +26,14 @@ from ckaudit.compat.devices import device_error, missing_device
 from ckaudit.compat.diagnosis import Context, Problems, problems_of
 from ckaudit.compat.drift import config_drift, explained_by
 from ckaudit.compat.keyfix import explains_most, find_prefix, module_renames, rename_key
+from ckaudit.compat.loadadvice import combined, steps_for, verified, with_snippet
 from ckaudit.compat.renames import Ambiguity, propose_renames
 from ckaudit.errors import CkauditError
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.reader.code_running import runs_code
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate
 from ckaudit.registry.config import FACTORY, CheckpointEntry, Config, ModelSpec
+from ckaudit.registry.loadsteps import LoadSteps
 from ckaudit.worker.client import ModelWorker
 from ckaudit.worker.results import ModelBuild, ModelError
 
@@ -251,16 +253,31 @@ class _Check:
                 severity = Severity.ERROR if problems.fails(self.entry.strict) else Severity.WARNING
                 findings.append(compat.key_prefix(ctx, prefix, severity))
                 candidate, problems = moved, after
+            else:
+                prefix = None
+        else:
+            prefix = None
         renamed = self.rename(ctx, candidate, problems)
         named: dict[str, str] = {k: k for k in original.tensors}
+        moves: dict[str, str] = {}
         if renamed is not None:
             finding, candidate, problems, moves = renamed
             findings.append(finding)
             named = {rename_key(moves, k): k for k in original.tensors}
         universe = [*ctx.build.state_keys(), *original.tensors]
-        findings.extend(advice.key_findings(ctx, problems, self.entry.strict, universe, named))
+        shapes = {k: t.shape for k, t in candidate.tensors.items()}
+        findings.extend(advice.key_findings(ctx, problems, self.entry.strict, universe, named, shapes))
         findings.extend(compat.dtype_changes(ctx, candidate.tensors, ctx.build))
-        return findings
+        return self.in_registry_words(findings, original, problems, steps_for(prefix, moves))
+
+    def in_registry_words(
+        self, findings: list[Finding], original: StateDictCandidate, left: Problems, new: LoadSteps | None
+    ) -> list[Finding]:
+        """The verified prefix/rename as the entry's `load:` steps, when a dry run of them agrees."""
+        steps = combined(self.entry.load, new) if new is not None else None
+        if new is None or steps is None or not verified(new, original, left, lambda c: self.dry_run(c)[0]):
+            return findings
+        return with_snippet(findings, steps)
 
     def rename(
         self, ctx: Context, candidate: StateDictCandidate, problems: Problems

@@ -66,9 +66,16 @@ def find_prefix(missing: Sequence[str], unexpected: Sequence[str]) -> PrefixFix 
 
 
 def explains_most(fix: PrefixFix, missing: Sequence[str], unexpected: Sequence[str]) -> bool:
-    """A prefix is the explanation only when it pairs (nearly) every differing key, not 2 of 132."""
+    """A prefix is the explanation only when it pairs (nearly) every differing key, not 2 of 132 — or when
+    it is a whole-file wrapper (`_orig_mod.`, `module.`): (nearly) every key on one side carries it and it
+    pairs (nearly) every key the other side lacks, whatever else changed (a compiled model's checkpoint
+    whose model has since lost layers has both causes: the prefix and the removed keys)."""
     differing = len(missing) + len(unexpected)
-    return differing > 0 and 2 * fix.count >= _PREFIX_SHARE * differing
+    if differing > 0 and 2 * fix.count >= _PREFIX_SHARE * differing:
+        return True
+    have, want = (unexpected, missing) if fix.mode == "strip" else (missing, unexpected)
+    carried = sum(1 for key in have if key.startswith(fix.prefix)) if fix.mode == "strip" else len(have)
+    return bool(want) and fix.count >= _PREFIX_SHARE * len(want) and carried >= _PREFIX_SHARE * len(have)
 
 
 def exact_globs(keys: Sequence[str], universe: Iterable[str]) -> list[str]:

@@ -5,7 +5,9 @@ A dry run checks shapes only, so it cannot tell two same-shaped tensors apart: a
 wrong place. Pairs are therefore chosen by their names first (tokens shared, `q` ~ `query`, the conventions
 `gamma` -> `weight`, `beta` -> `bias`, `weight_g` -> `parametrizations.weight.original0`), within groups of
 equal shape; when another assignment of the same group scores as well, the pairs are *ambiguous* and are
-reported as competing instead of proposed. Keys torch reports as resized may take part too (a downsample
+reported as competing instead of proposed — unless every competing module name states its place among its
+siblings (`layer_norm_1`/`layer_norm_2` against `layernorm_before`/`layernorm_after`), which settles the
+pairing by place. Keys torch reports as resized may take part too (a downsample
 that moved from the end of stage i to the start of stage i+1 keeps its name but not its index), but only as
 whole modules whose names differ in indices alone.
 """
@@ -27,6 +29,8 @@ _LEAF_ALIASES = {
     "weight_v": "parametrizations.weight.original1",
 }
 _TIE = 1e-9
+# Words by which a module name states its place among its siblings (`layernorm_before`, `pre_norm`).
+_ORDINAL_WORDS = {"before": 1, "pre": 1, "first": 1, "after": 2, "post": 2, "second": 2}
 _FULL_SCORING = 48 * 48  # groups up to this many pairs are scored pair by pair
 # Name parts that mean the same layer kind in different libraries' spellings.
 _SYNONYMS = {"ln": "norm", "layernorm": "norm", "bn": "norm", "batchnorm": "norm", "attention": "attn"}
@@ -118,7 +122,10 @@ def propose_renames(
     for olds, news in groups.values():
         pairs, unsure = _assign(olds, news, resized_set)
         renames.update(pairs)
-        ambiguous.extend(unsure)
+        for group in unsure:
+            by_order = _by_ordinal(group)
+            renames.update(by_order or {})
+            ambiguous.extend(() if by_order else (group,))
     renames = _without_collisions(
         _whole_module_moves(renames, resized_set, checkpoint_shapes), checkpoint_shapes
     )
@@ -166,6 +173,45 @@ def _assign(olds: list[str], news: list[str], resized: set[str]) -> tuple[dict[s
     rival_new |= {chosen[o] for o in unsure_old if o in chosen}
     group = Ambiguity(tuple(o for o in olds if o in unsure_old), tuple(n for n in news if n in rival_new))
     return {o: n for o, n in chosen.items() if o not in unsure_old}, [group]
+
+
+def _by_ordinal(group: Ambiguity) -> dict[str, str] | None:
+    """An ambiguity the names settle by order: within each block (same indices), every competing module
+    name on both sides says its place — a number (`layer_norm_1`, `layer_norm_2`) or a word (`before`,
+    `after`, `pre`, `post`) — and the n-th on one side is the n-th on the other. Anything else stays
+    ambiguous (None). Registration order is no evidence: libraries reorder modules when they rename them."""
+    blocks: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    for old in group.checkpoint:
+        blocks.setdefault(_indices(old), ([], []))[0].append(old)
+    for new in group.model:
+        blocks.setdefault(_indices(new), ([], []))[1].append(new)
+    pairs: dict[str, str] = {}
+    for olds, news in blocks.values():
+        ranked = [_ranked(olds), _ranked(news)]
+        if len(olds) < 2 or len(olds) != len(news) or None in ranked:
+            return None
+        pairs.update(zip(ranked[0] or (), ranked[1] or (), strict=True))
+    return pairs
+
+
+def _ranked(keys: list[str]) -> list[str] | None:
+    """The keys in the order their module names state, when each states a different place."""
+    places = {key: _ordinal(key) for key in keys}
+    if any(p is None for p in places.values()) or len(set(places.values())) != len(keys):
+        return None
+    return sorted(keys, key=lambda key: places[key] or 0)
+
+
+def _ordinal(key: str) -> int | None:
+    """The place a key's module name states: `layer_norm_2` -> 2, `layernorm_before` -> 1; None if none
+    (a block index, a dotted number, is not one)."""
+    parts = key.split(".")
+    module = parts[-2].lower() if len(parts) > 1 else ""
+    found = re.search(r"(?<=[a-z_])(\d+)$", module)
+    if found:
+        return int(found.group(1))
+    words = [w for w in module.split("_") if w in _ORDINAL_WORDS]
+    return _ORDINAL_WORDS[words[0]] if len(words) == 1 else None
 
 
 def _indices(key: str) -> tuple[str, ...]:

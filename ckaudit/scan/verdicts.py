@@ -17,6 +17,7 @@ from ckaudit.compat.environment import package_version_finding
 from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report, Rule, Severity
 from ckaudit.registry.config import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
+from ckaudit.scan.causes import name_changed_lines
 from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
 from ckaudit.vcs.trees import Tree
 
@@ -182,7 +183,10 @@ def compare(
                 continue
             old = evaluator.outcome(before, *entry_at(sides[0], config, entry), info) if before else None
             new = evaluator.outcome(after, *entry_at(sides[1], config, entry), info)
-            findings = [*judge(entry, old, new, labels, strict), *_from_lock(entry, info)]
+            judged = judge(entry, old, new, labels, strict)
+            if old is not None and before is not None and not new.loads:
+                judged = name_changed_lines(judged, old.sources, new.sources, before, after)
+            findings = [*judged, *_from_lock(entry, info)]
             results.append(
                 CheckpointResult(
                     entry.path,

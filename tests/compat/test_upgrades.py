@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ckaudit.compat.check import check_compat
+from ckaudit.compat.keyfix import rename_key
 from ckaudit.findings import Rule
 from ckaudit.reader import read_checkpoint
 from ckaudit.registry.config import CheckpointEntry, ModelSpec
@@ -83,6 +84,12 @@ def test_upgrade_renames_match_the_librarys_conversion(
     finding = renamed[0]
     ambiguous = finding.details.get("ambiguous", [])
     fixed = _apply_fix(finding.fix, old) if finding.details["modules"] else dict(old)
+    if finding.details["modules"]:  # the `load:` snippet, applied as the registry applies it, does the same
+        steps = finding.details["load_steps"]
+        assert "load: {rename: {" in finding.fix and set(steps) == {"rename"}
+        as_registry = {rename_key(steps["rename"], k): v for k, v in old.items()}
+        assert as_registry.keys() == fixed.keys()
+        assert all(as_registry[k] is fixed[k] for k in fixed)
     unsure = {k for group in ambiguous for k in group["checkpoint"]}
     model = getattr(transformers, CLASSES[name])(transformers.AutoConfig.from_pretrained(FIXTURES / name))
     outcome = model.load_state_dict(fixed, strict=False)
