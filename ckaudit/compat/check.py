@@ -220,7 +220,9 @@ class _Check:
         if not build.ok:
             return CompatResult(False, (_build_failed(ctx, build, self.factory),), build.sources, build)
         model_keys = build.state_keys()
-        best = max(self.info.candidates, key=lambda c: _matched(c, model_keys), default=None)
+        # an empty mapping (an optimizer's `state: {}`) is a place to look only for a model without state
+        usable = [c for c in self.info.candidates if c.tensors or not model_keys]
+        best = max(usable, key=lambda c: _matched(c, model_keys), default=None)
         if best is None:
             return CompatResult(False, (compat.no_state_dict(ctx, self.used),), build.sources, build)
         problems, _ = self.dry_run(best)

@@ -17,6 +17,7 @@ from ckaudit import globs, walk
 from ckaudit.cache import VerifyCache, cache_root
 from ckaudit.files import content, environment, integrity, missing, safety, signature, tracking
 from ckaudit.files.shard import shard_of
+from ckaudit.files.venvs import is_environment, outside_environments
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Rule, Severity
 from ckaudit.reader import CheckpointInfo
 from ckaudit.registry import CheckpointEntry, Config, Signature, info_from_signature, lock_of, lock_path
@@ -176,16 +177,11 @@ def _size(path: Path | None) -> int | None:
 
 
 def repository_files(scope: FileScope, exclude: Iterable[str]) -> list[str]:
-    """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`."""
+    """Root-relative files to look at: the tracked ones in git, else a walk of the folder; minus `exclude`
+    and minus whatever sits in a Python environment (`venvs`)."""
     exclude = tuple(exclude)
     files = sorted(scope.tracked) if scope.tracked is not None else walk_files(scope.root, exclude)
-    return [f for f in files if not globs.matches(f, exclude)]
-
-
-def is_environment(folder: Path) -> bool:
-    """A Python environment (a virtualenv: `pyvenv.cfg`; a conda prefix: `conda-meta/`), whatever its name
-    (`.venv`, `venv`, `env`, …): installed packages, never the project's checkpoints or models."""
-    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
+    return outside_environments(scope.root, (f for f in files if not globs.matches(f, exclude)))
 
 
 def walk_files(root: Path, exclude: tuple[str, ...]) -> list[str]:

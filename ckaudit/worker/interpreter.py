@@ -15,6 +15,7 @@ torch (or anything) into an environment invalidates its record.
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import json
 import os
@@ -92,7 +93,8 @@ def _candidates(config: Config) -> Iterator[tuple[str, str]]:
         return
     root = config.root
     for name in IN_REPOSITORY:
-        yield from _env_python(root / name, f"the repository's {name}")
+        if name != "env" or (root / name / "pyvenv.cfg").is_file():  # projects use `env/` for other things
+            yield from _env_python(root / name, f"the repository's {name}")
     for variable in ("CONDA_PREFIX", "UV_PROJECT_ENVIRONMENT"):
         if os.environ.get(variable):
             yield from _env_python(_under_root(root, os.environ[variable]), f"${variable}")
@@ -145,7 +147,10 @@ def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
     clone differs; the probe still asks each for torch)."""
     home = Path.home()
     name = _project_name(root)
-    poetry = Path(os.environ.get("POETRY_VIRTUALENVS_PATH") or home / ".cache" / "pypoetry" / "virtualenvs")
+    poetry = Path(
+        os.environ.get("POETRY_VIRTUALENVS_PATH")
+        or Path(os.environ.get("POETRY_CACHE_DIR") or home / ".cache" / "pypoetry") / "virtualenvs"
+    )
     if name and poetry.is_dir():
         exact = sorted(poetry.glob(f"{_env_slug(name, str(root))}-py*"))
         for folder in dict.fromkeys([*exact, *sorted(poetry.glob(f"{name}-*-py*"))]):
@@ -154,7 +159,8 @@ def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
     custom = os.environ.get("PIPENV_CUSTOM_VENV_NAME")
     if pipenv.is_dir():
         exact = [pipenv / (custom or _env_slug(root.name, str(root / "Pipfile")))]
-        for folder in dict.fromkeys([*exact, *sorted(pipenv.glob(f"{root.name}-*"))]):
+        named = sorted(pipenv.glob(f"{glob.escape(_clean(root.name))}-*"))
+        for folder in dict.fromkeys([*exact, *named]):
             if folder.is_dir():
                 yield folder, "pipenv's environment for this project"
 
@@ -162,9 +168,14 @@ def _project_envs(root: Path) -> Iterator[tuple[Path, str]]:
 def _env_slug(name: str, location: str) -> str:
     """`name-HASH` as poetry (of the project's folder) and pipenv (of its Pipfile) name the environments they
     keep outside a project: the first 8 characters of the urlsafe base64 of the path's sha256."""
-    clean = re.sub(r'[ $`!*@"\\\r\n\t()\[\]&]', "_", name)[:42]
+    clean = _clean(name)
     digest = hashlib.sha256(os.path.normcase(os.path.realpath(location)).encode()).digest()
     return f"{clean}-{base64.urlsafe_b64encode(digest).decode()[:8]}"
+
+
+def _clean(name: str) -> str:
+    """A project name as poetry and pipenv write it into an environment's folder name."""
+    return re.sub(r'[ $`!*@"\\\r\n\t()\[\]&]', "_", name)[:42]
 
 
 def _project_name(root: Path) -> str | None:
