@@ -20,18 +20,7 @@ from ckaudit.findings import Finding
 from ckaudit.reader import CheckpointInfo
 from ckaudit.registry import CONFIG_NAME, CheckpointEntry, ModelSpec
 from ckaudit.scan import Evaluator, status_of
-from ckaudit.vcs import commit_tree, git
-
-_FORMAT = "%H%x00%P%x00%an%x00%aI%x00%s%x1e"
-
-
-@dataclass(frozen=True)
-class Commit:
-    sha: str
-    parents: tuple[str, ...]
-    author: str
-    date: str
-    subject: str
+from ckaudit.vcs import Commit, commit_tree, log
 
 
 @dataclass(frozen=True)
@@ -59,19 +48,6 @@ class Blame:
 
 def pathspecs(spec: ModelSpec) -> list[str]:
     return ["*.py", CONFIG_NAME, *(f":(glob){pattern}" for pattern in spec.sources)]
-
-
-def log(repo: Path, revs: Iterable[str], paths: Iterable[str], first_parent: bool = True) -> list[Commit]:
-    """Commits oldest first, touching `paths`."""
-    args = ["log", "--reverse", f"--format={_FORMAT}", *(["--first-parent"] if first_parent else []), *revs]
-    out = git(repo, *args, "--", *paths).decode("utf-8", "replace")
-    commits = []
-    for record in out.split("\x1e"):
-        fields = record.strip("\n").split("\0")
-        if len(fields) == 5:
-            sha, parents, author, date, subject = fields
-            commits.append(Commit(sha, tuple(parents.split()), author, date, subject))
-    return commits
 
 
 def transitions(steps: Iterable[Step]) -> Iterator[tuple[Step, Step]]:
