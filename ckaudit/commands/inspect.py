@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     data = describe(info)
     if integrity is not None:
         data["verify"] = {"sha256": integrity.sha256, "problems": [_problem(p) for p in problems]}
-    sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.format == "json" else render_text(data))
+    sys.stdout.write(render_json(data) if args.format == "json" else render_text(data))
     return EXIT_BROKEN if problems else EXIT_OK
 
 
@@ -113,6 +113,15 @@ def describe(info: CheckpointInfo) -> dict[str, Any]:
         },
         "details": {k: v for k, v in info.details.items()},
     }
+
+
+def render_json(data: dict[str, Any]) -> str:
+    """The report indented, but one tensor a line: a checkpoint of thousands of tensors stays readable, and
+    the rows go through json's C encoder (indenting is pure Python, most of inspect's time at 5,000)."""
+    rows = ",\n    ".join(json.dumps(row) for row in data["tensors"])
+    placeholder = "\0tensors\0"
+    document = json.dumps({**data, "tensors": placeholder}, indent=2)
+    return document.replace(json.dumps(placeholder), f"[\n    {rows}\n  ]" if rows else "[]") + "\n"
 
 
 def human_bytes(count: int) -> str:

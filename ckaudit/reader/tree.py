@@ -9,7 +9,7 @@ from typing import Any
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, numel
 from ckaudit.reader.hparams import saved_hyperparameters
-from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, Call, PickleResult, StorageRef, TensorRef
+from ckaudit.reader.pickle import Call, PickleResult, StorageRef, TensorRef
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
 # Conventional container keys, best first (training checkpoints, Lightning, timm EMA, ...).
@@ -157,6 +157,6 @@ def pickled_checkpoint(
             "storages": len(stored),
             "storage_bytes": sum(s.nbytes for s in stored),
             "locations": sorted({s.location for s in stored}),
-            "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
+            "opcodes_outside_weights_only": sorted(main.refused),
         },
     )
