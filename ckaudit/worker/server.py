@@ -14,7 +14,7 @@ Requests (every one carries an "id" echoed back):
 Requests with a root may carry "origin", the working tree the interpreter knows (editable installs point
 into it): a build of another tree imports that tree's folders in its place.
 
-Sibling modules (loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
+Sibling modules (roots.py, loader.py, …) are loaded by path with `_sibling`: this folder is no import root.
 
 It builds on the meta device with weight initialisation disabled and without importing torch._dynamo (see
 meta.py; each costs seconds on meta), and reports the installed distributions the build used. Modules
@@ -58,82 +58,6 @@ def _send(message: dict[str, Any]) -> None:
     _PROTOCOL_OUT.flush()
 
 
-class _Roots:
-    """Which roots modules were imported from, so that a new build starts from a clean slate, and the import
-    path of each build: the tree being built in place of the working tree (`origin`) the interpreter knows."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-        self.base_path = list(sys.path)
-        self.base_meta_path = list(sys.meta_path)
-
-    def enter(self, root: str, origin: str | None = None) -> str:
-        root = os.path.realpath(root)
-        if root not in self.seen:
-            self.seen.append(root)
-        self.purge()
-        sys.path[:] = self.import_path(root, os.path.realpath(origin) if origin else root)
-        importlib.invalidate_caches()
-        os.chdir(root)
-        for hook in ON_ENTER:
-            hook(root)
-        return root
-
-    def import_path(self, root: str, origin: str) -> list[str]:
-        """The root first. Where the interpreter imports from the working tree itself (an editable install:
-        `src/` on a `.pth`, setuptools' editable finder), a build of another tree (HEAD, the index) imports
-        the same folder of that tree instead, and nothing from the working tree."""
-        if root == origin:
-            sys.meta_path[:] = self.base_meta_path
-            return [root, *self.base_path]
-        in_origin = _locations().in_project
-        sys.meta_path[:] = [f for f in self.base_meta_path if not _editable_into(f, origin)]
-        mapped = [
-            os.path.join(root, os.path.relpath(folder, origin))
-            for folder in [*map(_real, self.base_path), *_editable_folders()]
-            if in_origin(folder, origin)
-        ]
-        kept = [p for p in self.base_path if not in_origin(_real(p), origin)]
-        return [root, *dict.fromkeys(m for m in mapped if os.path.isdir(m)), *kept]
-
-    def purge(self) -> None:
-        for name, module in list(sys.modules.items()):
-            if any(
-                _locations().in_project(path, root) for path in _module_paths(module) for root in self.seen
-            ):
-                del sys.modules[name]
-
-
-def _real(path: str) -> str:
-    return os.path.realpath(path or ".")
-
-
-def _editable_folders() -> list[str]:
-    """The folders setuptools' editable finders import packages from (`__editable___*_finder.MAPPING`)."""
-    folders: list[str] = []
-    for name, module in list(sys.modules.items()):
-        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
-        if isinstance(mapping, dict):
-            folders.extend(os.path.dirname(_real(str(p))) for p in mapping.values())
-    return folders
-
-
-def _editable_into(finder: Any, origin: str) -> bool:
-    """A meta-path finder of an editable install whose packages live in the working tree."""
-    module = sys.modules.get(getattr(finder, "__module__", "") or "")
-    mapping = getattr(module, "MAPPING", None) if module is not None else None
-    return isinstance(mapping, dict) and any(
-        _locations().in_project(_real(str(p)), origin) for p in mapping.values()
-    )
-
-
-def _module_paths(module: Any) -> list[str]:
-    paths = [getattr(module, "__file__", None) or ""]
-    with contextlib.suppress(Exception):
-        paths.extend(list(getattr(module, "__path__", None) or []))
-    return [os.path.realpath(p) for p in paths if p]
-
-
 @contextlib.contextmanager
 def _traced_exit() -> Iterator[None]:
     """os._exit from model code: print the stack to stderr first, so the client can name the frame."""
@@ -153,7 +77,7 @@ def _traced_exit() -> Iterator[None]:
 
 class Worker:
     def __init__(self) -> None:
-        self.roots = _Roots()
+        self.roots = _sibling("roots").Roots(_locations().in_project, ON_ENTER)
 
     def instantiate(self, request: dict[str, Any], device: str, recorder: Any) -> Any:
         import torch
@@ -279,9 +203,8 @@ def _modules_before() -> set[str]:
 
 def _own_modules(names: set[str], root: str) -> dict[str, str]:
     """Of the modules `names`, those that are the project's code at the root: name -> file."""
-    return {
-        n: p for n in names for p in _module_paths(sys.modules[n])[:1] if _locations().in_project(p, root)
-    }
+    first_path = _sibling("roots").module_paths
+    return {n: p for n in names for p in first_path(sys.modules[n])[:1] if _locations().in_project(p, root)}
 
 
 def _relative_files(paths: Any, root: str) -> list[str]:

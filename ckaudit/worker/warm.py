@@ -272,7 +272,7 @@ class Daemon:
         """What every session computes the same way while the fingerprint holds: the worker's siblings (loaded
         by path) and the installed distributions' top-level packages (a scan of every site-packages)."""
         with contextlib.suppress(Exception):
-            for name in ("dryrun", "locations", "built_config", "loader"):
+            for name in ("roots", "dryrun", "locations", "built_config", "loader"):
                 self.server._sibling(name)
             self.server._META._packages_to_dists()
 

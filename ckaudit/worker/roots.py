@@ -1,0 +1,96 @@
+"""Which roots a worker imported model code from, and the import path of each build.
+
+Loaded by path from server.py (this folder is no import root): standard library only. It lets one process
+build many versions of a model from many roots (HEAD, index, history): modules imported from any root seen
+so far are purged before every build, and a build of another tree imports that tree's folders in place of
+the working tree (`origin`) the interpreter knows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+InProject = Callable[[str, str], bool]  # locations.in_project: is a file the project's code at a root?
+
+
+class Roots:
+    """The roots seen so far, and sys.path / sys.meta_path as the interpreter had them before any build.
+    `on_enter` is a list (a warm child appends to it after creating the worker) of hooks run per root."""
+
+    def __init__(self, in_project: InProject, on_enter: list[Callable[[str], None]]) -> None:
+        self.seen: list[str] = []
+        self.base_path = list(sys.path)
+        self.base_meta_path = list(sys.meta_path)
+        self.in_project = in_project
+        self.on_enter = on_enter
+
+    def enter(self, root: str, origin: str | None = None) -> str:
+        """Make `root` the one import root (purging what earlier roots imported); its real path."""
+        root = os.path.realpath(root)
+        if root not in self.seen:
+            self.seen.append(root)
+        self.purge()
+        sys.path[:] = self.import_path(root, os.path.realpath(origin) if origin else root)
+        importlib.invalidate_caches()
+        os.chdir(root)
+        for hook in self.on_enter:
+            hook(root)
+        return root
+
+    def import_path(self, root: str, origin: str) -> list[str]:
+        """The root first. Where the interpreter imports from the working tree itself (an editable install:
+        `src/` on a `.pth`, setuptools' editable finder), a build of another tree (HEAD, the index) imports
+        the same folder of that tree instead, and nothing from the working tree."""
+        if root == origin:
+            sys.meta_path[:] = self.base_meta_path
+            return [root, *self.base_path]
+        in_origin = self.in_project
+        sys.meta_path[:] = [f for f in self.base_meta_path if not self._editable_into(f, origin)]
+        mapped = [
+            os.path.join(root, os.path.relpath(folder, origin))
+            for folder in [*map(_real, self.base_path), *_editable_folders()]
+            if in_origin(folder, origin)
+        ]
+        kept = [p for p in self.base_path if not in_origin(_real(p), origin)]
+        return [root, *dict.fromkeys(m for m in mapped if os.path.isdir(m)), *kept]
+
+    def purge(self) -> None:
+        """Drop every module whose file lies in a root seen so far, so the next build imports afresh."""
+        for name, module in list(sys.modules.items()):
+            if any(self.in_project(path, root) for path in module_paths(module) for root in self.seen):
+                del sys.modules[name]
+
+    def _editable_into(self, finder: Any, origin: str) -> bool:
+        """A meta-path finder of an editable install whose packages live in the working tree."""
+        module = sys.modules.get(getattr(finder, "__module__", "") or "")
+        mapping = getattr(module, "MAPPING", None) if module is not None else None
+        return isinstance(mapping, dict) and any(
+            self.in_project(_real(str(p)), origin) for p in mapping.values()
+        )
+
+
+def module_paths(module: Any) -> list[str]:
+    """A module's file and package folders, real paths (namespace packages have only folders)."""
+    paths = [getattr(module, "__file__", None) or ""]
+    with contextlib.suppress(Exception):
+        paths.extend(list(getattr(module, "__path__", None) or []))
+    return [os.path.realpath(p) for p in paths if p]
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path or ".")
+
+
+def _editable_folders() -> list[str]:
+    """The folders setuptools' editable finders import packages from (`__editable___*_finder.MAPPING`)."""
+    folders: list[str] = []
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict):
+            folders.extend(os.path.dirname(_real(str(p))) for p in mapping.values())
+    return folders
