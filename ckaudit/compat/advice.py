@@ -80,16 +80,8 @@ def missing_keys(
     else:
         globs = exact_globs(keys, universe)
         fix = _missing_fix(ctx, keys, globs)
-    finding = ctx.finding(
-        Rule.MISSING_KEYS,
-        severity,
-        f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}",
-        fix,
-        layer=keys[0],
-        keys=list(keys),
-        collapsed=collapse_keys(keys),
-        ignore=globs,
-    )
+    message = f"{len(keys)} key(s) missing from the checkpoint: {shown(keys)}"
+    finding = _key_list_finding(ctx, Rule.MISSING_KEYS, severity, message, keys, fix, globs)
     if not shadowed:
         return finding
     return replace(finding, details={**finding.details, "same_shape_in_checkpoint": shadowed})
@@ -134,15 +126,24 @@ def unexpected_keys(
         f"(`sd = {{k: v for k, v in sd.items() if k not in UNUSED}}`), allow them with "
         f"`ignore: {_yaml_list(globs)}`, or {EXPECT_FAILS}."
     )
+    message = f"{len(keys)} unexpected key(s) in the checkpoint: {shown(keys)}"
+    return _key_list_finding(ctx, Rule.UNEXPECTED_KEYS, severity, message, keys, fix, globs)
+
+
+def _key_list_finding(
+    ctx: Context,
+    rule: Rule,
+    severity: Severity,
+    message: str,
+    keys: Sequence[str],
+    fix: str,
+    globs: Sequence[str],
+) -> Finding:
+    """missing-keys and unexpected-keys alike: located at the first key's layer, the keys listed in full and
+    collapsed (`blocks.{0..11}.bias`), and the `ignore:` globs the fix advises in the details."""
+    collapsed = collapse_keys(keys)
     return ctx.finding(
-        Rule.UNEXPECTED_KEYS,
-        severity,
-        f"{len(keys)} unexpected key(s) in the checkpoint: {shown(keys)}",
-        fix,
-        layer=keys[0],
-        keys=list(keys),
-        collapsed=collapse_keys(keys),
-        ignore=globs,
+        rule, severity, message, fix, layer=keys[0], keys=list(keys), collapsed=collapsed, ignore=list(globs)
     )
 
 
