@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -16,14 +17,7 @@ from ckaudit.report import OutputFormat, job_summary, render, render_html
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        type=OutputFormat,
-        choices=list(OutputFormat),
-        default=OutputFormat.TEXT,
-        metavar="{text,json,sarif,github,html}",
-        help="output format (default: text)",
-    )
+    add_choice_option(parser, "--format", OutputFormat.TEXT, "output format (default: text)")
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     parser.add_argument(
         "--sarif-output",
@@ -37,15 +31,29 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="also write the report as one self-contained HTML page to FILE (a CI artifact)",
     )
-    parser.add_argument(
+    add_choice_option(
+        parser,
         "--fail-on",
-        type=Severity,
-        choices=list(Severity),
-        default=Severity.ERROR,
-        metavar="{error,warning,note}",
-        help="exit 1 when a finding at or above this severity is found (default: error)",
+        Severity.ERROR,
+        "exit 1 when a finding at or above this severity is found (default: error)",
+        order=[Severity.ERROR, Severity.WARNING, Severity.NOTE],
     )
     add_config_option(parser)
+
+
+def add_choice_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    default: enum.Enum,
+    help: str,
+    order: Sequence[enum.Enum] | None = None,
+) -> None:
+    """An option taking one member of `default`'s enum, by value: the choices and the `{a,b}` the help
+    shows come from the enum (in `order` where the help lists them otherwise), so they cannot drift."""
+    kind = type(default)
+    shown = order if order is not None else list(kind)
+    metavar = "{" + ",".join(str(member.value) for member in shown) + "}"
+    parser.add_argument(flag, type=kind, choices=list(kind), default=default, metavar=metavar, help=help)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
