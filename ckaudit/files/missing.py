@@ -93,12 +93,10 @@ def file_missing(
 def judged_from_lock(entry: CheckpointEntry) -> Finding:
     """The note for a registered file that is absent here while ckaudit.lock holds its signature: the code is
     judged against that (teams that keep checkpoints out of git commit the lock for exactly this)."""
-    return Finding(
+    return entry.finding(
         Rule.FILE_MISSING,
         Severity.NOTE,
         f"{entry.path} is not here: judged against its signature in ckaudit.lock",
-        checkpoint=entry.path,
-        model=entry.model,
         fix="Nothing to do if the file lives elsewhere on purpose; mark the entry `required: true` if it "
         "must be present.",
         details={"from_lock": True},

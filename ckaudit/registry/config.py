@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ckaudit.errors import ConfigError
+from ckaudit.findings import Finding, Location, Rule, Severity
 from ckaudit.registry.loadsteps import LoadSteps, parse_load
 from ckaudit.registry.yamlnodes import NodeReader
 
@@ -53,6 +54,19 @@ class CheckpointEntry:
     def as_written(self) -> str:
         """The path as in the registry: what ckaudit.lock and rewritten registries use (machine-free)."""
         return self.written or self.path
+
+    def finding(
+        self,
+        rule: Rule,
+        severity: Severity,
+        message: str,
+        *,
+        location: Location | None = None,
+        fix: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> Finding:
+        """A finding about this registered checkpoint, naming its path and its model."""
+        return Finding(rule, severity, message, self.path, self.model, location, fix, dict(details or {}))
 
 
 def expand_path(text: str) -> str:

@@ -84,12 +84,10 @@ def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Findin
         else:
             why = "and ckaudit.lock has no signature of it (`ckaudit register` records one where the file is)"
             severity = Severity.WARNING
-        return Finding(
+        return entry.finding(
             Rule.FILE_MISSING,
             severity,
             f"{entry.path} does not exist here, {why}",
-            checkpoint=entry.path,
-            model=entry.model,
             location=Location(entry.path),
         )
     found = read(root, entry.path, model=entry.model)

@@ -95,12 +95,10 @@ def status_of(outcome: Outcome) -> str:
 
 def stale_expectation(entry: CheckpointEntry, code: str) -> Finding:
     """The one wording of "registered `expect: fails`, yet it loads" (scan, hook, check)."""
-    return Finding(
+    return entry.finding(
         Rule.STALE_EXPECTATION,
         Severity.NOTE,
         f"{entry.path} is registered `expect: fails` but loads with {code}",
-        checkpoint=entry.path,
-        model=entry.model,
         fix="Remove `expect: fails` (and its `reason:`) from its registry entry.",
         details={"expect": "fails", "loads": True, "transition": Transition.FIXED.value},
     )
@@ -141,13 +139,11 @@ def _already_failing(
     first = errors[0] if errors else None
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return [
-        Finding(
+        entry.finding(
             first.rule if first else Rule.MISSING_KEYS,
             Severity.WARNING,
             f"already fails at {labels.before}, unchanged by this change: "
             f"{first.message if first else 'does not load'}{more}",
-            checkpoint=entry.path,
-            model=entry.model,
             location=first.location if first else None,
             fix=f"`ckaudit diagnose {entry.path}` shows every problem and its fix.",
             details={"transition": Transition.STILL_FAILS.value},
@@ -162,12 +158,10 @@ def _fixed(entry: CheckpointEntry, before: Outcome | None, labels: Labels) -> li
     # the note speaks of the problem that went away, under that problem's rule
     rule = next((f.rule for f in before.findings if f.severity is Severity.ERROR), Rule.MISSING_KEYS)
     return [
-        Finding(
+        entry.finding(
             rule,
             Severity.NOTE,
             message,
-            checkpoint=entry.path,
-            model=entry.model,
             details={"transition": Transition.FIXED.value},
         )
     ]
