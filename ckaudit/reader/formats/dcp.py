@@ -16,8 +16,9 @@ from typing import Any
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, contiguous_stride, dtype_from_global, numel
 from ckaudit.reader.errors import corrupt, truncated
+from ckaudit.reader.formats.index import spread_info
 from ckaudit.reader.pickle import Call, Global, unproven_call
-from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
+from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, TensorInfo
 
 METADATA = ".metadata"
 
@@ -129,19 +130,9 @@ def read_dcp(directory: Path, audit: StreamAudit, read: ReadCheckpoint) -> Check
     files = _data_files(directory, state.get("storage_data"))
     _audit_byte_slices(directory, _byte_slices(entries, state.get("storage_data")), read, audit)
     total = size + sum((directory / name).stat().st_size for name in files)
-    candidate = StateDictCandidate(key="", tensors={t.key: t for t in tensors})
     details = {
         "data_files": sorted(files),
         "entries": len(entries),
         "non_tensor_entries": len(entries) - len(tensors),
     }
-    return CheckpointInfo(
-        path=str(directory),
-        format="dcp",
-        size=total,
-        tensors=tuple(tensors),
-        candidates=(candidate,) if tensors else (),
-        globals=audit.sorted_globals(),
-        calls=audit.sorted_calls(),
-        details=details,
-    )
+    return spread_info(directory, "dcp", total, tensors, audit, details)

@@ -76,10 +76,18 @@ def read_index(path: Path, index: dict[str, Any], read: ShardReader, audit: Stre
     tensors.sort(key=lambda t: order[t.key])
     style = "safetensors-index" if all(s.endswith(".safetensors") for s in by_shard) else "bin-index"
     details = {"shards": sorted(by_shard), "metadata": index.get("metadata")}
+    return spread_info(path, style, size, tensors, audit, details)
+
+
+def spread_info(
+    path: Path, format: str, size: int, tensors: list[TensorInfo], audit: StreamAudit, details: dict[str, Any]
+) -> CheckpointInfo:
+    """The answer for one state dict spread over many files (a sharded index, a DCP folder): its tensors
+    form the one candidate, at the top (none when there are no tensors), and the audit covers every file."""
     candidate = StateDictCandidate(key="", tensors={t.key: t for t in tensors})
     return CheckpointInfo(
         path=str(path),
-        format=style,
+        format=format,
         size=size,
         tensors=tuple(tensors),
         candidates=(candidate,) if tensors else (),
