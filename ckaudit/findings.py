@@ -14,6 +14,9 @@ def plural(count: int, word: str) -> str:
 
 
 class Cause(str, enum.Enum):
+    """Why a checkpoint does not load. Declared in precedence order: when error findings of several causes
+    meet, the repository beats the code, which beats the environment (`verdict_of`)."""
+
     REPOSITORY = "repository"
     CODE = "code"
     ENVIRONMENT = "environment"
@@ -36,10 +39,18 @@ _SEVERITY_RANK = {Severity.NOTE: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 class Verdict(str, enum.Enum):
+    """A checkpoint's result: ok, or the cause that decided it, under the cause's own value (`of`). The
+    member order is the order of the summary's counts (text and JSON)."""
+
     OK = "ok"
-    CODE = "code"
-    REPOSITORY = "repository"
-    ENVIRONMENT = "environment"
+    CODE = Cause.CODE.value
+    REPOSITORY = Cause.REPOSITORY.value
+    ENVIRONMENT = Cause.ENVIRONMENT.value
+
+    @classmethod
+    def of(cls, cause: Cause) -> Verdict:
+        """The verdict a cause decides (every cause has one: tests/test_findings.py)."""
+        return cls(cause.value)
 
 
 @dataclass(frozen=True)
@@ -308,23 +319,19 @@ class Finding:
         return self.rule.cause
 
 
-_VERDICT_ORDER = (Verdict.REPOSITORY, Verdict.CODE, Verdict.ENVIRONMENT)
-
-
 def verdict_of(findings: tuple[Finding, ...] | list[Finding]) -> Verdict:
-    """repository beats code beats environment; only error findings decide a verdict."""
-    causes = {f.cause.value for f in findings if f.severity is Severity.ERROR}
-    for verdict in _VERDICT_ORDER:
-        if verdict.value in causes:
-            return verdict
-    return Verdict.OK
+    """repository beats code beats environment (`Cause`'s order); only error findings decide a verdict."""
+    return _first_cause({f.cause for f in findings if f.severity is Severity.ERROR}, Verdict.OK)
 
 
 def _failing_verdict(findings: tuple[Finding, ...]) -> Verdict:
     """The verdict of the worst findings of a checkpoint that does not load (`code` when it has none)."""
     worst = max((f.severity.rank for f in findings), default=None)
-    causes = {f.cause.value for f in findings if f.severity.rank == worst}
-    return next((v for v in _VERDICT_ORDER if v.value in causes), Verdict.CODE)
+    return _first_cause({f.cause for f in findings if f.severity.rank == worst}, Verdict.CODE)
+
+
+def _first_cause(causes: set[Cause], default: Verdict) -> Verdict:
+    return next((Verdict.of(cause) for cause in Cause if cause in causes), default)
 
 
 @dataclass(frozen=True)
