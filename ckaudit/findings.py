@@ -23,19 +23,21 @@ class Cause(str, enum.Enum):
 
 
 class Severity(str, enum.Enum):
+    """Declared from the mildest up: `rank` is the declaration order (note 0, warning 1, error 2)."""
+
     NOTE = "note"
     WARNING = "warning"
     ERROR = "error"
 
     @property
     def rank(self) -> int:
-        return _SEVERITY_RANK[self]
+        return _SEVERITY_ORDER.index(self)
 
     def at_least(self, other: Severity) -> bool:
         return self.rank >= other.rank
 
 
-_SEVERITY_RANK = {Severity.NOTE: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+_SEVERITY_ORDER = tuple(Severity)
 
 
 class Verdict(str, enum.Enum):
