@@ -2,14 +2,19 @@
 `layers.{0..11}.attn.weight`, only among keys that share a value (e.g. the same shape and dtype).
 
 Nested indices collapse too (`blocks.{0..3}.heads.{0..7}.w`) when every outer index has the same inner set.
+Rename maps collapse here as well: `collapse_moves` over the indices both names carry, and `collapse_within`
+for maps grouped by another rule (compat's per-key renames, by the module they move).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+import re
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TypeVar
 
 V = TypeVar("V", bound=Hashable)
+RANGE = re.compile(r"\{\d[\d.,]*\}")  # an index range as collapsed here: `{0..11}`, `{3,5}`
+_INDEX = re.compile(r"(?<![^.])\d+(?![^.])")  # a whole dotted segment of digits
 
 
 def format_ranges(numbers: Iterable[int]) -> str:
@@ -75,3 +80,35 @@ def collapse_rows(rows: Iterable[tuple[str, V]]) -> list[tuple[str, V, int]]:
 def collapse_keys(keys: Iterable[str]) -> list[str]:
     """Keys alone (no value to agree on): `layers.{0..31}.attn.qkv.weight`."""
     return [key for key, _value, _count in collapse_rows((key, None) for key in keys)]
+
+
+def collapse_within(rows: Iterable[tuple[str, V]]) -> list[tuple[str, V]]:
+    """(key, group) rows -> (collapsed key, group): keys collapse only with keys of their own group, and each
+    group comes out whole, groups in order of first appearance (the pairs of a rename map, grouped by how
+    they rename, read group by group)."""
+    groups: dict[V, list[str]] = {}
+    for key, group in rows:
+        groups.setdefault(group, []).append(key)
+    return [(pattern, group) for group, keys in groups.items() for pattern in collapse_keys(keys)]
+
+
+def collapse_moves(moves: Mapping[str, str]) -> dict[str, str]:
+    """old -> new names that carry the same indices in the same order collapse over them
+    (`layers.{0..11}.attn -> blocks.{0..11}.attention`); the others follow, one per name."""
+    carried: list[tuple[str, tuple[str, str]]] = []
+    single: dict[str, str] = {}
+    for old, new in moves.items():
+        indices = _INDEX.findall(old)
+        if indices and indices == _INDEX.findall(new):
+            carried.append((old, (_INDEX.sub("\0", old), _INDEX.sub("\0", new))))
+        else:
+            single[old] = new
+    out = {pattern: _carry(pattern, new) for pattern, (_old, new) in collapse_within(carried)}
+    return {**out, **single}
+
+
+def _carry(pattern: str, template: str) -> str:
+    """The new name's template (indices as NUL) with the collapsed old name's indices and ranges, in order."""
+    slots = [m.group() for m in re.finditer(rf"{RANGE.pattern}|{_INDEX.pattern}", pattern)]
+    pieces = template.split("\0")
+    return pieces[0] + "".join(slot + piece for slot, piece in zip(slots, pieces[1:], strict=True))

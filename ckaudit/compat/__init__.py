@@ -11,7 +11,6 @@ from ckaudit.faces import lazy_exports
 if TYPE_CHECKING:
     from ckaudit.compat.check import check_compat, spec_from_build, spec_from_cli
     from ckaudit.compat.environment import Changes, changes, installed_versions, package_version_finding
-    from ckaudit.compat.fixcode import collapsed_moves
     from ckaudit.compat.fixplan import FixPlan, explicit_plan, planned
     from ckaudit.compat.keyfix import PrefixFix, collapse_keys, find_prefix
 
@@ -22,7 +21,6 @@ __all__ = [
     "changes",
     "check_compat",
     "collapse_keys",
-    "collapsed_moves",
     "explicit_plan",
     "find_prefix",
     "installed_versions",

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from ckaudit.compat.diagnosis import EXPECT_FAILS, Context, Mismatch, Problems, dims, shown
-from ckaudit.compat.fixcode import collapsed_moves, rename_code
+from ckaudit.compat.fixcode import rename_code
 from ckaudit.compat.keyfix import collapsed_renames, exact_globs
 from ckaudit.compat.renames import Ambiguity
 from ckaudit.findings import Finding, Rule, Severity
-from ckaudit.keyranges import collapse_keys, collapse_rows
+from ckaudit.keyranges import collapse_keys, collapse_moves, collapse_rows
 
 _SEPARATE_GROUPS = 2  # more resized module groups than this read as one change: one finding for all
 _SHOWN_PAIRS = 6
@@ -277,7 +277,7 @@ def renamed_keys(
     per-key map they reproduce; `keys` every key of the checkpoint (the printed code is checked on them).
     Ambiguous groups are shown as competing keys, never as a pairing."""
     if moves:
-        short = collapsed_moves(moves)
+        short = collapse_moves(moves)
         listing = ", ".join(f"{old} -> {new}" for old, new in list(short.items())[:_SHOWN_PAIRS])
         more = f", … ({len(short) - _SHOWN_PAIRS} more)" if len(short) > _SHOWN_PAIRS else ""
         message = f"layers renamed: {listing}{more}"

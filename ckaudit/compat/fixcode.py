@@ -12,37 +12,15 @@ import re
 from collections.abc import Iterable, Mapping
 
 from ckaudit.compat.keyfix import rename_key
-from ckaudit.keyranges import collapse_keys
-
-_RANGE = re.compile(r"\{[\d.,]+\}")
-_DIGITS = re.compile(r"(?<![^.])\d+(?![^.])")  # a whole dotted segment of digits
-
-
-def collapsed_moves(moves: Mapping[str, str]) -> dict[str, str]:
-    """Moves whose old and new names carry the same indices in the same order collapse over them."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    single: dict[str, str] = {}
-    for old, new in moves.items():
-        if _DIGITS.findall(old) and _DIGITS.findall(old) == _DIGITS.findall(new):
-            groups.setdefault((_DIGITS.sub("\0", old), _DIGITS.sub("\0", new)), []).append(old)
-        else:
-            single[old] = new
-    out: dict[str, str] = {}
-    for (_, new_template), olds in groups.items():
-        for pattern in collapse_keys(olds):
-            slots = re.findall(r"\{[^}]*\}|(?<![^.])\d+(?![^.])", pattern)
-            pieces = new_template.split("\0")
-            out[pattern] = pieces[0] + "".join(
-                slot + piece for slot, piece in zip(slots, pieces[1:], strict=True)
-            )
-    return {**out, **single}
+from ckaudit.keyranges import RANGE as _RANGE
+from ckaudit.keyranges import collapse_moves
 
 
 def rename_code(moves: Mapping[str, str], renames: Mapping[str, str], keys: Iterable[str]) -> str:
     """One line of Python that renames a state dict `sd` as `moves` do, verified on `keys`: module
     prefixes when whole modules move, one regex per collapsed move when indices repeat, else a dict."""
     keys = list(keys)
-    ordered = sorted(collapsed_moves(moves).items(), key=lambda move: -move[0].count("."))  # inner first
+    ordered = sorted(collapse_moves(moves).items(), key=lambda move: -move[0].count("."))  # inner first
     subs = [_regex(old, new) for old, new in ordered]
     exact = all(_apply(subs, k) == rename_key(moves, k) for k in keys)
     if exact and all(old not in renames for old in moves) and not any("{" in old for old, _ in ordered):
@@ -63,9 +41,9 @@ def rename_code(moves: Mapping[str, str], renames: Mapping[str, str], keys: Iter
 
 def _regex(old: str, new: str) -> tuple[str, str]:
     pattern, replacement, group = "^", "", 0
-    for piece in re.split(r"(\{[\d.,]+\})", old):
+    for piece in re.split(f"({_RANGE.pattern})", old):
         pattern += r"(\d+)" if _RANGE.fullmatch(piece) else re.escape(piece)
-    for piece in re.split(r"(\{[\d.,]+\})", new):
+    for piece in re.split(f"({_RANGE.pattern})", new):
         if _RANGE.fullmatch(piece):
             group += 1
             replacement += f"\\{group}"

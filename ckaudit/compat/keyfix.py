@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from ckaudit.keyranges import collapse_keys
+from ckaudit.keyranges import RANGE as _RANGE
+from ckaudit.keyranges import collapse_keys, collapse_within
 
 Shape = tuple[int, ...]
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "rename_key",
 ]
 _MAX_PREFIX_PARTS = 3  # `module._orig_mod.model.` is as deep as wrappers nest in practice
-_RANGE = re.compile(r"\{\d[\d.,]*\}")  # an index range of `collapse_keys`: `{0..11}`, `{3,5}`
 _PREFIX_SHARE = 0.8  # a prefix must pair up this share of the differing keys to be the explanation
 
 
@@ -165,11 +165,11 @@ def rename_key(moves: Mapping[str, str], key: str) -> str:
 def collapsed_renames(renames: Mapping[str, str]) -> dict[str, str]:
     """Per-key renames, short: `backbone.{0..2}.norm.weight -> encoder.{0..2}.norm.weight` (keys whose
     renamed heads agree collapse over the part they share)."""
-    tails: dict[tuple[str, str], list[str]] = {}
+    tails = []
     for old, new in renames.items():
         old_head, new_head = next(_candidate_moves(old, new), (old, new))
-        tails.setdefault((old_head, new_head), []).append(old[len(old_head) :])
-    return {old + tail: new + tail for (old, new), rests in tails.items() for tail in collapse_keys(rests)}
+        tails.append((old[len(old_head) :], (old_head, new_head)))
+    return {old + tail: new + tail for tail, (old, new) in collapse_within(tails)}
 
 
 def _covering(moves: Mapping[str, str], key: str) -> str | None:

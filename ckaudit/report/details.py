@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckaudit.compat import collapsed_moves
 from ckaudit.findings import Finding, Location, Rule
-from ckaudit.keyranges import collapse_keys, collapse_rows
+from ckaudit.keyranges import collapse_keys, collapse_moves, collapse_rows
 from ckaudit.report.paths import shape_text
 
 MAX_KEYS = 8
@@ -89,7 +88,7 @@ def _renames(finding: Finding) -> list[tuple[str, str]]:
     details = finding.details
     modules = details.get("modules")
     if isinstance(modules, Mapping) and modules:
-        pairs = list(collapsed_moves({str(o): str(n) for o, n in modules.items()}).items())
+        pairs = list(collapse_moves({str(o): str(n) for o, n in modules.items()}).items())
     else:
         value: Mapping[str, Any] = next(
             (details[n] for n in _RENAME_FIELDS if isinstance(details.get(n), Mapping)), {}
