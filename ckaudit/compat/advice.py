@@ -120,6 +120,8 @@ def _shadowed_fix(
 def unexpected_keys(
     ctx: Context, keys: Sequence[str], severity: Severity, universe: Sequence[str]
 ) -> Finding:
+    """Keys the file has and the model does not: `ignore:` globs that match exactly these among `universe`,
+    and the code that drops them."""
     globs = exact_globs(keys, universe)
     fix = (
         "The checkpoint has entries the model no longer defines. Drop them before loading "

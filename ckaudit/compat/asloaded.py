@@ -20,6 +20,8 @@ from ckaudit.worker import ModelError, ModelWorker
 def rekey(
     candidate: StateDictCandidate, key_fn: Callable[[str], str], meta_fn: Callable[[str], str]
 ) -> StateDictCandidate:
+    """A candidate with every tensor key mapped by `key_fn` and its `_metadata` module names by `meta_fn`
+    (metadata is keyed by module, not by tensor, so a prefix or rename maps it differently)."""
     tensors = {key_fn(k): dataclasses.replace(t, key=key_fn(k)) for k, t in candidate.tensors.items()}
     metadata = None
     if candidate.metadata is not None:

@@ -97,6 +97,9 @@ def _parse_kwargs(text: str | None) -> dict[str, object] | None:
 def check_compat(
     entry: CheckpointEntry, spec: ModelSpec, info: CheckpointInfo, root: Path, worker: ModelWorker
 ) -> CompatResult:
+    """One checkpoint against one model: the registered loader steps first (`load:`), then a dry run on meta
+    and what explains its failures (container key, prefix, renames, unimportable classes, config drift).
+    The model's and the checkpoint's faults become findings."""
     loader_sources: tuple[str, ...] = ()
     if entry.load is not None:
         loaded = as_loaded(info, entry.load, entry.key or "", root, worker)

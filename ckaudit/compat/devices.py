@@ -41,6 +41,8 @@ def missing_device(build: ModelBuild) -> str | None:
 
 
 def device_error(ctx: Context, build: ModelBuild, factory: str, device: str) -> Finding:
+    """The `device` finding for a build that failed because it needs `device` (found by `needed_device`): an
+    environment cause, with the line that asked for it."""
     error = build.error
     assert error is not None
     where = error.location

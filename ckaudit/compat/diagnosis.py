@@ -36,10 +36,13 @@ class Problems:
 
     @property
     def count(self) -> int:
+        """All problems left to report, of every kind."""
         return len(self.missing) + len(self.unexpected) + len(self.size_mismatch) + len(self.other_errors)
 
 
 def problems_of(outcome: LoadOutcome, ignore: Sequence[str] = ()) -> Problems:
+    """The dry run's problems less the keys the registry's `ignore:` globs allow; size mismatches and other
+    errors are never ignored."""
     return Problems(
         missing=tuple(k for k in outcome.missing if not ignored(k, ignore)),
         unexpected=tuple(k for k in outcome.unexpected if not ignored(k, ignore)),
@@ -83,16 +86,21 @@ class Context:
 
 
 def shown(keys: Sequence[str]) -> str:
+    """Keys collapsed (`blocks.{0..11}.w`) and cut to the first few patterns, for a one-line message; details
+    keep every key."""
     patterns = collapse_keys(keys)
     text = ", ".join(patterns[:_SHOWN_KEYS])
     return text + (f", … ({len(patterns) - _SHOWN_KEYS} more)" if len(patterns) > _SHOWN_KEYS else "")
 
 
 def dims(shape: Sequence[int]) -> str:
+    """A shape as torch prints it in its errors (`[8, 3, 3, 3]`), so messages match what users have seen."""
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 def model_error(ctx: Context, build: ModelBuild, factory: str) -> Finding:
+    """The finding for a model that could not be built (a timeout, an import error, an exception in its code),
+    at the line that raised when it is inside the repository."""
     error = build.error
     message = error.message if error else "the model could not be built"
     where = error.location if error else None
@@ -184,6 +192,8 @@ def _origin(prefix: str) -> str:
 
 
 def wrong_container(ctx: Context, used: str, found: str, known: Sequence[str], loads: bool) -> Finding:
+    """The state dict sits under another key of the file than the one used (`loads`: it does load from there).
+    The fix names the key for ckaudit.yaml and the indexing for the loading code."""
     used_text = f"under `{used}`" if used else "at the top level"
     if loads:
         message = f"the state dict is not {used_text} of the file; it sits under `{found}`"
@@ -208,6 +218,7 @@ def wrong_container(ctx: Context, used: str, found: str, known: Sequence[str], l
 
 
 def no_state_dict(ctx: Context, used: str) -> Finding:
+    """No mapping of tensors under the key used (or anywhere): nothing to compare, no key findings follow."""
     where = f"under `{used}`" if used else "anywhere"
     return ctx.finding(
         Rule.WRONG_CONTAINER_KEY,
@@ -221,6 +232,8 @@ def no_state_dict(ctx: Context, used: str) -> Finding:
 
 
 def missing_classes(ctx: Context, unresolved: Mapping[str, str]) -> list[Finding]:
+    """One finding per global the pickle names that the project's interpreter cannot import (what `torch.load`
+    would fail on), with the fix for a `__main__` class apart."""
     findings = []
     for name, reason in unresolved.items():
         module, _, attr = name.rpartition(".")

@@ -26,6 +26,8 @@ Difference = tuple[str, Any, Any]  # name, saved, built
 
 
 def differences(saved: Mapping[str, Any], built: Mapping[str, Any]) -> list[Difference]:
+    """(name, saved, built) for the hyperparameters present on both sides that differ; private names and
+    bookkeeping (transformers_version, …) are not the architecture."""
     return [
         (name, value, built[name])
         for name, value in saved.items()

@@ -73,6 +73,7 @@ def changes(
 
 
 def describe(changed: Changes) -> str:
+    """`torch 2.3.0 -> 2.4.0, numpy (absent) -> 2.0.0`, sorted by name, for a message."""
     return ", ".join(
         f"{name} {old or '(absent)'} -> {new or '(absent)'}" for name, (old, new) in sorted(changed.items())
     )

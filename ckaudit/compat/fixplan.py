@@ -22,12 +22,14 @@ class FixPlan:
     steps: tuple[LoadSteps, ...]
 
     def describe(self) -> str:
+        """The plan in words for the fix message; `keys unchanged` when it does nothing."""
         parts = [f"state dict taken from `{self.key}`"] if self.key else []
         parts.extend(s.describe() for s in self.steps if s.describe())
         return "; ".join(parts) or "keys unchanged"
 
     @property
     def changes_keys(self) -> bool:
+        """Whether applying the plan renames any key (taking the state dict from under a key counts)."""
         return bool(self.key) or any(s.as_dict() for s in self.steps)
 
 

@@ -31,6 +31,7 @@ _PREFIX_SHARE = 0.8  # a prefix must pair up this share of the differing keys to
 
 
 def ignored(key: str, globs: Sequence[str]) -> bool:
+    """Whether an `ignore:` glob of the registry matches `key` (case-sensitive, as keys are)."""
     return any(fnmatch.fnmatchcase(key, glob) for glob in globs)
 
 
@@ -41,6 +42,7 @@ class PrefixFix:
     count: int  # how many keys it pairs up
 
     def apply(self, key: str) -> str:
+        """The key with the prefix stripped (where it has it) or added."""
         if self.mode == "strip":
             return key[len(self.prefix) :] if key.startswith(self.prefix) else key
         return self.prefix + key

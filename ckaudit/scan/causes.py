@@ -38,6 +38,7 @@ class ChangedLine:
     new: str
 
     def describe(self) -> str:
+        """`path:line old -> new` (or `deleted …` / `added …`) for the finding's message."""
         if self.line is None:
             return f"{self.path}:{self.old_line} deleted `{self.old}`"
         if self.old_line is None:
@@ -45,6 +46,7 @@ class ChangedLine:
         return f"{self.path}:{self.line} {self.old} -> {self.new}"
 
     def as_dict(self) -> dict[str, object]:
+        """The JSON details' form."""
         return {
             "path": self.path,
             "line": self.line,
@@ -54,6 +56,8 @@ class ChangedLine:
         }
 
     def names(self) -> set[str]:
+        """The identifiers the change touches (both sides), less keywords and names too generic to link a
+        change to a layer (`self`, `nn`, …)."""
         return {n for n in _NAME.findall(f"{self.old} {self.new}") if _meaningful(n)}
 
 

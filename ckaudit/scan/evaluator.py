@@ -47,6 +47,7 @@ class Outcome:
 
 
 def spec_key(spec: ModelSpec) -> dict[str, Any]:
+    """What of a model spec an outcome depends on (not its name: renaming a model keeps its cache)."""
     return {
         "factory": spec.factory,
         "build": spec.build,
@@ -56,6 +57,7 @@ def spec_key(spec: ModelSpec) -> dict[str, Any]:
 
 
 def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
+    """What of a registry entry an outcome depends on (its line number and sha256 do not change a dry run)."""
     return {
         "path": entry.path,
         "key": entry.key,
@@ -131,9 +133,12 @@ class Evaluator:
 
     @property
     def python(self) -> str:
+        """The path of the project's interpreter (found on first use)."""
         return self.interpreter.path
 
     def worker(self) -> ModelWorker:
+        """The one worker of this evaluator, started on first use (a run that hits only the cache starts none)
+        and closed with the evaluator."""
         if self._worker is None:
             from ckaudit.worker import ModelWorker
 
@@ -156,11 +161,15 @@ class Evaluator:
         return self._here
 
     def checkout(self, tree: Tree) -> Path:
+        """A directory holding `tree`'s files, made once per tree for the evaluator's life (the working tree
+        is used in place)."""
         if id(tree) not in self._roots:
             self._roots[id(tree)] = self._stack.enter_context(materialise(tree))
         return self._roots[id(tree)]
 
     def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
+        """The files of `spec`'s model in `tree`: the registry's sources, what earlier builds reported
+        importing, and the registered loaders' modules; memoised per tree and model."""
         memo = (id(tree), spec.name)
         if memo not in self._sources_memo:
             loaders = [
@@ -172,6 +181,8 @@ class Evaluator:
         return self._sources_memo[memo]
 
     def reported_sources(self, spec: ModelSpec) -> list[str]:
+        """The files earlier builds of `spec` imported (kept in the cache), so that the outcome key covers
+        files no static reading finds."""
         record = self.cache.get("sources", make_key(spec_key(spec)))
         return list(record.get("sources", [])) if record else []
 
@@ -222,6 +233,8 @@ class Evaluator:
         )
 
     def recorded_packages(self, entry: CheckpointEntry) -> Mapping[str, str]:
+        """The distributions and versions ckaudit.lock recorded when the checkpoint was registered ({} when it
+        has none); the lock is read once."""
         from ckaudit.registry import lock_of
 
         if self._lock is None:
@@ -295,6 +308,7 @@ def _enter(folder: str) -> bool:
 
 
 def outcome_record(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as the outcome cache stores it (findings through the shared finding codec)."""
     return {
         "loads": outcome.loads,
         "built": outcome.built,
@@ -306,6 +320,7 @@ def outcome_record(outcome: Outcome) -> dict[str, Any]:
 
 
 def outcome_from_record(value: Mapping[str, Any]) -> Outcome:
+    """The outcome a cache record holds, marked `cached`."""
     return Outcome(
         loads=bool(value["loads"]),
         built=bool(value["built"]),

@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # the hook's fast path imports verdicts (and so this) but nev
 
 
 def failing_model_keys(outcome: Outcome) -> tuple[str, ...] | None:
+    """The model's persistent state-dict keys, only when the dry run built the model and it does not load;
+    None otherwise (a passing scan carries no key lists)."""
     if outcome.loads or not outcome.built or not isinstance(outcome.signature, dict):
         return None
     return tuple(k for k, v in outcome.signature.items() if not (isinstance(v, list) and v[2:3] == [False]))
