@@ -6,13 +6,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, repo_snapshot
+from tests.conftest import GIT_ENV, git, repo_snapshot
 
 NET = """\
 from torch import nn
@@ -217,3 +219,38 @@ def worker(shared_worker: SharedWorker, monkeypatch: pytest.MonkeyPatch) -> Shar
     monkeypatch.setattr(Evaluator, "worker", use_shared)
     shared_worker.builds = 0
     return shared_worker
+
+
+PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
+_README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_hooks() -> str:
+    """The README's `.pre-commit-config.yaml` snippet, to be copied as a user copies it."""
+    snippet = re.search(
+        r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", _README.read_text(encoding="utf-8"), re.S
+    )
+    assert snippet is not None, "the README lost its .pre-commit-config.yaml snippet"
+    return snippet.group(1)
+
+
+def run_pre_commit(repo: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    """The real `pre-commit run` on `files` as a commit runs it, from a clean environment (no git, pre-commit
+    or virtualenv variables of the test run; HOME and PRE_COMMIT_HOME under `home`); nothing of the
+    repository may change."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT", "VIRTUAL_ENV"))}
+    env.update(GIT_ENV, HOME=str(home), PRE_COMMIT_HOME=str(home / "pre-commit-home"))
+    env["PATH"] = f"{PRE_COMMIT.parent}{os.pathsep}{env.get('PATH', '')}"
+    before = repo_snapshot(repo)
+    result = subprocess.run(
+        [str(PRE_COMMIT), "run", "--hook-stage", "pre-commit", "--files", *files],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    after = repo_snapshot(repo)
+    for key in ("files", "refs", "stash", "symlinks", "git"):
+        assert before[key] == after[key], f"{key} changed"
+    return result

@@ -10,19 +10,17 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import GIT_ENV, git, make_venv, repo_snapshot, requires_torch
-from tests.modelrepo import NET, write
+from tests.modelrepo import NET, PRE_COMMIT, readme_hooks, run_pre_commit, write
 
 pytestmark = [requires_torch, pytest.mark.slow]  # the real pre-commit installs its environment
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
 BREAKING = NET.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(1, 8, 3)")
 FORWARD = NET.replace("super().__init__()", "super().__init__()\n        self.scale = 2.0")
 
@@ -196,10 +194,9 @@ def test_the_hook_manifest_is_valid_and_declares_what_pre_commit_expects() -> No
 def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -> None:
     """The README's .pre-commit-config.yaml, copied as is, with ckaudit installed where the user commits
     from (this test's environment) and torch in the repository's .venv; no `python:` in the registry."""
-    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
-    snippet = re.search(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", readme, re.S)
-    assert snippet is not None and "repo: local" in snippet.group(1)
-    write(model_repo, ".pre-commit-config.yaml", snippet.group(1))
+    snippet = readme_hooks()
+    assert "repo: local" in snippet
+    write(model_repo, ".pre-commit-config.yaml", snippet)
     make_venv(model_repo / ".venv", torch=True)
     write(model_repo, ".gitignore", ".venv/\n")
     _without_python_line(model_repo)
@@ -207,20 +204,7 @@ def test_the_readme_snippet_works_as_written(model_repo: Path, tmp_path: Path) -
     git(model_repo, "commit", "-q", "-m", "hooks as the README says")
     write(model_repo, "models/net.py", BREAKING)
     git(model_repo, "add", "models/net.py")
-    env = _env(tmp_path, {"PATH": f"{PRE_COMMIT.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
-    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
-    before = repo_snapshot(model_repo)
-    result = subprocess.run(
-        [str(PRE_COMMIT), "run", "--hook-stage", "pre-commit", "--files", "models/net.py"],
-        cwd=model_repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    after = repo_snapshot(model_repo)
-    for key in ("files", "refs", "stash", "symlinks", "git"):
-        assert before[key] == after[key], f"{key} changed"
+    result = run_pre_commit(model_repo, tmp_path, "models/net.py")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "conv1.weight" in result.stdout and "Traceback" not in result.stdout + result.stderr
 

@@ -9,7 +9,6 @@ and hard-linked into each test's repository.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,13 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GIT_ENV, git, repo_snapshot, requires_torch
+from tests.conftest import git, requires_torch
 from tests.modelrepo import (
     BLOCKS,
     NET,
+    PRE_COMMIT,
     SHAPES,
     assert_cache_transparent,
+    readme_hooks,
     run_cli,
+    run_pre_commit,
     untouched,
     write,
 )
@@ -34,8 +36,6 @@ pytestmark = [requires_torch, pytest.mark.slow]
 
 BREAKING = NET.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(1, 8, 3)")
 MODELS = "version: 1\nmodels:\n  net:\n    factory: {factory}\n    kwargs: {{classes: 4}}\n"
-PRE_COMMIT = Path(sys.executable).with_name("pre-commit")
-CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -139,29 +139,12 @@ def test_init_pairs_the_checkpoint_with_its_model(git_repo: Path, torch_venv: Pa
 def test_the_hook_through_real_pre_commit_with_the_venv_inside(venv_repo: Path, tmp_path: Path) -> None:
     if not PRE_COMMIT.exists():
         pytest.skip("pre-commit is not installed beside the test interpreter")
-    readme = (CHECKOUT / "README.md").read_text(encoding="utf-8")
-    snippet = re.search(r"```yaml\n(# \.pre-commit-config\.yaml.*?)```", readme, re.S)
-    assert snippet is not None
-    write(venv_repo, ".pre-commit-config.yaml", snippet.group(1))
+    write(venv_repo, ".pre-commit-config.yaml", readme_hooks())
     git(venv_repo, "add", "-A")
     git(venv_repo, "commit", "-q", "-m", "hooks")
     write(venv_repo, "models/net.py", BREAKING)
     git(venv_repo, "add", "models/net.py")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT", "VIRTUAL_ENV"))}
-    env.update(GIT_ENV, HOME=str(tmp_path), PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
-    env["PATH"] = f"{PRE_COMMIT.parent}{os.pathsep}{env.get('PATH', '')}"
-    before = repo_snapshot(venv_repo)
-    result = subprocess.run(
-        [str(PRE_COMMIT), "run", "--hook-stage", "pre-commit", "--files", "models/net.py"],
-        cwd=venv_repo,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    after = repo_snapshot(venv_repo)
-    for key in ("files", "refs", "stash", "symlinks", "git"):
-        assert before[key] == after[key], f"{key} changed"
+    result = run_pre_commit(venv_repo, tmp_path, "models/net.py")
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "conv1.weight" in result.stdout, output
     assert "model-error" not in output and "METH_CLASS" not in output and "Traceback" not in output
