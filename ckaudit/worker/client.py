@@ -241,6 +241,9 @@ class ModelWorker:
         return frozenset(map(str, devices)) if isinstance(devices, list) else None
 
     def build(self, spec: ModelSpec, root: Path) -> ModelBuild:
+        """The model built on meta in `root` (a checkout of some tree): its signature, locations and
+        sources, or the error. A timeout or a crash of the process during the build is a failed build
+        (kind `timeout`/`crashed`), not an exception."""
         try:
             answer = self._call({"op": "build", **_spec_fields(spec, root)})
         except _Failure as failure:
@@ -250,6 +253,8 @@ class ModelWorker:
     def dry_run(
         self, spec: ModelSpec, root: Path, candidate: StateDictCandidate, *, strict: bool
     ) -> LoadOutcome:
+        """`load_state_dict` of `candidate`'s tensors (as meta tensors: shapes and dtypes only) into the
+        model built in `root`; `strict` as the registry says. The build rides along in the outcome."""
         tensors = [[key, list(t.shape), t.dtype] for key, t in candidate.tensors.items()]
         request = {
             "op": "dry_run",
@@ -302,6 +307,8 @@ class ModelWorker:
         return {name: reason for name, reason in answer["unresolved"]}
 
     def close(self) -> None:
+        """End the session: close its stdin so it exits on its own, kill it if it has not within five
+        seconds."""
         if self._process is not None:
             process, self._process = self._process, None
             with contextlib.suppress(OSError, ValueError):

@@ -18,6 +18,9 @@ from typing import Any
 
 
 def convert(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The `convert` request: load `src` with weights_only, take the state dict under `key`, apply the
+    rename/strip steps in order and write `dst` (torch or safetensors), never over an existing file; the
+    number of tensors written."""
     import torch
 
     obj = torch.load(request["src"], map_location="cpu", weights_only=True)

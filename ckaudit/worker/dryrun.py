@@ -32,6 +32,8 @@ def signature(model: Any) -> dict[str, list[Any]]:
 
 
 def meta_state_dict(request: dict[str, Any]) -> OrderedDict[str, Any]:
+    """The checkpoint as the reader saw it, rebuilt from shapes and dtypes as meta tensors (no data is
+    read), with its `_metadata` so version-aware load hooks run as for the real file."""
     import torch
 
     state: OrderedDict[str, Any] = OrderedDict()

@@ -60,6 +60,7 @@ class Interpreter:
 
 
 def resolve_python(config: Config) -> str:
+    """The path of the interpreter the registry's models are built with (`find_interpreter`'s rules)."""
     return find_interpreter(config).path
 
 

@@ -41,6 +41,7 @@ def tensors_of(state: Mapping[Any, Any]) -> list[list[Any]]:
 
 
 def metadata_of(state: Any) -> dict[str, dict[str, Any]] | None:
+    """The `_metadata` a loader's result carries (module name -> version info), JSON-able; None without."""
     metadata = getattr(state, "_metadata", None)
     if not isinstance(metadata, Mapping):
         return None

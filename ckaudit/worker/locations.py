@@ -21,6 +21,7 @@ _INSTALL_FOLDERS = frozenset({"site-packages", "dist-packages"})
 
 
 def under(path: str, root: str) -> bool:
+    """Whether `path` is `root` or inside it, component-wise (`/a/bc` is not under `/a/b`)."""
     return path == root or path.startswith(root + os.sep)
 
 
@@ -64,6 +65,8 @@ class Recorder:
         self._inside: dict[str, bool] = {}
 
     def site(self) -> tuple[str, int] | None:
+        """The nearest frame up the caller's stack whose file is inside the root, as (relative path, line);
+        None when the assignment came from outside the repository only."""
         frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             filename = frame.f_code.co_filename
@@ -76,6 +79,7 @@ class Recorder:
         return None
 
     def note(self, owner: Any, name: str) -> None:
+        """Record where `name` was assigned on `owner`, keeping `owner` alive so its id stays its own."""
         site = self.site()
         if site is not None:
             self.sites.setdefault(id(owner), {})[name] = site
@@ -83,6 +87,8 @@ class Recorder:
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
+        """nn.Module's attribute and registration methods wrapped to record where each submodule, parameter
+        and buffer is assigned; restored on exit."""
         import torch
         from torch import nn
 
@@ -115,6 +121,8 @@ class Recorder:
                 setattr(module_cls, method, original)
 
     def locations(self, model: Any) -> dict[str, list[Any]]:
+        """state-dict key -> [path, line, source line] for every layer recorded, under every name the model
+        reaches it by (shared modules too)."""
         result: dict[str, list[Any]] = {}
         for qualname, module in model.named_modules(remove_duplicate=False):
             for name, (path, line) in self.sites.get(id(module), {}).items():
@@ -139,4 +147,5 @@ def class_location(model: Any, root: str) -> dict[str, list[Any]]:
 
 
 def snippet(root: str, path: str, line: int) -> str:
+    """The stripped source line for a location (empty when the file cannot be read)."""
     return linecache.getline(os.path.join(root, path), line).strip()

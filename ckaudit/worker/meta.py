@@ -97,6 +97,7 @@ def needs_real_dynamo(exc: BaseException | None) -> bool:
 
 
 def load_real_dynamo() -> bool:
+    """Import the real torch._dynamo (for a build that needs it after all); False when that fails."""
     try:
         _real_dynamo()
     except Exception:
@@ -106,6 +107,8 @@ def load_real_dynamo() -> bool:
 
 @contextlib.contextmanager
 def no_dynamo() -> Iterator[None]:
+    """Keep torch._dynamo unimported during a build: a stand-in answers torch's "do not compile this"
+    markers that would otherwise import it (seconds) on meta; a no-op when it is already loaded."""
     import torch
 
     if _DYNAMO in sys.modules:

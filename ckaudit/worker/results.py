@@ -75,6 +75,8 @@ class LoaderResult:
 
 
 def loader_from_wire(data: Mapping[str, Any], key: str) -> LoaderResult:
+    """A `loader` answer: the state dict the project's loader produced (as a candidate under `key`), or its
+    error, and the files it imported."""
     error = data.get("error")
     tensors = data.get("tensors")
     candidate = None
@@ -86,6 +88,8 @@ def loader_from_wire(data: Mapping[str, Any], key: str) -> LoaderResult:
 
 
 def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
+    """A `build` answer as a ModelBuild (signature entries are [shape, dtype, persistent, is a buffer];
+    older answers lack the last)."""
     error = data.get("error")
     return ModelBuild(
         ok=bool(data.get("ok")),
@@ -104,12 +108,15 @@ def build_from_wire(data: Mapping[str, Any]) -> ModelBuild:
 
 
 def error_from_wire(data: Mapping[str, Any]) -> ModelError:
+    """A build or loader error: message, kind (`raised`, `timeout`, …), the repository location and the
+    traceback's tail."""
     where = data.get("location")
     location = Location(where[0], where[1], where[2] or None) if where else None
     return ModelError(data["message"], data.get("kind", "raised"), location, data.get("traceback", ""))
 
 
 def outcome_from_wire(data: Mapping[str, Any] | None, build: ModelBuild) -> LoadOutcome:
+    """A dry run's answer; without one (the build failed) the checkpoint does not load."""
     if data is None:
         return LoadOutcome(loads=False, build=build)
     return LoadOutcome(

@@ -80,6 +80,8 @@ class Worker:
         self.roots = _sibling("roots").Roots(_locations().in_project, ON_ENTER)
 
     def instantiate(self, request: dict[str, Any], device: str, recorder: Any) -> Any:
+        """The factory or the `build:` code run under the meta device (or `cpu`), without weight
+        initialisation or torch._dynamo, recording where each layer is assigned."""
         import torch
 
         with torch.device(device), _META.no_init(), _META.no_dynamo(), recorder.patched(), _traced_exit():
@@ -99,6 +101,10 @@ class Worker:
         return model
 
     def build(self, request: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Build on meta (once more with the real torch._dynamo when the build needs it); when that fails
+        and not at import, once more on CPU. Returns the model (None when both failed) and what the
+        client reads: signature, locations, the project's source files, the distributions used,
+        hyperparameters."""
         root = self.roots.enter(request["root"], request.get("origin"))
         before = _modules_before()
         model, device, fallback, error = None, "meta", None, None
@@ -140,6 +146,7 @@ class Worker:
         return model, info
 
     def dry_run(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Build, then load the meta state dict of the request's tensors into the model."""
         model, info = self.build(request)
         if model is None:
             return {"build": info, "outcome": None}
@@ -166,6 +173,7 @@ class Worker:
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     def resolve(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Which of the pickle's globals the project's interpreter cannot import from this root, and why."""
         self.roots.enter(request["root"], request.get("origin"))
         unresolved = []
         for name in request["globals"]:
@@ -351,6 +359,8 @@ def session() -> Worker:
 
 
 def main() -> None:
+    """`python server.py` serves one client on stdin/stdout; `python server.py --warm DIR KEY FINGERPRINT
+    IDLE` runs the warm build server instead (warm.py)."""
     if sys.argv[1:2] != ["--warm"]:
         _isolate_stdout()  # before torch's import: whatever it prints must not reach the protocol
     prepare()

@@ -33,11 +33,13 @@ IMPORT_ROOTS = ("", "src/")
 
 
 def module_paths(module: str) -> tuple[str, ...]:
+    """The files a module may be in, under each import root a repository commonly uses (`src/`, the root)."""
     base = module.replace(".", "/")
     return tuple(f"{root}{base}{tail}" for root in IMPORT_ROOTS for tail in (".py", "/__init__.py"))
 
 
 def with_parents(module: str) -> list[str]:
+    """`a.b.c` -> [`a`, `a.b`, `a.b.c`]: importing a module runs every parent package's `__init__`."""
     parts = module.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
@@ -113,11 +115,13 @@ def _expand(modules: Iterable[str]) -> set[str]:
 
 
 def glob_paths(tree: Tree, patterns: Iterable[str]) -> set[str]:
+    """The tree's paths matched by the registry's `sources:` globs."""
     patterns = list(patterns)
     return glob_paths_of(tree_paths(tree), patterns) if patterns else set()
 
 
 def glob_paths_of(paths: Iterable[str], patterns: Iterable[str]) -> set[str]:
+    """`paths` matched by any of `patterns` (ckaudit's glob syntax, `**` across folders)."""
     regexes = [glob_regex(p) for p in patterns]
     return {p for p in paths if any(r.match(p) for r in regexes)} if regexes else set()
 

@@ -62,6 +62,7 @@ def server_dir(create: bool = True) -> Path | None:
 
 
 def server_key(python: str) -> str:
+    """One server per interpreter path: the name of its socket and lock files."""
     return hashlib.sha256(os.path.abspath(python).encode()).hexdigest()[:20]
 
 
@@ -99,11 +100,13 @@ class WarmChild:
         self._buffer = b""
 
     def poll(self) -> int | None:
+        """The session's exit status once the server reported it, else None (as `Popen.poll`)."""
         if self.returncode is None:
             self._read(0.0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit status the server reports (as `Popen.wait`, with its TimeoutExpired)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.returncode is None:
             left = None if deadline is None else deadline - time.monotonic()
@@ -113,6 +116,7 @@ class WarmChild:
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
+        """Signal the forked child directly (same user), e.g. SIGUSR1 for a stack on timeout."""
         if self.returncode is None:
             os.kill(self.pid, sig)
 
@@ -244,6 +248,7 @@ def start(python: str, print_: str) -> bool:
 
 
 def servers() -> list[Path]:
+    """The sockets of this user's running (or dead, not yet cleaned) build servers."""
     folder = server_dir(create=False)
     return sorted(folder.glob("*.sock")) if folder is not None else []
 
