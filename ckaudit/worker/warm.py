@@ -40,8 +40,6 @@ MAX_PRELOAD = 5000  # module names remembered per server key
 
 
 def serve(server: Any, argv: list[str], cold_modules: set[str]) -> None:
-    """Run the warm build server for `argv` (DIR KEY FINGERPRINT IDLE) unless DIR is not private to this
-    user or another server holds this key's lock."""
     directory, key, fingerprint, idle = argv[0], argv[1], argv[2], float(argv[3])
     if not is_private(directory):
         print(f"ckaudit build server: {directory} is not private to this user; not serving", file=sys.stderr)
@@ -81,7 +79,6 @@ def peer_uid(conn: socket.socket) -> int | None:
 
 
 def under(path: str, folder: str) -> bool:
-    """Whether `path` is `folder` or inside it."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
@@ -113,8 +110,6 @@ class Daemon:
         return self.listener is not None or bool(self.children)
 
     def run(self) -> None:
-        """Prewarm and preload, then serve sessions until idle for IDLE seconds, asked to stop, or replaced
-        (the socket is no longer ours); then step down."""
         os.chdir("/")
         self.prewarm()
         self.preload(self.remembered())
@@ -140,8 +135,6 @@ class Daemon:
             self.reap()
 
     def bind(self) -> socket.socket:
-        """The listening socket, owner-only (umask 0o177), replacing a dead server's socket file (the lock
-        says no live server owns it)."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # a dead server's socket: we hold the lock, so no live one owns it
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -155,8 +148,7 @@ class Daemon:
         return listener
 
     def still_ours(self) -> bool:
-        """Whether the socket file is still the one this server bound (a newer server may have replaced
-        it)."""
+        """Whether the socket file is the one bound here (a newer server may have replaced it)."""
         with contextlib.suppress(OSError):
             return os.stat(self.path).st_ino == self.inode
         return False
@@ -174,8 +166,6 @@ class Daemon:
         os.close(self.lock)
 
     def dispatch(self, event: selectors.SelectorKey) -> None:
-        """One selector event: a new connection, the signal wake-up pipe, or a child's report of the
-        modules it imported."""
         if event.data == "accept" and self.listener is not None:
             with contextlib.suppress(OSError):
                 conn, _ = self.listener.accept()
@@ -190,8 +180,7 @@ class Daemon:
                 self.selector.unregister(event.fd)
 
     def accept(self, conn: socket.socket) -> None:
-        """A session request: refused (fails closed) unless from this uid and with this server's
-        fingerprint; a stale fingerprint makes the server step down."""
+        """Fails closed: only this uid, only this server's fingerprint (a stale one: step down)."""
         if peer_uid(conn) != os.getuid():
             conn.close()  # fails closed: another uid, or a platform that cannot tell
             return
@@ -220,7 +209,6 @@ class Daemon:
         conn.close()
 
     def status(self) -> dict[str, Any]:
-        """What `ckaudit server status` shows of this server."""
         return {
             "pid": os.getpid(),
             "python": sys.executable,
@@ -232,8 +220,6 @@ class Daemon:
         }
 
     def fork(self, conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
-        """Fork a child for the session: it takes the client's pipes and runs `server.session()`; the
-        parent keeps the control connection to report the exit status."""
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -259,7 +245,6 @@ class Daemon:
             _reply(conn, {"pid": pid})
 
     def reap(self) -> None:
-        """Collect every finished child and report its exit status to its client."""
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -273,8 +258,6 @@ class Daemon:
             self.finish(child, os.waitstatus_to_exitcode(status))
 
     def finish(self, child: Child, code: int) -> None:
-        """Tell the client its session ended with `code`, and learn the site-packages modules the child
-        reported importing."""
         with contextlib.suppress(OSError):
             _reply(child.conn, {"exit": code})
         child.conn.close()
@@ -296,8 +279,6 @@ class Daemon:
             self.server._META._packages_to_dists()
 
     def remembered(self) -> list[str]:
-        """The modules earlier sessions imported from site-packages (the preload file; [] when absent or
-        unreadable)."""
         broken = (OSError, ValueError, TypeError)
         with contextlib.suppress(*broken), open(self.preload_file, encoding="utf-8") as handle:
             return [str(name) for name in json.load(handle)][:MAX_PRELOAD]
@@ -317,8 +298,7 @@ class Daemon:
         self.preload(new)
 
     def preload(self, names: list[str]) -> None:
-        """Import `names` here once, so every forked session starts with them; a module that fails is
-        remembered and not tried again."""
+        """Import `names` once here for every forked session; one that fails is not tried again."""
         for name in names:
             if name in sys.modules or name in self.failed:
                 continue
