@@ -10,6 +10,8 @@ from ckaudit.findings import Finding, Location, Rule, Severity
 
 
 def finding_dict(finding: Finding) -> dict[str, Any]:
+    """A finding as the JSON report prints it and the outcome cache stores it (`finding_from_dict` reverses
+    it)."""
     location = None
     if finding.location is not None:
         loc = finding.location

@@ -35,6 +35,8 @@ class JsonStore:
 
     @classmethod
     def for_repo(cls, repo: Path, enabled: bool = True) -> JsonStore:
+        """The outcome store for `repo`: under its git common dir (outside git, the user's cache folder), per
+        cache version; one that keeps nothing when disabled (`--no-cache`)."""
         if not enabled:
             return cls(None)
         from ckaudit.vcs import find_repo
@@ -45,6 +47,8 @@ class JsonStore:
         return None if self.directory is None else self.directory / kind / key[:2] / f"{key}.json"
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The record stored under `kind`/`key`; None when absent, unreadable or not a JSON object (a
+        broken cache entry is a miss, never an error)."""
         file = self._file(kind, key)
         if file is None:
             return None

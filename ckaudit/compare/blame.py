@@ -43,6 +43,7 @@ class Blame:
     last_loads: dict[str, str] = field(default_factory=dict)  # break commit -> the last commit that loaded
 
     def step(self, sha: str) -> Step | None:
+        """The step of commit `sha` in the walked history, if it was walked."""
         return next((s for s in self.history if s.commit.sha == sha), None)
 
 
@@ -71,6 +72,9 @@ def walk(
     each: Callable[[Iterable[Commit]], Iterable[Commit]] = lambda c: c,
     last: int | None = None,
 ) -> Blame:
+    """Dry-run the checkpoint against the model at every commit of `rev`'s history that touches the model's
+    files (the newest `last` only, when given): where it started and stopped loading, and for each break
+    the changed lines that caused it."""
     commits = log(repo, [rev], pathspecs(spec))
     if last is not None:  # the newest `last` commits only (the HTML matrix's columns)
         commits = commits[-last:]

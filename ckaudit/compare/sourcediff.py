@@ -59,6 +59,8 @@ def by_relevance(lines: Sequence[str], focus: Iterable[tuple[str, int]]) -> list
 
 
 def source_diff(repo: Path, old: str, new: str, sources: Iterable[str]) -> SourceDiff:
+    """The changed lines of the model's sources and ckaudit.yaml between two commits (no context lines),
+    with the git command that shows the whole diff."""
     paths = sorted({*sources, CONFIG_NAME})
     command = f"git diff {old[:10]} {new[:10]} -- {' '.join(paths)}"
     out = git(repo, "diff", "--unified=0", "--no-color", "--no-ext-diff", old, new, "--", *paths)

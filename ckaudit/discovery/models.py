@@ -47,6 +47,7 @@ class ModelClass:
 
     @property
     def required(self) -> tuple[Param, ...]:
+        """The constructor parameters without a default: what a registry entry must supply."""
         return tuple(p for p in self.params if p.required)
 
 

@@ -37,6 +37,9 @@ def merged(hyperparameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def propose(model: ModelClass, configs: Sequence[ConfigClass], saved: Sequence[Saved]) -> Proposal:
+    """Registry model specs for `model`: one per distinct configuration the checkpoints saved (its config
+    class built from their hyperparameters), or the defaults when none are saved; a reason when none can
+    be made."""
     cls = model.factory.partition(":")[2]
     takes = {p.name: _config_for(p, model, configs) for p in model.params}
     specs: dict[str, ModelSpec] = {}

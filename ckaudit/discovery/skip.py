@@ -32,6 +32,8 @@ class SkippedFolders:
         return self._environment[folder]
 
     def skipped(self, rel: str) -> bool:
+        """Whether `rel` lies in a folder `init` does not look into (virtualenvs, caches, VCS folders); the
+        folder is remembered so `init` can say what it passed over."""
         parts = PurePosixPath(rel).parts[:-1]
         for depth, name in enumerate(parts, start=1):
             folder = "/".join(parts[:depth])
@@ -41,4 +43,5 @@ class SkippedFolders:
         return False
 
     def keep(self, paths: Iterable[str]) -> list[str]:
+        """The paths outside skipped folders."""
         return [p for p in paths if not self.skipped(p)]

@@ -194,6 +194,8 @@ _UNPICKLING = re.compile(r"serialization\.py|pickle|find_class|torch\.load", re.
 
 
 def explain_text(text: str, cwd: Path) -> Explanation:
+    """What an error text (a traceback, a CI log) points to: findings for the load errors, size mismatches,
+    key lists and file errors torch prints, at the last frame of the user's code found under `cwd`."""
     frame = _last_user_frame(text, cwd)
     findings = [*_load_findings(text, frame), *_size_findings(text, frame), *_key_findings(text, frame)]
     if not findings:

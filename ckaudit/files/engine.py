@@ -49,6 +49,8 @@ class FileOutcome:
 def open_scope(
     config: Config, *, verify: bool = False, use_cache: bool = True, show_progress: bool = False
 ) -> FileScope:
+    """What every file check of one run shares: the root, its git repository and tracked files (read once),
+    the verify cache, the registry."""
     root = config.root
     repo = find_repo(root)
     tracked = frozenset(tracked_files(repo)) if repo is not None else None
@@ -251,6 +253,7 @@ def in_shard(path: str, shard: tuple[int, int] | None) -> bool:
 def report_of(
     scope: FileScope, command: str, outcomes: Sequence[FileOutcome], findings: Sequence[Finding] = ()
 ) -> Report:
+    """The report of a file-checks run (scan --files-only, the files hook)."""
     return Report(
         root=str(scope.root.resolve()),
         command=command,

@@ -78,6 +78,8 @@ def json_beside(candidate: Path) -> dict[str, Any] | None:
 
 
 def flatten(value: Any) -> dict[str, Any]:
+    """Nested saved hyperparameters as one flat name -> plain value mapping (the innermost names); a name
+    found with two different values is dropped, as it cannot be compared."""
     leaves: dict[str, Any] = {}
     conflicts: set[str] = set()
     _collect(value, leaves, conflicts, _DEPTH)

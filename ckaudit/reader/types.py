@@ -53,6 +53,7 @@ class CheckpointInfo:
 
     @property
     def parameter_count(self) -> int:
+        """Elements over all tensors (the number `inspect` shows as parameters)."""
         count = 0
         for tensor in self.tensors:
             numel = 1

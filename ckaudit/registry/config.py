@@ -92,10 +92,12 @@ class Config:
     trusted_globals: tuple[str, ...] = ()  # "module.qualname" the repository vouches for in its pickles
 
     def checkpoint(self, path: str) -> CheckpointEntry | None:
+        """The entry for `path`, as expanded or as written in the registry."""
         return next((c for c in self.checkpoints if path in (c.path, c.as_written)), None)
 
 
 def find_config(root: Path) -> Path | None:
+    """`ckaudit.yaml` at `root`, if there is one."""
     candidate = root / CONFIG_NAME
     return candidate if candidate.is_file() else None
 
@@ -110,6 +112,7 @@ def load_config(path: Path, root: Path | None = None) -> Config:
 
 
 def parse_config(text: str, source: str, root: Path) -> Config:
+    """The registry text as a Config; every error a ConfigError naming `source` and the line."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

@@ -112,6 +112,7 @@ def lock_path(config: Config) -> Path:
 
 
 def lock_of(config: Config) -> dict[str, Signature]:
+    """The signatures of ckaudit.lock beside the registry ({} when there is none)."""
     return load_lock(lock_path(config))
 
 

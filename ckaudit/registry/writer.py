@@ -74,6 +74,7 @@ def config_dict(config: Config) -> dict[str, Any]:
 
 
 def dump_config(config: Config) -> str:
+    """The registry as YAML: sorted, no timestamps, so that two branches' registrations merge cleanly."""
     body = yaml.dump(
         config_dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=110
     )

@@ -15,6 +15,8 @@ _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE:
 
 
 def escape_data(value: str) -> str:
+    """A workflow command's message escaped as GitHub requires (%, CR, LF), so a multi-line message stays
+    one annotation."""
     return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -75,6 +75,7 @@ class Tree:
     _cache: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def oid(self, path: str) -> str | None:
+        """The blob id of `path` in this tree; None when absent."""
         entry = self.entries.get(path)
         return entry.oid if entry else None
 
@@ -118,10 +119,13 @@ class WorkTree(Tree):
         self._paths = set(paths)
 
     def oid(self, path: str) -> str | None:
+        """The blob id git would give the file's current content (so cache keys match committed trees)."""
         data = self.read_many([path]).get(path)
         return blob_oid(data) if data is not None else None
 
     def read_many(self, paths: Iterable[str]) -> dict[str, bytes]:
+        """The current contents of the regular files among `paths` (symlinks and absent files left out),
+        read once."""
         result = {}
         for path in paths:
             if path not in self._cache:
@@ -136,9 +140,11 @@ class WorkTree(Tree):
         return result
 
     def has(self, path: str) -> bool:
+        """Listed (tracked or not ignored) or present on disk."""
         return path in self._paths or (self.repo / path).is_file()
 
     def all_paths(self) -> set[str]:
+        """The paths listed when the tree was made (git's tracked and untracked, not ignored)."""
         return self._paths
 
 

@@ -118,6 +118,8 @@ def _audit_byte_slices(
 
 
 def read_dcp(directory: Path, audit: StreamAudit, read: ReadCheckpoint) -> CheckpointInfo:
+    """A torch.distributed.checkpoint folder: the `.metadata` pickle audited and read for the tensors'
+    shapes and dtypes; the pickled (byte-serialised) entries of its data files audited too."""
     meta = directory / METADATA
     size = meta.stat().st_size
     with meta.open("rb") as handle:

@@ -61,6 +61,8 @@ def _shard_tensors(
 
 
 def read_index(path: Path, index: dict[str, Any], read: ShardReader, audit: StreamAudit) -> CheckpointInfo:
+    """A sharded save's `*.index.json`: every shard it names read (and audited) with `read`, the tensors in
+    the index's order."""
     weight_map = _weight_map(index)
     by_shard: dict[str, set[str]] = {}
     for key, shard in weight_map.items():

@@ -64,6 +64,8 @@ def _audit_array(stream: IO[bytes], end: int, where: str, audit: StreamAudit) ->
 
 
 def read_npy(path: Path, size: int, audit: StreamAudit) -> NoReturn:
+    """A .npy file is never a checkpoint: its object arrays' pickles are audited, then it is reported as
+    not a checkpoint (saying what it holds)."""
     with path.open("rb") as handle:
         objects = _audit_array(handle, size, path.name, audit)
     raise not_a_checkpoint(_what("a numpy array file (.npy)", objects), format=NUMPY_FORMAT)

@@ -22,6 +22,9 @@ PICKLE_FORMAT = "pickle"
 
 
 def read_pickle_file(path: Path, size: int, head: bytes, audit: StreamAudit) -> CheckpointInfo:
+    """A file that starts with a pickle: torch's legacy format when the first object is its magic number;
+    else a plain pickle, every stream in it audited and reported as no checkpoint (the first raised
+    error carries what it named)."""
     with path.open("rb") as handle:
         try:
             first = audit.walk_stream(handle, size, "the first pickle")

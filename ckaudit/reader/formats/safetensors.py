@@ -143,6 +143,8 @@ def _check_layout(placed: list[tuple[TensorInfo, int, int]], data_size: int) -> 
 
 
 def read_safetensors(path: Path, size: int, *, file: str | None = None) -> CheckpointInfo:
+    """The header parsed and its tensors' byte ranges checked against the data size (the tensor data itself
+    is not read). `file`: the shard's name, when read for an index."""
     header, data_start = _parse_header(path, size)
     metadata = _metadata(header)
     placed = [_tensor(key, entry, file) for key, entry in header.items()]

@@ -150,6 +150,9 @@ def _walk_named(
 
 
 def read_torch_zip(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
+    """The torch.save zip format: torch's and Python's zip readers must agree on the central directory,
+    every pickle member is audited; an archive that cannot be opened still has its pickles audited
+    before the error is raised."""
     with path.open("rb") as handle:
         try:
             archive_file = open_archive(path, size)

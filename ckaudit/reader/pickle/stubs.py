@@ -51,6 +51,7 @@ class Call:
 
     @property
     def func_name(self) -> str | None:
+        """The dotted name called, when the callable is a global (not a computed value)."""
         return self.func.name if isinstance(self.func, Global) else None
 
 
@@ -114,6 +115,7 @@ UNPROVEN = "<cannot-prove-inert>"
 
 
 def unproven_call(reason: str) -> str:
+    """The recorded call standing for something the walker cannot prove inert (`reason` says what)."""
     return f"{UNPROVEN}.{reason}"
 
 
