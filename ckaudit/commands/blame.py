@@ -140,6 +140,8 @@ def _blame(
 
 
 def positive(text: str) -> int:
+    """argparse type for `--last N`: a usage error (exit 2) rather than a traceback for 0, negatives or
+    words."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of commits")
     return int(text)
@@ -198,10 +200,12 @@ def blame_dict(blame: Blame, root: Path) -> dict[str, Any]:
 
 
 def render_json(blame: Blame, root: Path) -> str:
+    """The blame as JSON: every walked commit, the breaks and fixes, the changed lines behind each break."""
     return json.dumps(blame_dict(blame, root), indent=2) + "\n"
 
 
 def render_text(blame: Blame, root: Path, verbose: bool = False) -> str:
+    """The blame as text; `verbose` lists every walked commit, not only the transitions."""
     from ckaudit.report import render_blame_text
 
     return render_blame_text(blame, blame_dict(blame, root)["changes"], verbose)

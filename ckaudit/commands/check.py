@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def head_tree(root: Path, ref: str | None) -> Tree:
+    """The side `check` judges: the commit `--head` names, else the working tree as it is."""
     return work_tree(root) if ref is None else commit_tree(root, ref, label=f"head {ref}")
 
 

@@ -17,6 +17,8 @@ from ckaudit.report import OutputFormat, job_summary, render, render_html
 
 
 def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """--format, --output, --sarif-output, --html-output, --fail-on and --config, as every reporting
+    command takes them."""
     add_choice_option(parser, "--format", OutputFormat.TEXT, "output format (default: text)")
     parser.add_argument("--output", type=Path, help="write the report to this file instead of stdout")
     parser.add_argument(
@@ -57,6 +59,7 @@ def add_choice_option(
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """--config FILE: the registry, whose folder is then the root (`find_root`)."""
     parser.add_argument("--config", type=Path, help="registry file (default: ckaudit.yaml at the root)")
 
 

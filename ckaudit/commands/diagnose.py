@@ -72,6 +72,8 @@ def relative_to_root(file: Path, root: Path) -> str:
 
 
 def entry_for(config: Config, rel_path: str, key: str | None) -> CheckpointEntry | None:
+    """The registry's entry for the file, with `--key` overriding its container key; None when
+    unregistered."""
     entry = config.checkpoint(rel_path)
     if key is not None and entry is not None:
         return dataclasses.replace(entry, key=key)

@@ -48,6 +48,7 @@ def _read(name: str) -> str:
 
 
 def render_json(explanation: Explanation) -> str:
+    """The explanation as JSON, its findings in the report's finding shape."""
     body = {
         "version": 1,
         "verdict": explanation.verdict,
@@ -57,6 +58,7 @@ def render_json(explanation: Explanation) -> str:
 
 
 def render_text(explanation: Explanation) -> str:
+    """The verdict and each finding with its fix; a hint to diagnose the file itself when nothing matched."""
     if not explanation.findings:
         return (
             "verdict: unknown — nothing in this text matches a known checkpoint-loading failure.\n"

@@ -102,6 +102,8 @@ def staged_registry(repo: Path, index: Tree, explicit: Path | None) -> Config | 
 
 
 def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.Namespace) -> int:
+    """The hook's model check: every model the staged change touches, built at HEAD and from the index,
+    each registered checkpoint judged on both (one evaluator, cached outcomes); the exit status."""
     from ckaudit.cache import JsonStore
     from ckaudit.scan import Evaluator, Labels, compare, relevant_models
 
@@ -144,6 +146,8 @@ def root_relative(files: list[str], root: Path) -> list[str]:
 def with_lfs_check(
     repo: Path, found: GitRepo | None, result: CheckpointResult, large: int
 ) -> CheckpointResult:
+    """The result with a `large-outside-lfs` finding added when the staged file is large and not
+    LFS-tracked."""
     extra = large_outside_lfs(repo, found, result.path, result.model, large)
     return dataclasses.replace(result, findings=result.findings + tuple(extra)) if extra else result
 
@@ -151,6 +155,8 @@ def with_lfs_check(
 def large_outside_lfs(
     repo: Path, found: GitRepo | None, path: str, model: str | None, large: int
 ) -> list[Finding]:
+    """An error for a file of at least `large` bytes about to be committed outside Git LFS (nothing outside
+    git or when LFS tracks it)."""
     from ckaudit.vcs import lfs_tracked
 
     file = repo / path

@@ -65,6 +65,9 @@ class Proposed:
 def propose_models(
     root: Path, python_files: Sequence[str], infos: Mapping[str, CheckpointInfo | None]
 ) -> Proposed:
+    """The models `init` writes: classes found in the Python files (not those another found model builds as
+    a block), configured from the checkpoints' saved hyperparameters, plus the library class a
+    `config.json` beside a checkpoint names."""
     found = find_classes(root, python_files)
     saved = [merged(i.hyperparameters) for i in infos.values() if i is not None and i.hyperparameters]
     proposed = Proposed()

@@ -125,6 +125,7 @@ def render_json(data: dict[str, Any]) -> str:
 
 
 def human_bytes(count: int) -> str:
+    """1024-based sizes, one decimal (`1.5 MB`); bytes as a whole number."""
     size = float(count)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
@@ -161,6 +162,8 @@ def _detail_lines(details: dict[str, Any]) -> list[str]:
 
 
 def render_text(data: dict[str, Any]) -> str:
+    """The inspect summary as text (format, size, totals, state-dict candidates, tensors), from the JSON
+    form."""
     totals = data["totals"]
     candidates = ", ".join(
         f"{c['key'] or '(top level)'} ({c['tensors']} tensors)" for c in data["candidates"]

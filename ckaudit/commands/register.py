@@ -117,6 +117,8 @@ def _ensure_model(config: Config, model: str) -> tuple[str, Config]:
 
 
 def snake_case(name: str) -> str:
+    """`VisionTransformer` -> `vision_transformer`: the registry name `register` and `init` give a model
+    class."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 

@@ -52,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def add_verify_options(parser: argparse.ArgumentParser) -> None:
+    """--verify and --no-cache, as scan and diagnose take them."""
     parser.add_argument(
         "--verify",
         action="store_true",
