@@ -106,6 +106,9 @@ def execute(step: Plan) -> int:
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
+    """The GitHub Action's entry: run the command its inputs ask for and set the step outputs (its exit
+    code, the SARIF and HTML files). Always returns 0: a later step fails the job on `exit-code`, after
+    the SARIF upload; a bad input is an annotation and exit-code 2."""
     env = os.environ if environ is None else environ
     try:
         step = plan(env)

@@ -41,6 +41,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`ckaudit ARGS`: the exit status (0 ok, 1 findings at --fail-on, 2 usage or configuration errors,
+    3 a dead worker or a bug)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     try:

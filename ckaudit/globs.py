@@ -13,10 +13,13 @@ from functools import lru_cache
 
 
 def matches(path: str, patterns: Iterable[str]) -> bool:
+    """Whether a scan glob matches `path`; a pattern without `/` matches the name in any folder, as
+    .gitignore's do."""
     return any(glob_regex(p if "/" in p else "**/" + p).match(path) for p in patterns)
 
 
 def selected(path: str, include: Iterable[str], exclude: Iterable[str]) -> bool:
+    """Included and not excluded (the registry's `scan:` globs)."""
     return matches(path, include) and not matches(path, exclude)
 
 
@@ -27,6 +30,7 @@ def name_patterns(include: Iterable[str]) -> tuple[str, ...]:
 
 
 def name_matches(name: str, patterns: Iterable[str]) -> bool:
+    """fnmatch on a bare name, case-sensitive on every platform."""
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 

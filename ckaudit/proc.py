@@ -33,6 +33,8 @@ class CommandError(CkauditError):
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child process without the GIT_ variables a hook runs under (they would point a
+    child git at the user's index), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES) or k in _KEEP}
     env.update(extra or {})
     return env

@@ -48,6 +48,7 @@ class Blame:
 
 
 def pathspecs(spec: ModelSpec) -> list[str]:
+    """The commits blame walks: those touching Python files, the registry, or the model's `sources:` globs."""
     return ["*.py", CONFIG_NAME, *(f":(glob){pattern}" for pattern in spec.sources)]
 
 
@@ -103,6 +104,8 @@ def evaluate(
     info: CheckpointInfo,
     evaluator: Evaluator,
 ) -> Step:
+    """The checkpoint against the model at one commit, judged with that commit's registry entry where it
+    has one (its `expect:`, `ignore:`), through the evaluator's cache."""
     from ckaudit.scan import entry_at, registry_at
 
     tree = commit_tree(repo, commit.sha, label=commit.sha[:8])

@@ -47,6 +47,8 @@ def content_finding(
     *,
     model: str | None = None,
 ) -> Finding:
+    """A finding about a checkpoint file's content (truncated, corrupt, not a checkpoint, …) with that
+    rule's fix."""
     fix = _FIXES.get(rule, _FIXES[Rule.CORRUPT]).format(path=rel_path)
     return file_finding(rule, rel_path, f"{rel_path}: {message}", fix, details, model=model)
 

@@ -247,6 +247,8 @@ def discovered(config: Config, scope: FileScope, files: Sequence[str] | None = N
 
 
 def in_shard(path: str, shard: tuple[int, int] | None) -> bool:
+    """Whether `path` falls in shard K of N (`--shard K/N`: by the path alone, so CI jobs split files
+    without overlap); every path without a shard."""
     return shard is None or shard_of(path, shard[1]) == shard[0]
 
 
@@ -265,6 +267,8 @@ def report_of(
 def dangling_references(
     config: Config, scope: FileScope, files: Sequence[str], paths: Sequence[str] | None = None
 ) -> list[Finding]:
+    """Checkpoint paths named in the repository's Python files (all of them, or those in `paths`) that do
+    not exist."""
     from ckaudit.files.references import find_dangling  # here, not at the top: references uses checks.missing
 
     wanted = set(paths) if paths is not None else None

@@ -64,6 +64,8 @@ def _device_type(location: str) -> str:
 
 
 def version_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> list[Finding]:
+    """What the file's format means for the torch that loads it: the pre-0.4 tar and the pre-1.6 legacy
+    formats, and an archive version newer than the newest torch ckaudit knows."""
     if info.format == TAR_FORMAT:
         return [
             file_finding(

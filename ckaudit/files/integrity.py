@@ -20,10 +20,13 @@ from ckaudit.registry import CheckpointEntry
 
 
 def needs_pass(entry: CheckpointEntry | None, verify: bool) -> bool:
+    """Whether the file's data must be read: `--verify`, or a registered sha256 to compare."""
     return verify or (entry is not None and entry.sha256 is not None)
 
 
 def verification(path: Path, info: CheckpointInfo, *, sha256: bool, cache: VerifyCache) -> Verification:
+    """The file's integrity (CRCs, sizes, sha256 when asked), from the verify cache while the file's stat
+    is unchanged."""
     stats = _stats(path, info)
     if stats is not None:
         cached = cache.get(path, stats, need_sha256=sha256)
@@ -62,6 +65,8 @@ def integrity_findings(
     cache: VerifyCache,
     registry: Location | None,
 ) -> list[Finding]:
+    """hash-mismatch and corruption findings from reading the data, only when `needs_pass`; an unreadable
+    file is a finding too."""
     if not needs_pass(entry, verify):
         return []
     expected = entry.sha256 if entry is not None else None

@@ -21,6 +21,8 @@ class Whereabouts:
 
 
 def where_it_went(root: Path, repo: GitRepo | None, rel_path: str) -> Whereabouts:
+    """Where a missing file may be: tracked by DVC, deleted or moved in git history, an LFS object not
+    fetched."""
     found = Whereabouts()
     _dvc(root, rel_path, found)
     if repo is not None:
@@ -74,6 +76,7 @@ def file_missing(
     location: Location | None,
     what: str = "does not exist",
 ) -> Finding:
+    """The file-missing error, with where it went (`where_it_went`) in the message and fix."""
     found = where_it_went(root, repo, rel_path)
     message = f"{rel_path} {what}" + (f": {'; '.join(found.hints)}" if found.hints else "")
     fixes = found.fixes or [f"restore {rel_path}"]

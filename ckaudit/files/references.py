@@ -119,6 +119,8 @@ class _Literals(ast.NodeVisitor):
 
 
 def literals(source: bytes, filename: str) -> list[tuple[int, str]]:
+    """(line, string) of every string literal in a Python file; [] for a file that does not parse (not ours
+    to judge)."""
     try:
         tree = ast.parse(source, filename=filename)
     except (SyntaxError, ValueError):

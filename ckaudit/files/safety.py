@@ -49,6 +49,8 @@ def _listed(names: list[str]) -> str:
 def safety_findings(
     rel_path: str, info: CheckpointInfo, model: str | None, *, trusted: Iterable[str] = ()
 ) -> list[Finding]:
+    """unsafe-pickle and weights-only-blocked findings from the globals and calls the file's pickles name
+    (TorchScript's own classes and the registry's `trusted:` allowed)."""
     script_classes = _torchscript_classes(info)
     verdict = classify_globals(info.globals, info.calls, [*trusted, *script_classes])
     opcodes = list(info.details.get("opcodes_outside_weights_only") or ())

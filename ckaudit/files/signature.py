@@ -20,6 +20,8 @@ _SHOWN = 5
 def changed_since_lock(
     lock: Mapping[str, Signature], entry: CheckpointEntry | None, rel_path: str, info: CheckpointInfo
 ) -> list[Finding]:
+    """signature-changed: the file's tensors (names, shapes, dtypes) differ from what ckaudit.lock recorded
+    for its entry."""
     locked = lock.get(entry.as_written) if entry is not None else None
     if locked is None:
         return []

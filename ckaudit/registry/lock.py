@@ -164,6 +164,7 @@ def load_lock(path: Path) -> dict[str, Signature]:
 
 
 def parse_lock(text: str, source: str) -> dict[str, Signature]:
+    """ckaudit.lock's text as path -> signature; any malformation a ConfigError naming `source`."""
     try:
         # the safe loader, in C where PyYAML has it: a lock of a large model has thousands of lines
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
@@ -187,6 +188,7 @@ def parse_lock(text: str, source: str) -> dict[str, Signature]:
 
 
 def dump_lock(signatures: Mapping[str, Signature]) -> str:
+    """ckaudit.lock's text: entries sorted, one tensor a line, so diffs and merges stay readable."""
     return HEADER + "".join(_lines(signatures))
 
 

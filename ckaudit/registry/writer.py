@@ -57,6 +57,8 @@ def _checkpoint_dict(entry: CheckpointEntry) -> dict[str, Any]:
 
 
 def config_dict(config: Config) -> dict[str, Any]:
+    """The registry as plain data in the order it is written: defaults left out, models and checkpoints
+    sorted."""
     data: dict[str, Any] = {"version": 1}
     if config.python:
         data["python"] = config.python

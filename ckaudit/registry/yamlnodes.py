@@ -17,9 +17,12 @@ class NodeReader:
         self.loader = loader
 
     def error(self, node: yaml.Node, message: str) -> ConfigError:
+        """A ConfigError at the node's line."""
         return ConfigError(self.source, node.start_mark.line + 1, message)
 
     def mapping(self, node: yaml.Node, what: str, allowed: set[str]) -> dict[str, yaml.Node]:
+        """A mapping node's items by string key; unknown keys (when `allowed` is given) are errors at their
+        line."""
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{what} must be a mapping")
         result: dict[str, yaml.Node] = {}
@@ -37,6 +40,7 @@ class NodeReader:
         return result
 
     def value(self, node: yaml.Node, what: str, kind: type | tuple[type, ...]) -> Any:
+        """The node's value, of `kind`; a bool is not a number here, though Python says it is."""
         value = self.loader.construct_object(node, deep=True)
         if isinstance(value, bool) and kind in (int, float, (int, float)):
             raise self.error(node, f"{what} must be a number, got {value!r}")
@@ -46,6 +50,7 @@ class NodeReader:
         return value
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
+        """A list of strings."""
         values = self.value(node, what, list)
         if not all(isinstance(v, str) for v in values):
             raise self.error(node, f"{what} must be a list of strings")

@@ -144,6 +144,8 @@ class CatFile:
         )  # GitPython's AutoInterrupt: the process is ended when this object is collected
 
     def alive(self) -> bool:
+        """Whether the long-lived `git cat-file` process still runs (the repository starts a new one when
+        not)."""
         proc = self._process.proc
         return proc is not None and proc.poll() is None
 
