@@ -76,10 +76,27 @@ class Roots:
 
 def module_paths(module: Any) -> list[str]:
     """A module's file and package folders, real paths (namespace packages have only folders)."""
+    return [_PRELOADED_REAL.get(p) or os.path.realpath(p) for p in _raw_paths(module)]
+
+
+def _raw_paths(module: Any) -> list[str]:
     paths = [getattr(module, "__file__", None) or ""]
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # a namespace package's __path__ may be any iterable
         paths.extend(list(getattr(module, "__path__", None) or []))
-    return [os.path.realpath(p) for p in paths if p]
+    return [p for p in paths if p]
+
+
+# The warm server's modules' real paths, resolved before it forks: a child resolves every loaded module's
+# path twice per build (thousands with transformers: most of a warm build's time). These files cannot move
+# while the server lives, since a change to site-packages restarts it; a build's own files are not here.
+_PRELOADED_REAL: dict[str, str] = {}
+
+
+def remember_module_paths() -> None:
+    """In the warm server, after each preload: resolve the loaded modules' paths once for every child."""
+    for module in list(sys.modules.values()):
+        known = _PRELOADED_REAL
+        known.update((p, os.path.realpath(p)) for p in _raw_paths(module) if p not in known)
 
 
 def _real(path: str) -> str:

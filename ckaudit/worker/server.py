@@ -58,6 +58,11 @@ def _send(message: dict[str, Any]) -> None:
     _PROTOCOL_OUT.flush()
 
 
+def remember_module_paths() -> None:
+    """For the warm server (warm.py), after each preload: roots.py resolves loaded modules' paths once."""
+    _sibling("roots").remember_module_paths()
+
+
 @contextlib.contextmanager
 def _traced_exit() -> Iterator[None]:
     """os._exit from model code: print the stack to stderr first, so the client can name the frame."""
@@ -369,6 +374,18 @@ def main() -> None:
         _sibling("warm").serve(sys.modules[__name__], sys.argv[2:], cold)
         return
     session()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Every answer is sent once stdin closes; tearing down an interpreter that holds torch (and whatever
+    the model imported) takes up to a second the client would wait for. Nothing is left to finalise: the
+    worker writes no file but a `convert` copy, finished before its answer."""
+    for stream in (_PROTOCOL_OUT, sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

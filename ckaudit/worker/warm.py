@@ -148,7 +148,6 @@ class Daemon:
         return listener
 
     def still_ours(self) -> bool:
-        """Whether the socket file is the one bound here (a newer server may have replaced it)."""
         with contextlib.suppress(OSError):
             return os.stat(self.path).st_ino == self.inode
         return False
@@ -276,7 +275,8 @@ class Daemon:
         with contextlib.suppress(Exception):
             for name in ("roots", "dryrun", "locations", "built_config", "loader"):
                 self.server._sibling(name)
-            self.server._META._packages_to_dists()
+            self.server._META.known_versions()
+            self.server.remember_module_paths()
 
     def remembered(self) -> list[str]:
         broken = (OSError, ValueError, TypeError)
@@ -298,7 +298,6 @@ class Daemon:
         self.preload(new)
 
     def preload(self, names: list[str]) -> None:
-        """Import `names` once here for every forked session; one that fails is not tried again."""
         for name in names:
             if name in sys.modules or name in self.failed:
                 continue
@@ -309,6 +308,7 @@ class Daemon:
         sys.path[:] = self.base_path  # a package that appended to sys.path does not change the sessions'
         os.environ.clear()
         os.environ.update(self.base_environ)
+        self.server.remember_module_paths()
 
     def become_worker(
         self, conn: socket.socket, fds: list[int], request: dict[str, Any], report: int
