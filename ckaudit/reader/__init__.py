@@ -195,6 +195,8 @@ def _safetensors_or_pickle(path: Path, size: int, head: bytes, audit: StreamAudi
 
 
 def lfs_pointer(head: bytes) -> CheckpointReadError:
+    """The error for a Git LFS pointer file read in place of the checkpoint (`git lfs pull` not run), with
+    the object's id and size from the pointer."""
     fields = dict(line.split(" ", 1) for line in head.decode("utf-8", "replace").splitlines() if " " in line)
     oid, size = fields.get("oid", ""), fields.get("size", "?")
     return CheckpointReadError(

@@ -117,6 +117,7 @@ def storage_dtype(name: str) -> str | None:
 
 
 def numel(shape: tuple[int, ...]) -> int:
+    """Elements of a tensor of `shape` (1 for a scalar)."""
     count = 1
     for dim in shape:
         count *= dim
@@ -124,6 +125,8 @@ def numel(shape: tuple[int, ...]) -> int:
 
 
 def contiguous_stride(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides torch gives a contiguous tensor of `shape` (a 0-sized dimension counts as 1, as in
+    torch)."""
     stride, acc = [], 1
     for dim in reversed(shape):
         stride.append(acc)

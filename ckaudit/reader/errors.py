@@ -10,14 +10,17 @@ from ckaudit.reader.types import CheckpointReadError
 
 
 def truncated(message: str, **details: Any) -> CheckpointReadError:
+    """A read error under the truncated rule (the file ends early)."""
     return CheckpointReadError(Rule.TRUNCATED, message, details)
 
 
 def corrupt(message: str, **details: Any) -> CheckpointReadError:
+    """A read error under the corrupt rule (the bytes contradict the format)."""
     return CheckpointReadError(Rule.CORRUPT, message, details)
 
 
 def not_a_checkpoint(message: str, **details: Any) -> CheckpointReadError:
+    """A read error for a file that is no checkpoint at all."""
     return CheckpointReadError(Rule.NOT_A_CHECKPOINT, message, details)
 
 

@@ -30,6 +30,8 @@ _NEARLY_ALL = 0.9
 
 
 def tensor_info(key: str, ref: TensorRef, file: str | None = None) -> TensorInfo:
+    """The reader's TensorInfo for a tensor reference the walker rebuilt from the pickle (`file`: the shard
+    it lives in)."""
     return TensorInfo(
         key=key,
         shape=ref.shape,

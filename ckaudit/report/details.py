@@ -102,6 +102,7 @@ def _renames(finding: Finding) -> list[tuple[str, str]]:
 
 
 def capped_keys(keys: Sequence[Any], limit: int = MAX_KEYS) -> tuple[str, ...]:
+    """Keys collapsed over repeated blocks and capped at `limit` lines, the last saying how many are left."""
     collapsed = collapse_keys(str(k) for k in keys)
     if len(collapsed) <= limit:
         return tuple(collapsed)

@@ -21,6 +21,7 @@ def escape_data(value: str) -> str:
 
 
 def escape_property(value: str) -> str:
+    """An annotation property (file, title) escaped: as data, plus `:` and `,`, which separate properties."""
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 

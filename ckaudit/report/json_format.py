@@ -15,6 +15,8 @@ from ckaudit.report.groups import groups_json
 
 
 def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
+    """A checkpoint's JSON entry; the key lists only when the checkpoint failed to load (the HTML tree
+    diff)."""
     extra: dict[str, Any] = {}
     if result.model_keys is not None and result.checkpoint_keys is not None:
         extra = {
@@ -37,6 +39,8 @@ def checkpoint_dict(result: CheckpointResult) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
+    """The JSON report (version 1): the tool, every checkpoint, the findings of no single checkpoint, the
+    verdict counts and groups."""
     return {
         "version": 1,
         "tool": {"name": "ckaudit", "version": __version__, "command": report.command},

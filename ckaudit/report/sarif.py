@@ -119,6 +119,8 @@ def _result(
 
 
 def sarif_dict(report: Report, source_root: str | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0 for code scanning: every rule in the driver (stable indices), one result per finding
+    with a fingerprint that stays put across runs."""
     rules = list(RULES)
     index = {rule: i for i, rule in enumerate(rules)}
     seen: Counter[str] = Counter()

@@ -30,6 +30,7 @@ class Member(NamedTuple):
 
     @property
     def shown(self) -> str:
+        """The stored name for messages: non-UTF-8 bytes and NULs shown escaped, never dropped."""
         return self.raw_name.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
@@ -79,6 +80,8 @@ class TorchView:
         return self.locate(query.split(b"\x00", 1)[0])  # a C string ends at its first NUL
 
     def locate(self, query: bytes) -> Member | None:
+        """The member miniz returns for `query`: ASCII case-insensitive, by its binary search over the
+        heap-sorted names when names repeat (the one the search meets first), else by a dict."""
         wanted = query.lower()
         if self._index is not None:
             return self._index.get(wanted)
@@ -128,6 +131,7 @@ class TorchView:
 
 
 def members_of(archive: zipfile.ZipFile) -> list[Member]:
+    """Every central-directory entry with its raw stored name (NUL bytes kept, unlike ZipInfo.filename)."""
     return [Member(i, raw_name(info), info) for i, info in enumerate(archive.infolist())]
 
 

@@ -27,6 +27,7 @@ READ_INTO = frozenset({"BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"})
 
 
 def unproven(message: str) -> PickleError:
+    """An error for what the walker cannot follow: not a damaged file, but nothing it proves inert."""
     return PickleError(message, truncated=False, unproven=True)
 
 
@@ -121,10 +122,12 @@ def c_quoted(line: bytes) -> str:
 
 
 def c_persid(line: bytes) -> str:
+    """PERSID's argument as the C unpickler reads it: ASCII only."""
     return line[:-1].decode("ascii")
 
 
 def c_unicode(line: bytes) -> str:
+    """UNICODE's argument: raw-unicode-escape, as the C unpickler decodes it."""
     return line[:-1].decode("raw-unicode-escape")
 
 

@@ -37,6 +37,8 @@ class Machine(CallAudit):
         self.result: Any = None
 
     def step(self, name: str, arg: Any) -> None:
+        """Execute one opcode on the stack; an opcode the walker gives no meaning is an unproven error, and
+        data after STOP an error too."""
         if self.stopped:
             raise PickleError("data after STOP", truncated=False)
         self.opcodes.add(name)
@@ -50,6 +52,7 @@ class Machine(CallAudit):
 
     # -- stack helpers --
     def pop_mark(self) -> list[Any]:
+        """The items pushed since the last MARK; the stack below becomes current again."""
         items = self.stack
         self.stack = self.metastack.pop()
         return items
@@ -69,6 +72,8 @@ class Machine(CallAudit):
         self.stack.append(Global(name))
 
     def call(self, func: Any, args: Any) -> Any:
+        """A call as the pickle would make it: recorded for the audit, interpreted for the few callables
+        that shape the tree (tensor rebuilds, OrderedDict), else a Call stub; nothing is ever executed."""
         self.note_call(func)
         name = func.name if isinstance(func, Global) else None
         if name in SPECIAL_CALLS:  # one set lookup on the common path (tensor rebuilds, OrderedDict)

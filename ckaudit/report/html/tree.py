@@ -134,6 +134,8 @@ def _order(model: Sequence[str]) -> Any:
 
 
 def build_tree(keys: Sequence[str], statuses: Mapping[str, tuple[str, str]]) -> Node:
+    """The state-dict keys as a tree of dotted parts, each leaf with its status and finding (matched unless
+    `statuses` says otherwise)."""
     root = Node("", "")
     for key in keys:
         node = root
@@ -180,6 +182,8 @@ def _runs(children: Sequence[Node]) -> list[list[int]]:
 
 
 def rows(root: Node) -> list[Row]:
+    """The tree as table rows in display order; parallel modules that look alike (`blocks.{0..11}`) drawn
+    once."""
     out: list[Row] = []
     _children_rows([root], -1, "", out)
     return out
