@@ -110,29 +110,29 @@ class _DecodeState:
         self.frames = Frames()
 
 
-_FIXED_ARGS = {
-    "uint1": (1, "<B"),
-    "uint2": (2, "<H"),
-    "int4": (4, "<i"),
-    "uint4": (4, "<I"),
-    "uint8": (8, "<Q"),
-    "float8": (8, ">d"),
-}
-_SIZED_ARGS = {
-    "string1": (1, "<B"),
-    "bytes1": (1, "<B"),
-    "unicodestring1": (1, "<B"),
-    "long1": (1, "<B"),
-    "string4": (4, "<i"),
-    "bytes4": (4, "<I"),
-    "unicodestring4": (4, "<I"),
-    "long4": (4, "<i"),
-    "bytes8": (8, "<Q"),
-    "unicodestring8": (8, "<Q"),
-    "bytearray8": (8, "<Q"),
+_NO_ARG, _FIXED, _SIZED, _TEXT = range(4)
+# How pickletools' binary argument kinds are read: (mode, bytes, struct format). A _FIXED argument is the
+# value itself; a _SIZED one is the length of the bytes that follow. Every other kind is a text line.
+_BINARY_ARGS = {
+    "uint1": (_FIXED, 1, "<B"),
+    "uint2": (_FIXED, 2, "<H"),
+    "int4": (_FIXED, 4, "<i"),
+    "uint4": (_FIXED, 4, "<I"),
+    "uint8": (_FIXED, 8, "<Q"),
+    "float8": (_FIXED, 8, ">d"),
+    "string1": (_SIZED, 1, "<B"),
+    "bytes1": (_SIZED, 1, "<B"),
+    "unicodestring1": (_SIZED, 1, "<B"),
+    "long1": (_SIZED, 1, "<B"),
+    "string4": (_SIZED, 4, "<i"),
+    "bytes4": (_SIZED, 4, "<I"),
+    "unicodestring4": (_SIZED, 4, "<I"),
+    "long4": (_SIZED, 4, "<i"),
+    "bytes8": (_SIZED, 8, "<Q"),
+    "unicodestring8": (_SIZED, 8, "<Q"),
+    "bytearray8": (_SIZED, 8, "<Q"),
 }
 _OPCODES = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
-_NO_ARG, _FIXED, _SIZED, _TEXT = range(4)
 _FRAME = 0x95  # pickle.FRAME
 
 
@@ -282,10 +282,8 @@ def _table_entry(
         handler = _unsupported(op.name)
     if not kind:
         return op.name, handler, _NO_ARG, 0, "", kind
-    if kind in _FIXED_ARGS:
-        return op.name, handler, _FIXED, *_FIXED_ARGS[kind], kind
-    if kind in _SIZED_ARGS:
-        return op.name, handler, _SIZED, *_SIZED_ARGS[kind], kind
+    if kind in _BINARY_ARGS:
+        return op.name, handler, *_BINARY_ARGS[kind], kind
     return op.name, handler, _TEXT, 0, "", kind
 
 
