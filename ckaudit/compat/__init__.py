@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ckaudit.compat.fixcode import collapsed_moves
     from ckaudit.compat.fixplan import FixPlan, explicit_plan, planned
     from ckaudit.compat.keyfix import PrefixFix, collapse_keys, find_prefix
+    from ckaudit.compat.ways import with_removal
 
 __all__ = [
     "Changes",
@@ -30,6 +31,7 @@ __all__ = [
     "planned",
     "spec_from_build",
     "spec_from_cli",
+    "with_removal",
 ]
 
 __getattr__ = lazy_exports(__name__, __file__)

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Severity, Verdict, plural
 from ckaudit.report.details import DetailView, ShapeRow, other_locations, view
 from ckaudit.report.groups import Group, group_results
+from ckaudit.scan import changed_texts, without_causes
 
 WIDTH = 80
 SCREENFUL = 24  # lines per checkpoint by default: one terminal screen
 GROUP_PATH_LINES = 3  # a group's checkpoint list, wrapped, before "… and N more"
+CHANGED_SHOWN = 3  # changed lines named under a finding (JSON keeps them all)
 FINDING_INDENT = "  "
 DETAIL_INDENT = "      "
 
@@ -95,6 +97,16 @@ def _location_lines(loc: Location | None) -> list[str]:
     ]
 
 
+def _changed_lines(changed: list[str]) -> list[str]:
+    """The lines the change touched that cause the finding, each on its own `changed:` line."""
+    lines = []
+    for text in changed[:CHANGED_SHOWN]:
+        lines += wrap(text, f"{DETAIL_INDENT}changed: ", DETAIL_INDENT + "  ")
+    if len(changed) > CHANGED_SHOWN:
+        lines.append(f"{DETAIL_INDENT}… {plural(len(changed) - CHANGED_SHOWN, 'more changed line')}")
+    return lines
+
+
 def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: bool = False) -> list[str]:
     """`show_checkpoint`: the finding stands outside its checkpoint's block, so its message names it;
     inside the block the header does, and the message and location do not repeat it."""
@@ -102,7 +114,8 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     styled = (
         _paint(finding.severity.value, _SEVERITY_STYLE[finding.severity], color) + f" {finding.rule.value}:"
     )
-    message = finding.message
+    changed = changed_texts(finding.details)
+    message = without_causes(finding.message) if changed else finding.message
     if show_checkpoint and finding.checkpoint:
         message = f"{finding.checkpoint}: {message}"
     elif finding.checkpoint and message.startswith(f"{finding.checkpoint}: "):
@@ -110,7 +123,7 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     lines = wrap(
         message, f"{FINDING_INDENT}{head} ", DETAIL_INDENT, styled_first=f"{FINDING_INDENT}{styled} "
     )
-    lines += _detail_lines(view(finding))
+    lines += _changed_lines(changed) + _detail_lines(view(finding))
     loc = finding.location
     if show_checkpoint or loc is None or loc.line is not None or loc.path != finding.checkpoint:
         lines += _location_lines(loc)
