@@ -5,6 +5,7 @@ Colour is decided by the caller (`color=`): the reporter stays a pure function o
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Iterable
@@ -32,16 +33,30 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{style}{text}{_RESET}" if color else text
 
 
+_CODE_SPAN = re.compile(r"`[^`\n]+`")
+_KEPT_SPACE = "\u00a0"  # not whitespace to textwrap: a code span that fits on a line is never split
+
+
+def _unbroken_code(text: str, room: int) -> str:
+    """Code spans (`ckaudit fix PATH --registry`) that fit in `room` keep their spaces on one line, so a
+    command copied from the terminal is one command."""
+    return _CODE_SPAN.sub(
+        lambda m: m.group(0).replace(" ", _KEPT_SPACE) if len(m.group(0)) <= room else m.group(0), text
+    )
+
+
 def wrap(text: str, first: str, rest: str, *, styled_first: str | None = None) -> list[str]:
-    """Wrap at WIDTH without breaking tokens (paths, keys); restyle the first prefix after measuring."""
+    """Wrap at WIDTH without breaking tokens (paths, keys) or short code spans; restyle the first prefix
+    after measuring."""
     lines = textwrap.wrap(
-        text,
+        _unbroken_code(text, WIDTH - len(rest)),
         WIDTH,
         initial_indent=first,
         subsequent_indent=rest,
         break_long_words=False,
         break_on_hyphens=False,
     ) or [first.rstrip()]
+    lines = [line.replace(_KEPT_SPACE, " ") for line in lines]
     if styled_first is not None:
         lines[0] = styled_first + lines[0][len(first) :]
     return lines
