@@ -9,7 +9,10 @@ unreadable files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,22 +20,14 @@ from ckaudit.faces import lazy_exports
 from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import corrupt, not_a_checkpoint
-from ckaudit.reader.formats.dcp import METADATA, read_dcp
-from ckaudit.reader.formats.index import parse_index, read_index
-from ckaudit.reader.formats.numpyfile import NPY_MAGIC, read_npy
-from ckaudit.reader.formats.pickles import read_pickle_file
-from ckaudit.reader.formats.safetensors import looks_like_safetensors, read_safetensors
-from ckaudit.reader.formats.tarformat import read_tar, tarfile_accepts
-from ckaudit.reader.formats.torchzip import read_torch_zip
 from ckaudit.reader.hparams import SIDECAR, meta_sidecar, sidecar_config
-from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
-from ckaudit.reader.plaintext import misread_text
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictCandidate, TensorInfo
 
 if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: imported on first use
     from ckaudit.reader.code_running import is_unresolved, runs_code
     from ckaudit.reader.formats import NUMPY_FORMAT, PICKLE_FORMAT, TAR_FORMAT
     from ckaudit.reader.hparams import flatten, json_beside
+    from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
     from ckaudit.reader.pickle.stubs import UNPROVEN
     from ckaudit.reader.safety import (
         UNSAFE_FIX,
@@ -82,13 +77,31 @@ def read_checkpoint(path: Path) -> CheckpointInfo:
     path = Path(path)
     audit = StreamAudit()
     try:
-        return _with_sidecar(_read(path, audit), path)
+        with _no_collection():
+            return _with_sidecar(_read(path, audit), path)
     except CheckpointReadError as exc:
+        from ckaudit.reader.plaintext import misread_text
+
         raise misread_text(audit.attach(exc), _head(path)) from None
     except OSError as exc:
         raise audit.attach(not_a_checkpoint(f"cannot be read: {exc.strerror or exc}")) from None
     except Exception as exc:  # unanticipated: still a finding, never a traceback
         raise audit.attach(corrupt(f"unparseable ({type(exc).__name__}: {exc})")) from None
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """No cyclic garbage collection while reading: a read allocates a record or more per tensor, and at
+    thousands of tensors the collector's passes over them (which find nothing to free) cost a tenth of
+    the read. Whatever a read leaves cyclic is collected after it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _head(path: Path) -> bytes:
@@ -111,6 +124,8 @@ def _with_sidecar(info: CheckpointInfo, path: Path) -> CheckpointInfo:
 
 def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
     if path.is_dir():
+        from ckaudit.reader.formats.dcp import METADATA, read_dcp
+
         if (path / METADATA).is_file():
             return read_dcp(path, audit, read_checkpoint)
         raise not_a_checkpoint("a directory, and not a torch.distributed.checkpoint one (no .metadata)")
@@ -125,17 +140,32 @@ def _read(path: Path, audit: StreamAudit) -> CheckpointInfo:
 
 
 def _dispatch(path: Path, size: int, head: bytes, audit: StreamAudit) -> CheckpointInfo:
+    """torch.load's order. Each format's module is imported when its turn comes: the common zip checkpoint
+    loads no tar, safetensors or numpy code (a tenth of `inspect`'s time on a small file)."""
     if size == 0:
         raise not_a_checkpoint("an empty file")
     if head.startswith(LFS_SPEC):
         raise lfs_pointer(head)
     if head.startswith(ZIP_MAGIC) or (size < len(ZIP_MAGIC) and ZIP_MAGIC.startswith(head)):
         # torch.serialization._is_zipfile: these four bytes, nothing else (fewer: a zip cut short)
+        from ckaudit.reader.formats.torchzip import read_torch_zip
+
         return read_torch_zip(path, size, audit)
+    from ckaudit.reader.formats.numpyfile import NPY_MAGIC, read_npy
+    from ckaudit.reader.formats.tarformat import read_tar, tarfile_accepts
+
     if head.startswith(NPY_MAGIC):
         read_npy(path, size, audit)
     if tarfile_accepts(path):  # torch.load tries tarfile before the legacy pickle, V7 headers included
         return read_tar(path, size, audit)
+    return _untarred(path, size, head, audit)
+
+
+def _untarred(path: Path, size: int, head: bytes, audit: StreamAudit) -> CheckpointInfo:
+    from ckaudit.reader.formats.index import parse_index, read_index
+    from ckaudit.reader.formats.pickles import read_pickle_file
+    from ckaudit.reader.formats.safetensors import looks_like_safetensors
+
     if looks_like_safetensors(head):
         return _safetensors_or_pickle(path, size, head, audit)
     if head.lstrip()[:1] == b"{" and size <= _MAX_INDEX:
@@ -149,6 +179,9 @@ def _safetensors_or_pickle(path: Path, size: int, head: bytes, audit: StreamAudi
     """safetensors only by its own strict header: torch.load unpickles anything else, so a file that
     merely looks like one (byte 8 a `{`) is read as the pickle torch reads; if that finds nothing, the
     safetensors error stands."""
+    from ckaudit.reader.formats.pickles import read_pickle_file
+    from ckaudit.reader.formats.safetensors import read_safetensors
+
     try:
         return read_safetensors(path, size)
     except CheckpointReadError as exc:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, numel
 from ckaudit.reader.hparams import saved_hyperparameters
-from ckaudit.reader.pickle import WEIGHTS_ONLY_OPCODES, Call, PickleResult, StorageRef, TensorRef
+from ckaudit.reader.pickle import Call, PickleResult, StorageRef, TensorRef
 from ckaudit.reader.types import CheckpointInfo, StateDictCandidate, TensorInfo
 
 # Conventional container keys, best first (training checkpoints, Lightning, timm EMA, ...).
@@ -80,8 +81,27 @@ def walk_tree(root: Any) -> Iterator[tuple[str, Any]]:
         pending.extend(reversed(children))
 
 
-def collect_tensors(root: Any, file: str | None = None) -> list[TensorInfo]:
-    return [tensor_info(path, obj, file) for path, obj in walk_tree(root) if isinstance(obj, TensorRef)]
+@dataclass(frozen=True)
+class WalkedTree:
+    """A pickle's object tree, walked once: its tensors by dotted path and its state-dict candidates."""
+
+    tensors: list[TensorInfo]
+    candidates: list[StateDictCandidate]
+
+
+def walk_checkpoint(root: Any, file: str | None = None) -> WalkedTree:
+    """One walk for both answers; a top-level state dict shares the tensors' records (same keys)."""
+    tensors: list[TensorInfo] = []
+    mappings: list[tuple[str, dict[Any, Any]]] = []
+    by_ref: dict[tuple[str, int], TensorInfo] = {}
+    for path, obj in walk_tree(root):
+        if isinstance(obj, TensorRef):
+            info = by_ref[(path, id(obj))] = tensor_info(path, obj, file)
+            tensors.append(info)
+        elif isinstance(obj, dict):
+            mappings.append((path, obj))
+    found = (_candidate(path, mapping, file, by_ref if not path else {}) for path, mapping in mappings)
+    return WalkedTree(tensors, sorted((c for c in found if c is not None), key=_rank))
 
 
 def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
@@ -96,10 +116,16 @@ def _metadata(value: Any) -> dict[str, dict[str, Any]] | None:
     return plain
 
 
-def _candidate(path: str, mapping: dict[Any, Any], file: str | None) -> StateDictCandidate | None:
+def _candidate(
+    path: str, mapping: dict[Any, Any], file: str | None, known: dict[tuple[str, int], TensorInfo]
+) -> StateDictCandidate | None:
     """A mapping of (nearly) all tensors; an empty mapping too: it is what a model without persistent state
     saves (no parameters, only `persistent=False` buffers), and torch loads it into such a model."""
-    tensors = {k: tensor_info(k, v, file) for k, v in mapping.items() if isinstance(v, TensorRef)}
+    tensors = {
+        k: known.get((k, id(v))) or tensor_info(k, v, file)
+        for k, v in mapping.items()
+        if isinstance(v, TensorRef)
+    }
     if mapping and (not tensors or len(tensors) < _NEARLY_ALL * len(mapping)):
         return None
     return StateDictCandidate(
@@ -119,23 +145,12 @@ def _rank(candidate: StateDictCandidate) -> tuple[int, int, int]:
     return (1 + empty + optimizer, conventional, -len(candidate.tensors))
 
 
-def find_candidates(root: Any, file: str | None = None) -> list[StateDictCandidate]:
-    """Every mapping whose values are (nearly) all tensors, best first."""
-    found = []
-    for path, obj in walk_tree(root):
-        if isinstance(obj, dict):
-            candidate = _candidate(path, obj, file)
-            if candidate is not None:
-                found.append(candidate)
-    return sorted(found, key=_rank)
-
-
 def pickled_checkpoint(
     path: Path,
     format: str,
     size: int,
     main: PickleResult,
-    tensors: list[TensorInfo],
+    tree: WalkedTree,
     storages: Iterable[StorageRef],
     audit: StreamAudit,
     details: Mapping[str, Any],
@@ -147,8 +162,8 @@ def pickled_checkpoint(
         path=str(path),
         format=format,
         size=size,
-        tensors=tuple(tensors),
-        candidates=tuple(find_candidates(main.root)),
+        tensors=tuple(tree.tensors),
+        candidates=tuple(tree.candidates),
         hyperparameters=saved_hyperparameters(main.root),
         globals=audit.sorted_globals(),
         calls=audit.sorted_calls(),
@@ -157,6 +172,6 @@ def pickled_checkpoint(
             "storages": len(stored),
             "storage_bytes": sum(s.nbytes for s in stored),
             "locations": sorted({s.location for s in stored}),
-            "opcodes_outside_weights_only": sorted(main.opcodes - WEIGHTS_ONLY_OPCODES),
+            "opcodes_outside_weights_only": sorted(main.refused),
         },
     )

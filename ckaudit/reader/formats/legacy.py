@@ -15,7 +15,7 @@ from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE
 from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.pickle import StorageRef, torch_storage
-from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
+from ckaudit.reader.tree import pickled_checkpoint, walk_checkpoint
 from ckaudit.reader.types import CheckpointInfo
 from ckaudit.reader.views import check_views
 
@@ -63,8 +63,8 @@ def read_legacy(path: Path, handle: BinaryIO, size: int, audit: StreamAudit) -> 
 
     main = audit.walk_stream(handle, size, "the main pickle", persistent_load=persistent_load)
     keys = audit.walk_stream(handle, size, "the storage key list").root
-    tensors = collect_tensors(main.root)
-    check_views(tensors, _storage_sizes(handle, size, keys, storages))
+    tree = walk_checkpoint(main.root)
+    check_views(tree.tensors, _storage_sizes(handle, size, keys, storages))
     little = sys_info.get("little_endian") if isinstance(sys_info, dict) else None
     details = {"protocol_version": protocol, "byteorder": "little" if little in (True, None) else "big"}
-    return pickled_checkpoint(path, "torch-legacy", size, main, tensors, storages.values(), audit, details)
+    return pickled_checkpoint(path, "torch-legacy", size, main, tree, storages.values(), audit, details)

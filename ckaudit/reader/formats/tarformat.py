@@ -21,7 +21,7 @@ from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.dtypes import ITEMSIZE, storage_dtype
 from ckaudit.reader.errors import corrupt, truncated
 from ckaudit.reader.pickle import Global, StorageRef, TensorRef
-from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
+from ckaudit.reader.tree import pickled_checkpoint, walk_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
 
@@ -197,7 +197,7 @@ def read_tar(path: Path, size: int, audit: StreamAudit) -> CheckpointInfo:
         main_region = _require(regions, "pickle")
         handle.seek(main_region.start)
         main = audit.walk_stream(handle, main_region.end, "pickle", persistent_load=reader.persistent_load)
-    tensors = collect_tensors(main.root)
-    check_views(tensors, {key: s.nbytes for key, s in reader.storages.items()})
+    tree = walk_checkpoint(main.root)
+    check_views(tree.tensors, {key: s.nbytes for key, s in reader.storages.items()})
     storages = reader.storages.values()
-    return pickled_checkpoint(path, TAR_FORMAT, size, main, tensors, storages, audit, {})
+    return pickled_checkpoint(path, TAR_FORMAT, size, main, tree, storages, audit, {})

@@ -33,7 +33,7 @@ from ckaudit.reader.pickle import (
     torch_storage,
     unproven_call,
 )
-from ckaudit.reader.tree import collect_tensors, pickled_checkpoint
+from ckaudit.reader.tree import pickled_checkpoint, walk_checkpoint
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 from ckaudit.reader.views import check_views
 
@@ -219,8 +219,8 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
             "torch and Python's zipfile read this archive differently: " + "; ".join(archive.problems),
             disagreements=archive.problems,
         )
-    tensors = collect_tensors(walked.root)
-    check_views(tensors, archive.storage_sizes(storages))
+    tree = walk_checkpoint(walked.root)
+    check_views(tree.tensors, archive.storage_sizes(storages))
     prefix = archive.view.prefix or b""
     details = {
         "archive": prefix.decode("utf-8", "backslashreplace").rstrip("/"),
@@ -228,7 +228,7 @@ def _read(path: Path, size: int, archive: _Archive, audit: StreamAudit) -> Check
         "members": len(archive.members),
     }
     kind = "torchscript" if _is_torchscript(archive.view) else "torch-zip"
-    return pickled_checkpoint(path, kind, size, walked, tensors, storages.values(), audit, details)
+    return pickled_checkpoint(path, kind, size, walked, tree, storages.values(), audit, details)
 
 
 def _is_torchscript(view: TorchView) -> bool:

@@ -16,9 +16,11 @@ import struct
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from ckaudit.reader.pickle.cpass import c_pass
 from ckaudit.reader.pickle.framing import TEXT_ARGS, Frames, c_name
 from ckaudit.reader.pickle.machine import HANDLERS, IGNORED, PUSH_ARG, Machine
 from ckaudit.reader.pickle.stubs import PersistentLoad, PickleError, PickleResult
+from ckaudit.reader.pickle.weights_only import WEIGHTS_ONLY_OPCODES
 
 
 def walk_pickle(
@@ -30,7 +32,7 @@ def walk_pickle(
     """
     machine = Machine(persistent_load)
     _interpret(machine, lambda: _run_stream(machine, stream, size), lambda: stream.tell() >= size)
-    return PickleResult(machine.result, machine.globals, stream.tell(), machine.opcodes, machine.calls)
+    return _result(machine, stream.tell())
 
 
 def _interpret(machine: Machine, run: Callable[[], None], at_end: Callable[[], bool]) -> None:
@@ -56,7 +58,16 @@ def walk_bytes(data: bytes, *, persistent_load: PersistentLoad | None = None) ->
 
     Bytes after STOP are audited too: torch ignores them, but a second `pickle.load` on the same bytes
     runs them, so the names of every further pickle there join `globals` and `calls` (fail closed).
+    The common torch.save stream is read at C speed (cpass) when that provably gives the same result.
     """
+    fast = c_pass(data, persistent_load)
+    if fast is not None:
+        return fast
+    return walk_bytes_exactly(data, persistent_load=persistent_load)
+
+
+def walk_bytes_exactly(data: bytes, *, persistent_load: PersistentLoad | None = None) -> PickleResult:
+    """walk_bytes without the C pass: the walker, opcode by opcode (its differential tests' reference)."""
     result = _walk_one(data, 0, persistent_load)
     if result.end < len(data):
         _audit_trailing(data, result)
@@ -84,7 +95,12 @@ def _walk_one(data: bytes, start: int, persistent_load: PersistentLoad | None) -
     state.pos = start
     _interpret(machine, lambda: _run_table(machine, data, state), lambda: state.pos >= len(data))
     machine.opcodes |= {_OPCODES[code].name for code in state.seen}
-    return PickleResult(machine.result, machine.globals, state.pos, machine.opcodes, machine.calls)
+    return _result(machine, state.pos)
+
+
+def _result(machine: Machine, end: int) -> PickleResult:
+    refused = machine.opcodes - WEIGHTS_ONLY_OPCODES
+    return PickleResult(machine.result, machine.globals, end, refused, machine.calls)
 
 
 class _DecodeState:

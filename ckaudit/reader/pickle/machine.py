@@ -284,8 +284,7 @@ def _op_build(m: Machine, _arg: Any) -> None:
     state = m.stack.pop()
     target = m.stack[-1]
     if isinstance(target, StubDict):
-        if isinstance(state, dict) and "_metadata" in state:
-            target.metadata = state["_metadata"]
+        target.__setstate__(state)
     elif isinstance(target, Call):
         target.state = state
     elif isinstance(target, Global):

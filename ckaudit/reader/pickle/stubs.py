@@ -62,6 +62,9 @@ class StorageRef:
     nbytes: int
     type_name: str
 
+    def __setstate__(self, state: Any) -> None:
+        raise _not_modelled("BUILD on a storage")
+
 
 @dataclass(eq=False)
 class TensorRef:
@@ -74,6 +77,15 @@ class TensorRef:
     parameter: bool = False
     quantized: bool = False
 
+    def __setstate__(self, state: Any) -> None:
+        raise _not_modelled("BUILD on a tensor")
+
+
+def _not_modelled(what: str) -> PickleError:
+    """What the C unpickler would do to a record (BUILD calls `__setstate__`) and the walker models
+    otherwise: the C pass (cpass) declines, and the walker reads the stream."""
+    return PickleError(f"{what}: read by the walker", truncated=False)
+
 
 class StubDict(dict[Any, Any]):
     """A dict or OrderedDict from the stream; `metadata` keeps OrderedDict._metadata (set by BUILD)."""
@@ -82,6 +94,12 @@ class StubDict(dict[Any, Any]):
         super().__init__()
         self.ordered = ordered
         self.metadata: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        """BUILD on an OrderedDict: torch keeps the state dict's `_metadata` (module versions) there; the
+        rest of a BUILD's state is dropped (StubDicts are never copied, so no other state reaches here)."""
+        if isinstance(state, dict) and "_metadata" in state:
+            self.metadata = state["_metadata"]
 
     __hash__ = object.__hash__  # type: ignore[assignment]  # stubs are keys by identity, like objects
 
@@ -104,7 +122,5 @@ class PickleResult:
     root: Any
     globals: set[str]
     end: int  # offset just past STOP
-    opcodes: set[
-        str
-    ]  # every opcode name used, and uses weights_only refuses ("APPENDS to collections.deque")
+    refused: set[str]  # opcodes and uses torch's weights_only unpickler refuses ("APPENDS to a deque")
     calls: set[str] = field(default_factory=set)  # globals called or instantiated (REDUCE, NEWOBJ, INST, OBJ)

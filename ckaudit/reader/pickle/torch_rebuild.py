@@ -75,7 +75,7 @@ def _rebuild_on_device(args: tuple[Any, ...]) -> TensorRef | None:
     return None
 
 
-_REBUILDERS: dict[str, Callable[[tuple[Any, ...]], TensorRef | None]] = {
+REBUILDERS: dict[str, Callable[[tuple[Any, ...]], TensorRef | None]] = {
     "torch._utils._rebuild_tensor": _from_storage,
     "torch._utils._rebuild_tensor_v2": _from_storage,
     "torch._utils._rebuild_tensor_v3": lambda a: _from_storage(a, _dtype_arg(a[6])),
@@ -94,7 +94,7 @@ def call_known(name: str, args: Any) -> Any:
     """Interpret the few callables whose result matters for the tree; None means 'keep a Call stub'."""
     if name == "collections.OrderedDict" and args == ():
         return StubDict(ordered=True)
-    rebuild = _REBUILDERS.get(name)
+    rebuild = REBUILDERS.get(name)
     if rebuild is None or not isinstance(args, tuple):
         return None
     try:
