@@ -5,6 +5,10 @@ prefix stripped or added, rename map applied, keys dropped — as given by the o
 from the registry entry's `load:` steps and the diagnosis' verified fixes. The original is never touched
 and no existing file is replaced. The conversion runs in the model worker under the project's interpreter
 with `torch.load(weights_only=True)`; a file whose pickle could run code (`unsafe-pickle`) is refused.
+`--repoint` then points the checkpoint's registry entry at the copy.
+
+With `--registry`, no copy: the same steps go into the checkpoint's registry entry (`key:`, `load:`, and
+`ignore:` for entries the model no longer defines), written only once a dry run of the entry with them loads.
 """
 
 from __future__ import annotations
