@@ -66,6 +66,9 @@ class _Roots:
         self.seen: list[str] = []
         self.base_path = list(sys.path)
         self.base_meta_path = list(sys.meta_path)
+        # name -> (module, its real paths): resolving ~2,500 modules' paths is most of a build's time, and
+        # a module object (torch's, the standard library's) stays where it is for as long as it is loaded
+        self._paths: dict[str, tuple[Any, list[str]]] = {}
 
     def enter(self, root: str, origin: str | None = None) -> str:
         root = os.path.realpath(root)
@@ -99,9 +102,21 @@ class _Roots:
     def purge(self) -> None:
         for name, module in list(sys.modules.items()):
             if any(
-                _locations().in_project(path, root) for path in _module_paths(module) for root in self.seen
+                _locations().in_project(path, root) for path in self.paths(name, module) for root in self.seen
             ):
                 del sys.modules[name]
+                self._paths.pop(name, None)
+
+    def paths(self, name: str, module: Any) -> list[str]:
+        """`_module_paths`, once per module object (another object under the same name is resolved anew). A
+        namespace package's `__path__` follows sys.path, which each build sets: it is resolved every time."""
+        known = self._paths.get(name)
+        if known is not None and known[0] is module:
+            return known[1]
+        paths = _module_paths(module)
+        if type(getattr(module, "__path__", None) or []) is list:
+            self._paths[name] = (module, paths)
+        return paths
 
 
 def _real(path: str) -> str:
