@@ -66,9 +66,10 @@ class _Roots:
         self.seen: list[str] = []
         self.base_path = list(sys.path)
         self.base_meta_path = list(sys.meta_path)
-        # name -> (module, its real paths): resolving ~2,500 modules' paths is most of a build's time, and
-        # a module object (torch's, the standard library's) stays where it is for as long as it is loaded
-        self._paths: dict[str, tuple[Any, list[str]]] = {}
+        # name -> [module, its real paths, how many of `seen` it was found outside of]: resolving ~2,500
+        # modules' paths at every build was most of a build's time, and a loaded module (torch's, the standard
+        # library's) stays where it is: it need only be checked against the roots added since
+        self._outside: dict[str, list[Any]] = {}
 
     def enter(self, root: str, origin: str | None = None) -> str:
         root = os.path.realpath(root)
@@ -100,23 +101,17 @@ class _Roots:
         return [root, *dict.fromkeys(m for m in mapped if os.path.isdir(m)), *kept]
 
     def purge(self) -> None:
+        in_project = _locations().in_project
         for name, module in list(sys.modules.items()):
-            if any(
-                _locations().in_project(path, root) for path in self.paths(name, module) for root in self.seen
-            ):
+            known = self._outside.get(name)
+            if known is None or known[0] is not module:
+                known = [module, _module_paths(module), 0]
+            if any(in_project(path, root) for root in self.seen[known[2] :] for path in known[1]):
                 del sys.modules[name]
-                self._paths.pop(name, None)
-
-    def paths(self, name: str, module: Any) -> list[str]:
-        """`_module_paths`, once per module object (another object under the same name is resolved anew). A
-        namespace package's `__path__` follows sys.path, which each build sets: it is resolved every time."""
-        known = self._paths.get(name)
-        if known is not None and known[0] is module:
-            return known[1]
-        paths = _module_paths(module)
-        if type(getattr(module, "__path__", None) or []) is list:
-            self._paths[name] = (module, paths)
-        return paths
+                self._outside.pop(name, None)
+            elif type(getattr(module, "__path__", None) or []) is list:  # a namespace package's __path__
+                known[2] = len(self.seen)  # follows sys.path, which each build sets: checked anew each time
+                self._outside[name] = known
 
 
 def _real(path: str) -> str:
@@ -451,6 +446,10 @@ def main() -> None:
         _sibling("warm").serve(sys.modules[__name__], sys.argv[2:], cold)
         return
     session()
+    # stdin closed: nothing more to answer. Leave without the interpreter's teardown of torch and the
+    # project's modules (a second or more that the client would wait for), as a warm child does.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
