@@ -5,16 +5,14 @@ builds, `torch.compile(fn)` is deferred to fn's first call; `torch.compile(modul
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ckaudit.worker.client import SERVER
 from ckaudit.worker.meta import deferred_compile
 from tests.conftest import requires_torch
+from tests.modeltools import in_worker_process
 
 
 class _Module:
@@ -89,12 +87,7 @@ def test_a_build_with_module_level_compile_never_imports_dynamo(tmp_path: Path) 
     root = tmp_path / "repo"
     root.mkdir()
     (root / "net.py").write_text(BUILD, encoding="utf-8")
-    script = f"""
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("server", {str(SERVER)!r})
-server = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(server)
-server._META = server._sibling("meta")
+    lines = in_worker_process(f"""
 worker = server.Worker()
 _, plain = worker.build({{"root": {str(root)!r}, "factory": "net:Net", "kwargs": {{}}}})
 print(json.dumps([plain["ok"], "torch._dynamo" in sys.modules, sorted(plain["signature"])]))
@@ -102,10 +95,8 @@ import torch, net
 print(json.dumps([net.fused(torch.ones(2)).tolist(), "torch._dynamo" in sys.modules]))
 _, wrapped = worker.build({{"root": {str(root)!r}, "factory": "net:compiled", "kwargs": {{}}}})
 print(json.dumps([wrapped["ok"], sorted(wrapped["signature"])]))
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    built, called, compiled = (json.loads(line) for line in out.stdout.splitlines()[-3:])
+""")
+    built, called, compiled = (json.loads(line) for line in lines[-3:])
     assert built == [True, False, ["fc.bias", "fc.weight"]]
     assert called == [[2.0, 2.0], True]  # the deferred function compiles and runs when called
     assert compiled == [True, ["_orig_mod.fc.bias", "_orig_mod.fc.weight"]]
