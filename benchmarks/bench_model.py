@@ -1,11 +1,13 @@
 """ckaudit's model check vs the obvious alternative, `torch.load` + `model.load_state_dict`, as processes.
 
-ckaudit side: one process running the real `ckaudit diagnose FILE --model gpt:GPT` (the torch-free reader,
-then the model's own load_state_dict dry-run in the worker, on the meta device): cold (`CKAUDIT_NO_SERVER=1`,
-a fresh worker process) and warm (a forked child of the build server, in a private directory). Its peak
-memory is the SUM of its own and the worker's peaks (they run at the same time). The alternative builds the
-model on CPU and loads the file for real. Models: a GPT-2-124M-size GPT and a ~1.3B-parameter one (checkpoint
-in bf16, ~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchmarks/results/model.json.
+ckaudit side: one process running the real `ckaudit diagnose FILE --model MODULE:FACTORY` (the torch-free
+reader, then the model's own load_state_dict dry-run in the worker, on the meta device): cold
+(`CKAUDIT_NO_SERVER=1`, a fresh worker process) and warm (a forked child of the build server, in a private
+directory). Its peak memory is the SUM of its own and the worker's peaks (they run at the same time). The
+alternative builds the model on CPU and loads the file for real. Models: a GPT-2-124M-size GPT as nanoGPT
+writes it, transformers' BERT-small (4 layers, 512 wide; when transformers is installed) and a
+~1.3B-parameter GPT (checkpoint in bf16, ~2.6 GB; skipped with --quick). Prints a Markdown table; writes
+benchmarks/results/model.json.
 
     python benchmarks/bench_model.py [--quick]
 """
@@ -13,6 +15,7 @@ in bf16, ~2.6 GB; skipped with --quick). Prints a Markdown table; writes benchma
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -20,16 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "model"
 RESULTS = HERE / "results" / "model.json"
-SIZES = {
-    "gpt2-124M": {"n_layer": 12, "n_head": 12, "n_embd": 768},
-    "gpt-1.3B": {"n_layer": 24, "n_head": 16, "n_embd": 2048},
-}
 GPT = '''"""A GPT-2-style decoder, as in most training repositories."""
 
 import torch
@@ -61,28 +61,69 @@ class GPT(nn.Module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 '''
-MAKE = """
-import sys, torch
+BERT = '''"""BERT-small from transformers, as a project would build it."""
+
+from transformers import BertConfig, BertModel
+
+
+def build():
+    config = BertConfig(hidden_size=512, num_hidden_layers=4, num_attention_heads=8, intermediate_size=2048)
+    return BertModel(config)
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model as a repository defines it: its file, the factory `diagnose --model` names, the checkpoint."""
+
+    file: str
+    source: str
+    factory: str
+    kwargs: dict[str, int] = field(default_factory=dict)
+    dtype: str = "float32"
+    tied: tuple[tuple[str, str], ...] = ()  # (key, key it shares its tensor with), as the model ties them
+
+
+GPT_TIED = (("lm_head.weight", "wte.weight"),)
+CASES = {
+    "gpt2-124M": Case(
+        "gpt.py", GPT, "gpt:GPT", {"n_layer": 12, "n_head": 12, "n_embd": 768}, "bfloat16", GPT_TIED
+    ),
+    "bert-small": Case("bert.py", BERT, "bert:build"),
+    "gpt-1.3B": Case(
+        "gpt.py", GPT, "gpt:GPT", {"n_layer": 24, "n_head": 16, "n_embd": 2048}, "bfloat16", GPT_TIED
+    ),
+}
+FACTORY = """
+import importlib, json, sys, torch
 sys.path.insert(0, sys.argv[1])
-from gpt import GPT
+module, _, name = {factory!r}.partition(":")
+factory = getattr(importlib.import_module(module), name)
+kwargs = json.loads({kwargs!r})
+"""
+MAKE = """
 with torch.device("meta"):
-    model = GPT(**{kwargs})
-state = {{k: torch.empty(v.shape, dtype=torch.bfloat16) for k, v in model.state_dict().items()}}
-state["lm_head.weight"] = state["wte.weight"]
+    model = factory(**kwargs)
+state = {{k: torch.empty(v.shape, dtype=torch.{dtype}) for k, v in model.state_dict().items()}}
+for key, shared in {tied!r}:
+    state[key] = state[shared]
 torch.save(state, sys.argv[2])
 """
 TORCH_LOAD = """
-import sys, torch
-sys.path.insert(0, sys.argv[1])
-from gpt import GPT
-model = GPT(**{kwargs})
+model = factory(**kwargs)
 model.load_state_dict(torch.load(sys.argv[2]))
 """
 
 
-def driver(checkpoint: str, root: str, kwargs: str) -> None:
-    """The ckaudit side, in its own process: the real `ckaudit diagnose FILE --model gpt:GPT` (reader + worker
-    dry run); its own peak and its worker's are read separately, since both are alive at once."""
+def script(case: Case, body: str) -> str:
+    header = FACTORY.format(factory=case.factory, kwargs=json.dumps(case.kwargs))
+    return header + body.format(dtype=case.dtype, tied=case.tied)
+
+
+def driver(checkpoint: str, root: str, name: str) -> None:
+    """The ckaudit side, in its own process: the real `ckaudit diagnose FILE --model MODULE:FACTORY` (reader +
+    worker dry run); its own peak and its worker's are read separately, since both are alive at once."""
+    case = CASES[name]
     from ckaudit.cli import main as ckaudit
 
     linked = Path(root) / Path(checkpoint).name  # diagnose wants the file under its root (the import root)
@@ -90,11 +131,19 @@ def driver(checkpoint: str, root: str, kwargs: str) -> None:
         linked.symlink_to(Path(checkpoint).resolve())
     (Path(root) / "ckaudit.yaml").write_text("version: 1\n", encoding="utf-8")
     # a fresh edit of the model each run, so that no run is answered from the outcome cache
-    (Path(root) / "gpt.py").write_text(GPT + f"# run {time.time_ns()}\n", encoding="utf-8")
+    (Path(root) / case.file).write_text(case.source + f"# run {time.time_ns()}\n", encoding="utf-8")
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
-        argv = ["diagnose", str(linked), "--config", str(Path(root) / "ckaudit.yaml"), "--model", "gpt:GPT"]
-        status = ckaudit([*argv, "--kwargs", kwargs, "--format", "json", "--output", str(report_path)])
+        argv = [
+            "diagnose",
+            str(linked),
+            "--config",
+            str(Path(root) / "ckaudit.yaml"),
+            "--model",
+            case.factory,
+        ]
+        kwargs = ["--kwargs", json.dumps(case.kwargs)] if case.kwargs else []
+        status = ckaudit([*argv, *kwargs, "--format", "json", "--output", str(report_path)])
         report = json.loads(report_path.read_text())
     if status == 2:
         raise SystemExit("ckaudit diagnose failed (exit 2)")
@@ -146,25 +195,25 @@ def warm_runs(driver: list[str], repeat: int) -> float:
     return best
 
 
-def prepare(name: str, kwargs: dict[str, int]) -> tuple[Path, Path]:
-    root = DATA / "repo"
+def prepare(name: str) -> tuple[Path, Path]:
+    case = CASES[name]
+    root = DATA / f"repo-{name}"
     root.mkdir(parents=True, exist_ok=True)
-    (root / "gpt.py").write_text(GPT, encoding="utf-8")
+    (root / case.file).write_text(case.source, encoding="utf-8")
     checkpoint = DATA / f"{name}.pt"
     if not checkpoint.exists():
         print(f"writing {checkpoint} …", file=sys.stderr, flush=True)
-        run([sys.executable, "-c", MAKE.format(kwargs=kwargs), str(root), str(checkpoint)])
+        run([sys.executable, "-c", script(case, MAKE), str(root), str(checkpoint)])
     return root, checkpoint
 
 
 def measure(name: str, repeat: int) -> dict[str, Any]:
-    kwargs = SIZES[name]
-    root, checkpoint = prepare(name, kwargs)
-    driver = [sys.executable, __file__, "--driver", str(checkpoint), str(root), json.dumps(kwargs)]
+    root, checkpoint = prepare(name)
+    driver = [sys.executable, __file__, "--driver", str(checkpoint), str(root), name]
     ours = [run(driver, {"CKAUDIT_NO_SERVER": "1"}) for _ in range(repeat)]  # cold: a fresh worker process
     warm = warm_runs(driver, repeat)
     theirs = [
-        run([sys.executable, "-c", TORCH_LOAD.format(kwargs=kwargs), str(root), str(checkpoint)])
+        run([sys.executable, "-c", script(CASES[name], TORCH_LOAD), str(root), str(checkpoint)])
         for _ in range(repeat)
     ]
     wall, _, out = min(ours)
@@ -192,13 +241,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="only the 124M model")
-    parser.add_argument("--driver", nargs=3, metavar=("CHECKPOINT", "ROOT", "KWARGS"), help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="skip the 1.3B model")
+    parser.add_argument("--driver", nargs=3, metavar=("CHECKPOINT", "ROOT", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
         driver(*args.driver)
         return
-    names = ["gpt2-124M"] if args.quick else list(SIZES)
+    has_transformers = importlib.util.find_spec("transformers") is not None
+    names = [
+        n for n in CASES if (n != "gpt-1.3B" or not args.quick) and (n != "bert-small" or has_transformers)
+    ]
     results: dict[str, Any] = {"quick": args.quick, "models": {}}
     print(
         "| model | file | `ckaudit diagnose --model` cold | warm | torch.load + load_state_dict | faster "
@@ -206,7 +258,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        fig = measure(name, repeat=2 if name == "gpt2-124M" else 1)
+        fig = measure(name, repeat=1 if name == "gpt-1.3B" else 3)
         results["models"][name] = fig
         print(
             f"| {name} | {fig['file_bytes'] / 1e9:.2f} GB | {fig['ckaudit_s']:.2f} s | "

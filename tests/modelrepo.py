@@ -215,5 +215,6 @@ def worker(shared_worker: SharedWorker, monkeypatch: pytest.MonkeyPatch) -> Shar
         return shared_worker.worker
 
     monkeypatch.setattr(Evaluator, "worker", use_shared)
+    monkeypatch.setattr(Evaluator, "start_worker", lambda self: None)  # the shared worker is running already
     shared_worker.builds = 0
     return shared_worker

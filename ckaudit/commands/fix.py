@@ -5,6 +5,10 @@ prefix stripped or added, rename map applied, keys dropped — as given by the o
 from the registry entry's `load:` steps and the diagnosis' verified fixes. The original is never touched
 and no existing file is replaced. The conversion runs in the model worker under the project's interpreter
 with `torch.load(weights_only=True)`; a file whose pickle could run code (`unsafe-pickle`) is refused.
+`--repoint` then points the checkpoint's registry entry at the copy.
+
+With `--registry`, no copy: the same steps go into the checkpoint's registry entry (`key:`, `load:`, and
+`ignore:` for entries the model no longer defines), written only once a dry run of the entry with them loads.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from pathlib import Path
 
 from ckaudit.commands.common import add_report_options, finish
 from ckaudit.commands.diagnose import add_model_options, located, relative_to_root, with_model_checks
+from ckaudit.commands.fixregistry import fix_entry
 from ckaudit.compat import FixPlan, explicit_plan, planned
 from ckaudit.errors import CkauditError
 from ckaudit.files import FileOutcome, FileScope, check_file, open_scope, report_of
 from ckaudit.findings import Cause, Rule, Severity
 from ckaudit.reader import CheckpointInfo
-from ckaudit.registry import CONFIG_NAME, CheckpointEntry, Config
+from ckaudit.registry import CheckpointEntry, Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,8 +48,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--to", choices=("torch", "safetensors"), default="torch", help="format of the copy (default: torch)"
     )
     parser.add_argument("--out", type=Path, help="the copy's path (default: beside the file, NAME.fixed.EXT)")
-    parser.add_argument(
-        "--registry", action="store_true", help="point the checkpoint's registry entry at the copy"
+    written = parser.add_mutually_exclusive_group()
+    written.add_argument(
+        "--registry",
+        action="store_true",
+        help="write no copy: put the fix (key:, load: steps, ignore: of unused entries) into the "
+        "checkpoint's entry in ckaudit.yaml, once a dry run of the entry with it loads",
+    )
+    written.add_argument(
+        "--repoint",
+        action="store_true",
+        help="write the copy and point the checkpoint's registry entry at it",
     )
     add_report_options(parser)
     parser.set_defaults(handler=run, verify=False, no_cache=True)
@@ -56,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     root = config.root
     scope = open_scope(config, use_cache=False)
     outcome = _convertible(scope, entry, rel_path)
+    if args.registry:
+        return fix_entry(args, config, scope, outcome)
+    if args.repoint and entry is None:
+        raise CkauditError(f"--repoint: {rel_path} is not registered (use `ckaudit register`)")
     plan = _plan(args, config, outcome)
     if not plan.changes_keys and args.to == "torch":
         raise CkauditError(f"{rel_path}: nothing to convert (it loads as it is); options give the steps")
@@ -68,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     proven = with_model_checks(
         argparse.Namespace(**{**vars(args), "key": None}), config, FileOutcome(copy, result, info)
     )
-    if args.registry:
-        _point_registry_at(config, root, entry, copy, info)
+    if args.repoint and entry is not None:
+        _point_registry_at(config, entry, copy, info)
     return finish(report_of(scope, "fix", [proven]), args)
 
 
@@ -131,24 +149,14 @@ def _copy_entry(entry: CheckpointEntry | None, rel_target: str) -> CheckpointEnt
 
 
 def _point_registry_at(
-    config: Config,
-    root: Path,
-    entry: CheckpointEntry | None,
-    copy: CheckpointEntry,
-    info: CheckpointInfo | None,
+    config: Config, entry: CheckpointEntry, copy: CheckpointEntry, info: CheckpointInfo | None
 ) -> None:
     """The original's entry now names the copy (its sha256 refreshed if it had one); ckaudit.lock follows."""
-    from ckaudit.commands.register import file_sha256
-    from ckaudit.registry import dump_config, signature_of, update_lock, write_atomically
+    from ckaudit.commands.register import file_sha256, write_entry
 
-    if entry is None:
-        raise CkauditError(f"--registry: {copy.path}'s original is not registered (use `ckaudit register`)")
-    sha256 = file_sha256(root / copy.path) if entry.sha256 else None
+    if info is None:
+        raise CkauditError(f"--repoint: {copy.path} cannot be read back; the registry is unchanged")
+    sha256 = file_sha256(config.root / copy.path) if entry.sha256 else None
     updated = dataclasses.replace(copy, sha256=sha256)
-    others = tuple(c for c in config.checkpoints if c.path != entry.path)
-    target = config.path or root / CONFIG_NAME
-    written = dataclasses.replace(config, path=target, checkpoints=(*others, updated))
-    write_atomically(target, dump_config(written))
-    if info is not None:
-        update_lock(written, {updated.as_written: signature_of(info, "")})
+    target, _ = write_entry(config, config.root, updated, info, replaces=entry.as_written)
     print(f"{target}: {entry.path} -> {copy.path}", file=sys.stderr)

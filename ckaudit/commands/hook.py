@@ -111,6 +111,7 @@ def compare_head_index(repo: Path, config: Config, index: Tree, args: argparse.N
         models = relevant_models(config, head, index, evaluator)
         if not models:
             return EXIT_OK
+        evaluator.start_worker()  # the staged code is new: its build is all but certain
         staged = config if args.config is None else None  # `staged_registry` parsed the index's registry
         report = compare(
             config, head, index, models, evaluator, labels, "hook", strict=args.strict, after_registry=staged

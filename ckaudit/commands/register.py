@@ -64,15 +64,7 @@ def run(args: argparse.Namespace) -> int:
     entry, info = _entry_for(root / expand_path(rel_path), rel_path, model_name, args.key, not args.no_sha256)
     if previous is not None:  # keep what the user set by hand (strict, ignore, expect)
         entry = dataclasses.replace(previous, model=entry.model, key=entry.key, sha256=entry.sha256)
-    others = tuple(c for c in config.checkpoints if c.as_written != rel_path)
-    updated = dataclasses.replace(config, checkpoints=(*others, entry))
-    target = config.path or root / CONFIG_NAME
-    written = dataclasses.replace(updated, path=target)
-    packages = packages_when_loading(written, entry, info)  # before writing: a dead worker changes nothing
-    _warn_if_comments_dropped(target)
-    write_atomically(target, dump_config(updated))
-    signature = dataclasses.replace(signature_of(info, entry.key or ""), packages=packages)
-    lock = update_lock(written, {rel_path: signature})
+    target, lock = write_entry(config, root, entry, info, replaces=rel_path)
     verb = "updated" if previous else "registered"
     print(
         f"{verb} {rel_path} (model {model_name}, key {entry.key or '<top level>'}) in {target}; "
@@ -80,6 +72,23 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def write_entry(
+    config: Config, root: Path, entry: CheckpointEntry, info: CheckpointInfo, *, replaces: str
+) -> tuple[Path, Path]:
+    """Every registry write (`register`, `fix --registry`, `fix --repoint`): `entry` in place of the entry
+    written `replaces` (or added), the file rewritten sorted (a note when its comments go), and the entry's
+    signature — with the packages it loads with here — in ckaudit.lock. Returns both paths."""
+    others = tuple(c for c in config.checkpoints if c.as_written != replaces)
+    updated = dataclasses.replace(config, checkpoints=(*others, entry))
+    target = config.path or root / CONFIG_NAME
+    written = dataclasses.replace(updated, path=target)
+    packages = packages_when_loading(written, entry, info)  # before writing: a dead worker changes nothing
+    _warn_if_comments_dropped(target)
+    write_atomically(target, dump_config(updated))
+    signature = dataclasses.replace(signature_of(info, entry.key or ""), packages=packages)
+    return target, update_lock(written, {entry.as_written: signature})
 
 
 def _remembered(previous: CheckpointEntry | None, rel_path: str) -> str:

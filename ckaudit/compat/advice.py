@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from ckaudit.compat.diagnosis import EXPECT_FAILS, Context, Mismatch, Problems, dims, shown
+from ckaudit.compat.diagnosis import Context, Mismatch, Problems, dims, shown
 from ckaudit.compat.fixcode import collapsed_moves, rename_code
 from ckaudit.compat.keyfix import collapsed_renames, exact_globs
 from ckaudit.compat.renames import Ambiguity
+from ckaudit.compat.ways import EXPECT_FAILS
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.keyranges import collapse_keys, collapse_rows
 
@@ -259,7 +260,7 @@ def _resized(ctx: Context, rows: list[Mismatch], name: str) -> Finding:
         Rule.SHAPE_MISMATCH,
         Severity.ERROR,
         message,
-        f"Restore the sizes the checkpoint has, re-save it from the new model, or {EXPECT_FAILS}.",
+        f"Restore the old sizes, re-save or convert the checkpoint, or {EXPECT_FAILS}.",
         location=where,
         mismatches=[{"key": k, "checkpoint_shape": list(c), "model_shape": list(m)} for k, c, m in rows],
     )

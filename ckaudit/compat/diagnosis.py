@@ -15,8 +15,6 @@ from ckaudit.reader import TensorInfo
 from ckaudit.worker import LoadOutcome, ModelBuild
 
 _SHOWN_KEYS = 8  # collapsed key patterns shown in a message; details carry them all
-EXPECT_FAILS = "mark it `expect: fails` with a `reason:` in ckaudit.yaml"
-
 Mismatch = tuple[str, tuple[int, ...], tuple[int, ...]]
 
 

@@ -8,11 +8,14 @@ the project loads it), then the verified fixes of the diagnosis — `wrong-conta
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ckaudit.compat.loadadvice import combined, snippet
 from ckaudit.errors import CkauditError
-from ckaudit.findings import Finding, Rule
+from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.registry import CheckpointEntry, LoadSteps
 
 
@@ -63,3 +66,58 @@ def planned(entry: CheckpointEntry | None, findings: Sequence[Finding]) -> FixPl
         elif finding.rule is Rule.RENAMED_KEYS and isinstance(details.get("modules"), dict):
             steps.append(LoadSteps(rename=dict(details["modules"])))
     return FixPlan(key, tuple(steps))
+
+
+@dataclass(frozen=True)
+class EntryFix:
+    """What `ckaudit fix --registry` writes into a checkpoint's entry: the container key, the entry's whole
+    `load:` (its own steps and the new ones), and `ignore:` globs for entries the model no longer defines."""
+
+    key: str | None = None  # None: the entry's key stays
+    load: LoadSteps | None = None  # None: the entry's load: stays
+    ignore: tuple[str, ...] = ()  # added to the entry's ignore:
+
+    def describe(self) -> str:
+        parts = [f"key: {self.key}"] if self.key is not None else []
+        parts += [snippet(self.load)] if self.load is not None else []
+        parts += [f"ignore: {json.dumps(list(self.ignore))}"] if self.ignore else []
+        return "; ".join(parts)
+
+    def applied(self, entry: CheckpointEntry) -> CheckpointEntry:
+        ignore = tuple(sorted({*entry.ignore, *self.ignore}))
+        key = entry.key if self.key is None else self.key or None
+        return dataclasses.replace(entry, key=key, load=self.load or entry.load, ignore=ignore)
+
+
+def entry_fix(entry: CheckpointEntry, findings: Sequence[Finding]) -> EntryFix:
+    """From a diagnosis: the container `wrong-container-key` found, the verified `load:` steps that
+    `key-prefix`/`renamed-keys` carry (already joined with the entry's own), and the `ignore:` globs of
+    the checkpoint's unused entries. Missing keys are never ignored here: the model would start them
+    fresh, which only the user can decide (the `ignore:` the advice names is theirs to paste)."""
+    key: str | None = None
+    load: LoadSteps | None = None
+    ignore: list[str] = []
+    for finding in findings:
+        details = finding.details
+        if finding.rule is Rule.WRONG_CONTAINER_KEY and isinstance(details.get("found"), str):
+            key = details["found"]
+        elif finding.rule in (Rule.KEY_PREFIX, Rule.RENAMED_KEYS) and isinstance(
+            details.get("load_steps"), dict
+        ):
+            load = LoadSteps.from_dict(details["load_steps"])
+        elif finding.rule is Rule.UNEXPECTED_KEYS and finding.severity is Severity.ERROR:
+            ignore += [str(g) for g in details.get("ignore", [])]
+    return EntryFix(key, load, tuple(ignore))
+
+
+def explicit_entry_fix(entry: CheckpointEntry, plan: FixPlan) -> EntryFix:
+    """The command-line steps (`--strip-prefix`, `--rename`, …, `--key`) added to the entry's `load:`."""
+    load = entry.load
+    for steps in plan.steps:
+        load = steps if load is None else combined(load, steps)
+        if load is None:
+            raise CkauditError(
+                f"{entry.path}: the given steps cannot join the entry's `load:` as one set of steps "
+                "(a loader function, a second add_prefix or rename): edit ckaudit.yaml by hand"
+            )
+    return EntryFix(plan.key or None, load if load != entry.load else None)

@@ -84,7 +84,11 @@ def with_snippet(findings: list[Finding], steps: LoadSteps) -> list[Finding]:
     out = []
     for finding in findings:
         if finding.rule in (Rule.KEY_PREFIX, Rule.RENAMED_KEYS):
-            fix = f"{finding.fix} In ckaudit.yaml, under this checkpoint: `{text}` (checked by a dry run)."
+            writes = (
+                f"; `ckaudit fix {finding.checkpoint} --registry` writes it" if finding.checkpoint else ""
+            )
+            where = f"In ckaudit.yaml, under this checkpoint: `{text}`"
+            fix = f"{finding.fix} {where} (checked by a dry run{writes})."
             details = {**finding.details, "load_steps": steps.as_dict()}
             out.append(dataclasses.replace(finding, fix=fix, details=details))
         elif finding.rule in (Rule.MISSING_KEYS, Rule.UNEXPECTED_KEYS):

@@ -72,10 +72,12 @@ def walk_tree(root: Any) -> Iterator[tuple[str, Any]]:
     pending: list[tuple[str, Any]] = [("", root)]
     while pending:
         path, obj = pending.pop()
-        if isinstance(obj, (dict, list, tuple, Call)):
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
+        if not isinstance(obj, (dict, list, tuple, Call)):
+            yield path, obj  # a leaf: a tensor, a value
+            continue
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
         yield path, obj
         children = [(_join(path, k), v) for k, v in _children(obj)]
         pending.extend(reversed(children))

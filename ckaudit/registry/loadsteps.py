@@ -44,6 +44,18 @@ class LoadSteps:
             parts.append(f"drop {', '.join(self.drop)}")
         return ", ".join(parts)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoadSteps:
+        """The inverse of `as_dict` (a finding's `details.load_steps`, already checked when it was made)."""
+        strip = data.get("strip_prefix", ())
+        return cls(
+            strip_prefix=(strip,) if isinstance(strip, str) else tuple(strip),
+            add_prefix=data.get("add_prefix"),
+            rename=dict(data.get("rename", {})),
+            drop=tuple(data.get("drop", ())),
+            loader=data.get("loader"),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The registry form (what the writer dumps and the cache keys on)."""
         data: dict[str, Any] = {}

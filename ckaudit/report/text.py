@@ -5,6 +5,7 @@ Colour is decided by the caller (`color=`): the reporter stays a pure function o
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Iterable
@@ -12,10 +13,12 @@ from collections.abc import Iterable
 from ckaudit.findings import CheckpointResult, Finding, Location, Report, Severity, Verdict, plural
 from ckaudit.report.details import DetailView, ShapeRow, other_locations, view
 from ckaudit.report.groups import Group, group_results
+from ckaudit.scan import changed_texts, without_causes
 
 WIDTH = 80
 SCREENFUL = 24  # lines per checkpoint by default: one terminal screen
 GROUP_PATH_LINES = 3  # a group's checkpoint list, wrapped, before "… and N more"
+CHANGED_SHOWN = 3  # changed lines named under a finding (JSON keeps them all)
 FINDING_INDENT = "  "
 DETAIL_INDENT = "      "
 
@@ -30,16 +33,30 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{style}{text}{_RESET}" if color else text
 
 
+_CODE_SPAN = re.compile(r"`[^`\n]+`")
+_KEPT_SPACE = "\u00a0"  # not whitespace to textwrap: a code span that fits on a line is never split
+
+
+def _unbroken_code(text: str, room: int) -> str:
+    """Code spans (`ckaudit fix PATH --registry`) that fit in `room` keep their spaces on one line, so a
+    command copied from the terminal is one command."""
+    return _CODE_SPAN.sub(
+        lambda m: m.group(0).replace(" ", _KEPT_SPACE) if len(m.group(0)) <= room else m.group(0), text
+    )
+
+
 def wrap(text: str, first: str, rest: str, *, styled_first: str | None = None) -> list[str]:
-    """Wrap at WIDTH without breaking tokens (paths, keys); restyle the first prefix after measuring."""
+    """Wrap at WIDTH without breaking tokens (paths, keys) or short code spans; restyle the first prefix
+    after measuring."""
     lines = textwrap.wrap(
-        text,
+        _unbroken_code(text, WIDTH - len(rest)),
         WIDTH,
         initial_indent=first,
         subsequent_indent=rest,
         break_long_words=False,
         break_on_hyphens=False,
     ) or [first.rstrip()]
+    lines = [line.replace(_KEPT_SPACE, " ") for line in lines]
     if styled_first is not None:
         lines[0] = styled_first + lines[0][len(first) :]
     return lines
@@ -95,6 +112,16 @@ def _location_lines(loc: Location | None) -> list[str]:
     ]
 
 
+def _changed_lines(changed: list[str]) -> list[str]:
+    """The lines the change touched that cause the finding, each on its own `changed:` line."""
+    lines = []
+    for text in changed[:CHANGED_SHOWN]:
+        lines += wrap(text, f"{DETAIL_INDENT}changed: ", DETAIL_INDENT + "  ")
+    if len(changed) > CHANGED_SHOWN:
+        lines.append(f"{DETAIL_INDENT}… {plural(len(changed) - CHANGED_SHOWN, 'more changed line')}")
+    return lines
+
+
 def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: bool = False) -> list[str]:
     """`show_checkpoint`: the finding stands outside its checkpoint's block, so its message names it;
     inside the block the header does, and the message and location do not repeat it."""
@@ -102,7 +129,8 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     styled = (
         _paint(finding.severity.value, _SEVERITY_STYLE[finding.severity], color) + f" {finding.rule.value}:"
     )
-    message = finding.message
+    changed = changed_texts(finding.details)
+    message = without_causes(finding.message) if changed else finding.message
     if show_checkpoint and finding.checkpoint:
         message = f"{finding.checkpoint}: {message}"
     elif finding.checkpoint and message.startswith(f"{finding.checkpoint}: "):
@@ -110,7 +138,7 @@ def finding_lines(finding: Finding, color: bool = False, *, show_checkpoint: boo
     lines = wrap(
         message, f"{FINDING_INDENT}{head} ", DETAIL_INDENT, styled_first=f"{FINDING_INDENT}{styled} "
     )
-    lines += _detail_lines(view(finding))
+    lines += _changed_lines(changed) + _detail_lines(view(finding))
     loc = finding.location
     if show_checkpoint or loc is None or loc.line is not None or loc.path != finding.checkpoint:
         lines += _location_lines(loc)

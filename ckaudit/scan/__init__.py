@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
-    from ckaudit.scan.causes import name_changed_lines, without_causes
+    from ckaudit.scan.causes import changed_texts, name_changed_lines, without_causes
     from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
     from ckaudit.scan.pipeline import add_code_findings
     from ckaudit.scan.policy import status_of
@@ -20,6 +20,7 @@ __all__ = [
     "Labels",
     "Outcome",
     "add_code_findings",
+    "changed_texts",
     "compare",
     "entry_at",
     "load_info",

@@ -228,6 +228,14 @@ def without_causes(message: str) -> str:
     return message.split(CHANGED, 1)[0]
 
 
+def changed_texts(details: Mapping[str, object]) -> list[str]:
+    """The changed lines a finding's `details.changed` holds, as `with_causes` words them (all of them)."""
+    entries = details.get("changed")
+    if not isinstance(entries, list):
+        return []
+    return [ChangedLine(**entry).describe() for entry in entries if isinstance(entry, dict)]
+
+
 def name_changed_lines(
     findings: Sequence[Finding],
     old: Mapping[str, str | None],

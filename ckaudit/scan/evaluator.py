@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,6 +145,12 @@ class Evaluator:
             )
             self._worker = self._stack.enter_context(worker)
         return self._worker
+
+    def start_worker(self) -> None:
+        """Start the worker ahead of the first build, so that torch's import overlaps the caller's reading
+        of trees and checkpoints; a failure to start is left to the build that needs the worker to report."""
+        with suppress(Exception):
+            self.worker()
 
     def here(self) -> Tree:
         """The working tree under the registry's root, read in place (in git or not)."""

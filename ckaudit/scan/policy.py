@@ -23,7 +23,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
-from ckaudit.compat import package_version_finding
+from ckaudit.compat import package_version_finding, with_removal
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.registry import CheckpointEntry
 from ckaudit.scan.evaluator import Outcome
@@ -189,8 +189,12 @@ def _mark(finding: Finding, transition: Transition) -> Finding:
 def _restate(
     finding: Finding, severity: Severity, prefix: str, transition: Transition, extra_fix: str = ""
 ) -> Finding:
-    if extra_fix and "expect: fails" in finding.fix:  # the model side already named the other ways
-        extra_fix = "If the checkpoint is obsolete, remove it from the registry."
-    fix = " ".join(part for part in (finding.fix, extra_fix) if part)
+    fix = finding.fix
+    if extra_fix and "expect: fails" in fix:  # the model side already named the other ways
+        merged = with_removal(fix)  # one sentence with the last way, else a second one
+        fix, extra_fix = (
+            (merged, "") if merged else (fix, "If the checkpoint is obsolete, remove it from the registry.")
+        )
+    fix = " ".join(part for part in (fix, extra_fix) if part)
     restated = dataclasses.replace(finding, severity=severity, message=prefix + finding.message, fix=fix)
     return _mark(restated, transition)

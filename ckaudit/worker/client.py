@@ -307,8 +307,9 @@ class ModelWorker:
             with contextlib.suppress(OSError, ValueError):
                 if process.popen.stdin is not None:
                     process.popen.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=5)
+            if self._next_id:  # a worker never asked anything may still be importing torch: no waiting
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.popen.wait(timeout=5)
             process.kill()
         if self._start_server and self._print is not None:
             self._start_server = False

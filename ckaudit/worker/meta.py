@@ -188,12 +188,29 @@ def used_packages(model: Any, new_modules: Iterable[str], root_modules: Iterable
 
 def distributions(packages: Iterable[str]) -> dict[str, str]:
     """Installed distribution name -> version for the given top-level packages (unknown ones are skipped)."""
-    import importlib.metadata
-
     mapping = _packages_to_dists()
-    found: dict[str, str] = {}
-    for package in sorted(set(packages)):
-        for dist in mapping.get(package, []):
-            with contextlib.suppress(Exception):
-                found[dist] = importlib.metadata.version(dist)
-    return dict(sorted(found.items()))
+    found = {dist: _version(dist) for package in set(packages) for dist in mapping.get(package, [])}
+    return {dist: version for dist, version in sorted(found.items()) if version is not None}
+
+
+_versions: dict[str, str | None] = {}
+
+
+def _version(dist: str) -> str | None:
+    """Read once per process (a warm server reads them all before forking: `known_versions`): parsing a
+    distribution's metadata costs about a millisecond, and a build asks for every package it touches."""
+    if dist not in _versions:
+        import importlib.metadata
+
+        try:
+            _versions[dist] = importlib.metadata.version(dist)
+        except Exception:  # a broken distribution's metadata must not fail the build
+            _versions[dist] = None
+    return _versions[dist]
+
+
+def known_versions() -> None:
+    """Every installed distribution's version, read ahead (the warm server, before it forks)."""
+    for dists in _packages_to_dists().values():
+        for dist in dists:
+            _version(dist)

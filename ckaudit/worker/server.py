@@ -138,10 +138,27 @@ def _editable_into(finder: Any, origin: str) -> bool:
 
 
 def _module_paths(module: Any) -> list[str]:
+    return [_PRELOADED_REAL.get(p) or os.path.realpath(p) for p in _raw_paths(module)]
+
+
+def _raw_paths(module: Any) -> list[str]:
     paths = [getattr(module, "__file__", None) or ""]
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # a namespace package's __path__ may be any iterable
         paths.extend(list(getattr(module, "__path__", None) or []))
-    return [os.path.realpath(p) for p in paths if p]
+    return [p for p in paths if p]
+
+
+# The warm server's modules' real paths, resolved before it forks: a child resolves every loaded module's
+# path twice per build (thousands with transformers: most of a warm build's time). These files cannot move
+# while the server lives, since a change to site-packages restarts it; a build's own files are not here.
+_PRELOADED_REAL: dict[str, str] = {}
+
+
+def remember_module_paths() -> None:
+    """In the warm server, after each preload: resolve the loaded modules' paths once for every child."""
+    for module in list(sys.modules.values()):
+        known = _PRELOADED_REAL
+        known.update((p, os.path.realpath(p)) for p in _raw_paths(module) if p not in known)
 
 
 @contextlib.contextmanager
@@ -446,9 +463,17 @@ def main() -> None:
         _sibling("warm").serve(sys.modules[__name__], sys.argv[2:], cold)
         return
     session()
-    # stdin closed: nothing more to answer. Leave without the interpreter's teardown of torch and the
-    # project's modules (a second or more that the client would wait for), as a warm child does.
-    sys.stderr.flush()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """Every answer is sent once stdin closes; tearing down an interpreter that holds torch (and whatever
+    the model imported) takes up to a second the client would wait for. Nothing is left to finalise: the
+    worker writes no file but a `convert` copy, finished before its answer."""
+    for stream in (_PROTOCOL_OUT, sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
     os._exit(0)
 
 

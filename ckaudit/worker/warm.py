@@ -274,7 +274,8 @@ class Daemon:
         with contextlib.suppress(Exception):
             for name in ("dryrun", "locations", "built_config", "loader"):
                 self.server._sibling(name)
-            self.server._META._packages_to_dists()
+            self.server._META.known_versions()
+            self.server.remember_module_paths()
 
     def remembered(self) -> list[str]:
         broken = (OSError, ValueError, TypeError)
@@ -306,6 +307,7 @@ class Daemon:
         sys.path[:] = self.base_path  # a package that appended to sys.path does not change the sessions'
         os.environ.clear()
         os.environ.update(self.base_environ)
+        self.server.remember_module_paths()
 
     def become_worker(
         self, conn: socket.socket, fds: list[int], request: dict[str, Any], report: int

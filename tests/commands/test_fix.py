@@ -62,7 +62,7 @@ def test_planned_from_the_diagnosis_container_and_prefix(
     training_checkpoint(ckpt, compiled=True)
     registry(repo, f'  - path: out/ckpt.pt\n    model: gpt\n{key}    sha256: "{digest(ckpt)}"\n')
     before = digest(ckpt)
-    status, report, err = fix(capsys, str(ckpt), "--registry")
+    status, report, err = fix(capsys, str(ckpt), "--repoint")
     copy = repo / "out" / "ckpt.fixed.pt"
     assert "state dict taken from `model`; strip_prefix '_orig_mod.'" in err
     assert status == 0 and report["tool"]["command"] == "fix"

@@ -2,8 +2,9 @@
 
 Made as a user would: a git repository, real `torch.save` checkpoints, a registry, the default `width=64`
 changed to `128` and staged, then `ckaudit hook`. The answer is one block — the three checkpoints listed
-once, the two layers as one finding, the changed default's line named — in 16 lines, exactly the
-snapshot below.
+once, the two layers as one finding, the changed default's line named on its own `changed:` line, the
+fix naming every way forward (restore, re-save or convert, `expect: fails`, remove) — in 15 lines, exactly
+the snapshot below.
 """
 
 from __future__ import annotations
@@ -38,17 +39,16 @@ EXPECTED = """\
 3 checkpoints  [fails: code]  model mlp
   checkpoints/mlp_best.pt, checkpoints/mlp_epoch1.pt, checkpoints/mlp_epoch2.pt
   error shape-mismatch: loads at HEAD but not with the staged code: 3 tensors in
-      2 layers (fc1, out) resized by one change: 64 -> 128 — changed:
-      models/mlp.py:5 width: int = 64 -> width: int = 128
+      2 layers (fc1, out) resized by one change: 64 -> 128
+      changed: models/mlp.py:5 width: int = 64 -> width: int = 128
       key          checkpoint   model
       fc1.weight   [64, 16]     [128, 16]
       fc1.bias     [64]         [128]
       out.weight   [10, 64]     [10, 128]
       models/mlp.py:7  self.fc1 = nn.Linear(inputs, width)
       models/mlp.py:8  self.out = nn.Linear(width, classes)
-      fix: Restore the sizes the checkpoint has, re-save it from the new model,
-           or mark it `expect: fails` with a `reason:` in ckaudit.yaml. If the
-           checkpoint is obsolete, remove it from the registry.
+      fix: Restore the old sizes, re-save or convert the checkpoint, mark it
+           `expect: fails` with a `reason:`, or remove it from the registry.
 
 3 checkpoints: 0 ok, 3 code; 3 errors.
 """
@@ -86,7 +86,7 @@ def test_one_change_three_checkpoints_is_one_block(git_repo: Path) -> None:
         json_status, out = run_cli(git_repo, "hook", "--no-cache", "--format", "json")
     assert status == json_status == 1
     assert text == EXPECTED
-    assert len(text.splitlines()) <= 16  # the issue's "about 15 lines", with the changed line named
+    assert len(text.splitlines()) <= 15  # the issue's acceptance: ≤ 15 lines, with the changed line named
     assert all(len(line) <= 80 for line in text.splitlines())
     report = json.loads(out)
     # JSON keeps every checkpoint's findings; the grouping is an additive field
@@ -95,5 +95,8 @@ def test_one_change_three_checkpoints_is_one_block(git_repo: Path) -> None:
         {"checkpoints": [f"checkpoints/{n}.pt" for n in NAMES], "model": "mlp", "verdict": "code"}
     ]
     finding = report["checkpoints"][0]["findings"][0]
+    # JSON's message still names the changed line; text puts it on a line of its own
+    assert finding["message"].endswith("— changed: models/mlp.py:5 width: int = 64 -> width: int = 128")
+    assert [(c["path"], c["line"]) for c in finding["details"]["changed"]] == [("models/mlp.py", 5)]
     assert finding["location"]["line"] == 7
     assert [(a["path"], a["line"]) for a in finding["details"]["also_at"]] == [("models/mlp.py", 8)]

@@ -202,3 +202,41 @@ def test_counts_are_singular_for_one() -> None:
     one = Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 1, 1, (), loads=True),))
     assert render(one).splitlines()[-1] == "1 checkpoint: 1 ok; no findings."
     assert "1 checkpoint: 1 ok; no findings." in job_summary(one)
+
+
+def test_changed_lines_stand_on_their_own_lines() -> None:
+    """The changed lines a finding names (as `with_causes` writes them: the message's tail and
+    `details.changed`) leave the message and stand under it, three at most."""
+    from ckaudit.scan.causes import CHANGED, ChangedLine
+
+    changes = [ChangedLine("models/net.py", n, n, f"w{n} = 64", f"w{n} = 128") for n in range(1, 5)]
+    message = "fc resized: fc.weight [64] -> [128]"
+    named = Finding(
+        Rule.SHAPE_MISMATCH,
+        Severity.ERROR,
+        f"{message}{CHANGED} " + "; ".join(c.describe() for c in changes[:3]) + " (+1 more)",
+        details={"key": "fc.weight", "changed": [c.as_dict() for c in changes]},
+    )
+    lines = render(Report("/r", "scan", (CheckpointResult("a.pt", "m", "zip", 1, 1, (named,)),))).splitlines()
+    assert lines[1] == "  error shape-mismatch: fc resized: fc.weight [64] -> [128]"
+    assert lines[2:6] == [
+        "      changed: models/net.py:1 w1 = 64 -> w1 = 128",
+        "      changed: models/net.py:2 w2 = 64 -> w2 = 128",
+        "      changed: models/net.py:3 w3 = 64 -> w3 = 128",
+        "      … 1 more changed line",
+    ]
+
+
+def test_a_short_code_span_is_never_split_by_wrapping() -> None:
+    from ckaudit.report.text import wrap
+
+    text = (
+        "x" * 50
+        + " then run `ckaudit fix checkpoints/net.pt --registry` to write it, or `a "
+        + "b " * 40
+        + "`"
+    )
+    lines = wrap(text, "      fix: ", "           ")
+    assert any("`ckaudit fix checkpoints/net.pt --registry`" in line for line in lines)
+    assert all(len(line) <= WIDTH for line in lines)
+    assert " ".join(line.strip() for line in lines).replace("fix: ", "", 1) == text  # a long span still wraps

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ckaudit.cache import JsonStore
-from ckaudit.errors import WorkerDied
+from ckaudit.errors import WorkerDied, WorkerError
 from ckaudit.findings import Finding, Rule, Severity
 from ckaudit.registry.config import CheckpointEntry, Config, ModelSpec
 from ckaudit.registry.lock import Signature, dump_lock
@@ -140,3 +140,26 @@ def test_records_round_trip() -> None:
     outcome = Outcome(False, True, (SHAPE,), {"models.py": "a1"}, None, {"mylayers": "1.0"})
     back = module.outcome_from_record(module.outcome_record(outcome))
     assert back == Outcome(False, True, (SHAPE,), {"models.py": "a1"}, None, {"mylayers": "1.0"}, cached=True)
+
+
+def test_an_early_worker_that_cannot_start_is_reported_by_the_build_that_needs_it(tmp_path: Path) -> None:
+    """The hook starts the worker before its first build; an interpreter that cannot run is not an error
+    then (every outcome may come from the cache) but is when a build needs the worker."""
+    config = Config(root=tmp_path, models={"m": SPEC}, checkpoints=(ENTRY,))
+    with Evaluator(config, JsonStore(tmp_path / "cache"), python=str(tmp_path / "no-python")) as evaluator:
+        evaluator.start_worker()
+        assert evaluator._worker is None
+        with pytest.raises(WorkerError, match="cannot start the model worker"):
+            evaluator.worker()
+
+
+def test_a_worker_never_asked_anything_is_closed_without_waiting_for_its_start() -> None:
+    import sys
+
+    from ckaudit.worker.client import ModelWorker
+
+    worker = ModelWorker(sys.executable, timeout=60)
+    process = worker._process
+    assert process is not None
+    worker.close()  # torch's import is still under way: killed, not awaited
+    assert process.popen.poll() is not None and worker._process is None

@@ -6,6 +6,7 @@ return records (`TensorRef`, `StubDict`); everything else stays a `Call` stub.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from ckaudit.reader.pickle.stubs import Call, Global, PickleError, StorageRef, S
 
 
 def _ints(value: Any) -> tuple[int, ...]:
+    if type(value) is tuple and all(type(v) is int for v in value):
+        return value  # the common case, first: torch.save writes sizes and strides as plain tuples
     if isinstance(value, Call) and value.func_name == "torch.Size" and value.args:
         value = value.args[0]
     if not isinstance(value, (tuple, list)) or not all(type(v) is int for v in value):
@@ -103,6 +106,11 @@ def call_known(name: str, args: Any) -> Any:
         raise PickleError(f"{name} called with too few arguments", truncated=False) from None
 
 
+@functools.lru_cache(maxsize=256)  # a checkpoint names a handful of storage types, once per tensor
+def _storage_type_dtype(type_name: str) -> str | None:
+    return storage_dtype(type_name) or _any_module_storage(type_name)
+
+
 def _any_module_storage(type_name: str) -> str | None:
     """torch.load's find_class returns StorageType(name) for any GLOBAL whose name is a legacy typed
     storage class ("FloatStorage"), whatever its module, and imports nothing."""
@@ -116,7 +124,7 @@ def torch_storage(pid: Any) -> StorageRef:
         raise PickleError(f"unknown persistent id {pid!r:.80}", truncated=False)
     storage_type, key, location, numel = pid[1], pid[2], pid[3], pid[4]
     type_name = storage_type.name if isinstance(storage_type, Global) else ""
-    dtype = storage_dtype(type_name) or _any_module_storage(type_name)
+    dtype = _storage_type_dtype(type_name)
     if dtype is None or not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int:
         raise PickleError(f"malformed storage persistent id {pid!r:.120}", truncated=False)
     return StorageRef(key, dtype, location, numel * ITEMSIZE[dtype], type_name)
