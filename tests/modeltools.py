@@ -55,3 +55,25 @@ def _visit(obj: Any, key: str, found: list[StateDictCandidate], torch: Any) -> N
 def worker() -> Iterator[ModelWorker]:
     with ModelWorker(sys.executable, timeout=60.0) as shared:
         yield shared
+
+
+def in_worker_process(body: str, timeout: float = 300) -> list[str]:
+    """Run `body` in a fresh interpreter that has loaded the worker (server.py, by path, as `server`, its
+    meta.py ready) and return its output lines; a failure shows the process's stderr."""
+    import subprocess
+    import sys
+
+    from ckaudit.worker.client import SERVER
+
+    prelude = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("server", {str(SERVER)!r})
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+server._META = server._sibling("meta")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", prelude + body], capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()

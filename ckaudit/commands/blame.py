@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
             f"{args.rev!r} names no commit in {root}: blame walks the history of committed code"
         )
     with Evaluator(config, JsonStore.for_repo(root, enabled=not args.no_cache)) as evaluator:
+        # a walk nearly always builds (unbuildable commits are never cached): torch's import overlaps the
+        # checkpoint's reading, the log and the first commits' trees; an unused worker is killed unasked
+        evaluator.start_worker()
         blames = [_blame(root, config, entry, evaluator, args) for entry in entries]
     if args.format == "html":
         from ckaudit.report import render_blame_html

@@ -9,7 +9,7 @@ lazily, one process for every tree). The verdict logic that compares two such ou
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,9 +105,10 @@ class Evaluator:
         self._python = python
         self._interpreter: Interpreter | None = None
         self._stack = ExitStack()
-        self._roots: dict[int, Path] = {}
+        self._roots: dict[Hashable, Path] = {}
+        self._held: dict[int, Tree] = {}  # trees known by id, kept alive: no other tree gets their id
         self._worker: ModelWorker | None = None
-        self._sources_memo: dict[tuple[int, str], ModelSources] = {}
+        self._sources_memo: dict[tuple[Hashable, str], ModelSources] = {}
         self._memo: dict[str, Outcome] = {}
         self._here: Tree | None = None
         self._lock: dict[str, Signature] | None = None
@@ -166,17 +167,28 @@ class Evaluator:
                 self._here = WorkTree(self.config.root, _source_files(self.config.root))
         return self._here
 
+    def identity(self, tree: Tree) -> Hashable:
+        """What a tree's memos are keyed by: a commit's tree by the commit (blame's walk creates and drops one
+        per commit, and a dropped tree's id can be the next one's: seen on nanochat's history, where it
+        would have handed a commit another commit's closure), the index and the working tree by the object,
+        kept alive for as long as the evaluator."""
+        if tree.commit is not None:
+            return ("commit", str(tree.repo), tree.commit)
+        self._held.setdefault(id(tree), tree)
+        return ("object", id(tree))
+
     def checkout(self, tree: Tree) -> Path:
         """A directory holding `tree`'s files, made once per tree for the evaluator's life (the working tree
         is used in place)."""
-        if id(tree) not in self._roots:
-            self._roots[id(tree)] = self._stack.enter_context(materialise(tree))
-        return self._roots[id(tree)]
+        key = self.identity(tree)
+        if key not in self._roots:
+            self._roots[key] = self._stack.enter_context(materialise(tree))
+        return self._roots[key]
 
     def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
         """The files of `spec`'s model in `tree`: the registry's sources, what earlier builds reported
         importing, and the registered loaders' modules; memoised per tree and model."""
-        memo = (id(tree), spec.name)
+        memo = (self.identity(tree), spec.name)
         if memo not in self._sources_memo:
             loaders = [
                 e.load.loader

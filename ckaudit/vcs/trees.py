@@ -14,6 +14,7 @@ FILE`). The runner pins the repository's own index, so the index is chosen delib
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +28,7 @@ from ckaudit.vcs.repo import hook_index, nul_separated, open_repo
 MAX_BLOB = 1_000_000
 MATERIAL_SUFFIXES = (".py", ".pyi", ".yaml", ".yml", ".json", ".toml", ".cfg", ".ini", ".txt")
 _REGULAR_MODES = ("100644", "100755")
+_FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def git(repo: Path, *args: str, env: Mapping[str, str] | None = None, input: bytes | None = None) -> bytes:
@@ -159,11 +161,16 @@ def tree_has(tree: Tree, path: str) -> bool:
 
 
 def commit_tree(repo: Path, rev: str, label: str | None = None) -> Tree:
-    """The tree of commit `rev` (`git ls-tree -r -l -z`)."""
-    commit = resolve_commit(repo, rev)
-    if commit is None:
-        raise GitError(f"{rev!r} does not name a commit in {repo}")
-    out = git(repo, "ls-tree", "-r", "-l", "-z", commit)
+    """The tree of commit `rev` (`git ls-tree -r -l -z`). A full commit id (what `log` gives, blame's walk)
+    is listed in one git call: `ls-tree` of `<id>^{commit}` fails for anything that is not a commit."""
+    if _FULL_ID.fullmatch(rev):
+        commit = rev
+    else:
+        found = resolve_commit(repo, rev)
+        if found is None:
+            raise GitError(f"{rev!r} does not name a commit in {repo}")
+        commit = found
+    out = git(repo, "ls-tree", "-r", "-l", "-z", "--end-of-options", f"{commit}^{{commit}}")
     entries = {}
     for record in nul_separated(out):
         meta, _, path = record.partition("\t")

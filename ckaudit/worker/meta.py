@@ -8,7 +8,10 @@ torch only, never ckaudit).
 - `no_dynamo`: torch's Python reference ops (what `torch.tril`, `masked_fill`, … run on meta) are wrapped in
   `torch._disable_dynamo`, which imports `torch._dynamo` (1–2 s) on the first call only to mark the function
   "never compile". Nothing is compiled in the worker, so while a model builds a stand-in module answers
-  `disable(fn)` with `fn` itself; any other use of the stand-in loads the real `torch._dynamo`.
+  `disable(fn)` with `fn` itself; any other use of the stand-in loads the real `torch._dynamo`. For the same
+  reason `torch.compile(fn)` on a function (a module-level `@torch.compile` in the project's code: 4-8 s of
+  dynamo and inductor imports) is deferred to the function's first call, which a build never makes;
+  `torch.compile(module)` is compiled as is (its wrapper's state dict is what a checkpoint of it holds).
 - `distributions`: the installed distributions (name -> version) whose code the build used — the packages
   of the model's layer classes, of what the repository's modules imported, and of modules new in this build.
 """
@@ -16,6 +19,7 @@ torch only, never ckaudit).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import sys
@@ -122,13 +126,37 @@ def no_dynamo() -> Iterator[None]:
         stand_in.__file__ = found.origin
     sys.modules[_DYNAMO] = stand_in
     torch._dynamo = stand_in
+    real_compile = torch.compile
+    torch.compile = deferred_compile(real_compile, torch.nn.Module)
     try:
         yield
     finally:
+        torch.compile = real_compile
         if sys.modules.get(_DYNAMO) is stand_in:
             del sys.modules[_DYNAMO]
         if torch.__dict__.get("_dynamo") is stand_in:
             del torch._dynamo
+
+
+def deferred_compile(real: Any, module_type: type) -> Any:
+    """`torch.compile` that compiles a function on its first call instead of now (a module: now)."""
+
+    def compile(model: Any = None, **options: Any) -> Any:
+        if model is None:  # @torch.compile(mode=...): the decorator comes back
+            return lambda target: compile(target, **options)
+        if isinstance(model, module_type) or not callable(model):
+            return real(model, **options)
+        compiled: list[Any] = []
+
+        @functools.wraps(model)
+        def first_call_compiles(*args: Any, **kwargs: Any) -> Any:
+            if not compiled:
+                compiled.append(real(model, **options))
+            return compiled[0](*args, **kwargs)
+
+        return first_call_compiles
+
+    return compile
 
 
 _top_level_dists: dict[str, list[str]] | None = None

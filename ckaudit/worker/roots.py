@@ -28,6 +28,10 @@ class Roots:
         self.base_meta_path = list(sys.meta_path)
         self.in_project = in_project
         self.on_enter = on_enter
+        # name -> [module, its real paths, how many of `seen` it was found outside of]: resolving ~2,500
+        # modules' paths at every build was most of a build's time, and a loaded module (torch's, the
+        # standard library's) stays where it is: it need only be checked against the roots added since
+        self._outside: dict[str, list[Any]] = {}
 
     def enter(self, root: str, origin: str | None = None) -> str:
         """Make `root` the one import root (purging what earlier roots imported); its real path."""
@@ -62,8 +66,15 @@ class Roots:
     def purge(self) -> None:
         """Drop every module whose file lies in a root seen so far, so the next build imports afresh."""
         for name, module in list(sys.modules.items()):
-            if any(self.in_project(path, root) for path in module_paths(module) for root in self.seen):
+            known = self._outside.get(name)
+            if known is None or known[0] is not module:
+                known = [module, module_paths(module), 0]
+            if any(self.in_project(path, root) for root in self.seen[known[2] :] for path in known[1]):
                 del sys.modules[name]
+                self._outside.pop(name, None)
+            elif type(getattr(module, "__path__", None) or []) is list:  # a namespace package's __path__
+                known[2] = len(self.seen)  # follows sys.path, which each build sets: checked anew each time
+                self._outside[name] = known
 
     def _editable_into(self, finder: Any, origin: str) -> bool:
         """A meta-path finder of an editable install whose packages live in the working tree."""

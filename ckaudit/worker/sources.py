@@ -11,6 +11,7 @@ imports (`importlib.import_module(name)`) escape the static closure; the worker'
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -61,12 +62,15 @@ def _absolute(node: ast.ImportFrom, path: str) -> str | None:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def imported_modules(source: bytes, path: str) -> set[str]:
-    """Absolute module names a file imports; for `from x import y`, both `x` and `x.y` (y may be a module)."""
+@functools.lru_cache(maxsize=4096)
+def imported_modules(source: bytes, path: str) -> frozenset[str]:
+    """Absolute module names a file imports; for `from x import y`, both `x` and `x.y` (y may be a module).
+    Memoised on the content: a walk over history meets the same few blobs in every commit, and parsing
+    them again was most of `blame`'s own time."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return set()
+        return frozenset()
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -78,7 +82,7 @@ def imported_modules(source: bytes, path: str) -> set[str]:
                 names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
             elif base == "" or base is None:
                 names.update(alias.name for alias in node.names if alias.name != "*")
-    return names
+    return frozenset(names)
 
 
 def _entry_modules(spec: ModelSpec) -> tuple[set[str], bytes | None]:

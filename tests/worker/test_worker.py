@@ -15,7 +15,7 @@ import pytest
 from ckaudit.registry.config import ModelSpec
 from ckaudit.worker.client import SERVER, ModelWorker
 from tests.conftest import requires_torch
-from tests.modeltools import write
+from tests.modeltools import in_worker_process, write
 
 pytestmark = [requires_torch]
 
@@ -223,19 +223,15 @@ def test_building_on_meta_never_imports_dynamo(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
     (root / "gpt.py").write_text(CAUSAL_GPT, encoding="utf-8")
-    script = f"""
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("server", {str(SERVER)!r})
-server = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(server)
-server._META = server._sibling("meta")
+    lines = in_worker_process(
+        f"""
 model, info = server.Worker().build({{"root": {str(root)!r}, "factory": "gpt:GPT", "kwargs": {{}}}})
 print(json.dumps([info["ok"], info["device"], "torch._dynamo" in sys.modules, info["signature"]["h.0.bias"]]))
 import torch._dynamo  # the real module still loads afterwards
 print(torch._dynamo.disable.__module__)
-"""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    first, second = out.stdout.splitlines()[-2:]
+""",
+        timeout=120,
+    )
+    first, second = lines[-2:]
     assert json.loads(first) == [True, "meta", False, [[1, 1, 16, 16], "float32", True, True]]  # a buffer
     assert second.startswith("torch._dynamo")
