@@ -58,6 +58,14 @@ def _send(message: dict[str, Any]) -> None:
     _PROTOCOL_OUT.flush()
 
 
+def prewarm() -> None:
+    """The warm server's start, before any fork: what every session would otherwise redo, done once."""
+    for name in ("roots", "dryrun", "locations", "built_config", "loader"):
+        _sibling(name)
+    _META.known_versions()
+    remember_module_paths()
+
+
 def remember_module_paths() -> None:
     """For the warm server (warm.py), after each preload: roots.py resolves loaded modules' paths once."""
     _sibling("roots").remember_module_paths()

@@ -270,13 +270,9 @@ class Daemon:
             self.learn([str(name) for name in json.loads(child.data.decode())])
 
     def prewarm(self) -> None:
-        """What every session computes the same way while the fingerprint holds: the worker's siblings (loaded
-        by path) and the installed distributions' top-level packages (a scan of every site-packages)."""
+        """What every session would compute the same way while the fingerprint holds (server.prewarm)."""
         with contextlib.suppress(Exception):
-            for name in ("roots", "dryrun", "locations", "built_config", "loader"):
-                self.server._sibling(name)
-            self.server._META.known_versions()
-            self.server.remember_module_paths()
+            self.server.prewarm()
 
     def remembered(self) -> list[str]:
         broken = (OSError, ValueError, TypeError)
