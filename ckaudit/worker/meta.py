@@ -212,6 +212,19 @@ def _version(dist: str) -> str | None:
     return _versions[dist]
 
 
+def warm_decompositions() -> None:
+    """For the warm server, once its preload holds what torch's meta decompositions import (an earlier
+    session's model ran one: a causal mask's `tril` on meta imports ~800 modules, sympy's among them, which
+    the server then preloads): run one, so that the first-call set-up every forked child would repeat
+    (~0.15 s) is done once. Before that, it would add sympy, mpmath and numpy to every child's first build."""
+    if "sympy" not in sys.modules:
+        return
+    import torch
+
+    with torch.device("meta"):
+        torch.tril(torch.ones(2, 2))
+
+
 def known_versions() -> None:
     """Every installed distribution's version, read ahead (the warm server, before it forks)."""
     for dists in _packages_to_dists().values():

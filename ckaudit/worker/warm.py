@@ -304,6 +304,8 @@ class Daemon:
         sys.path[:] = self.base_path  # a package that appended to sys.path does not change the sessions'
         os.environ.clear()
         os.environ.update(self.base_environ)
+        with contextlib.suppress(Exception):
+            self.server._META.warm_decompositions()
         self.server.remember_module_paths()
 
     def become_worker(
