@@ -103,7 +103,7 @@ def c_pass(data: bytes, persistent_load: PersistentLoad | None) -> PickleResult 
     machine = Machine(persistent_load)
     try:
         root = _Unpickler(io.BytesIO(data), machine).load()
-        root = _Walker().convert(root)
+        root = _ToWalkerTypes().convert(root)
     except (Exception, RecursionError):  # _Declined, the C unpickler's errors, the Machine's: the walker's
         return None
     return PickleResult(root, machine.globals, len(data), set(), machine.calls)
@@ -169,7 +169,7 @@ class _Unpickler(pickle.Unpickler):
         return load(pid)
 
 
-class _Walker:
+class _ToWalkerTypes:
     """The C result in the walker's types: a dict is a StubDict, a global a plain Global (sharing kept)."""
 
     def __init__(self) -> None:
