@@ -6,7 +6,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from ckaudit import __version__
@@ -59,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug, not the user's input: one line, its own status, a way to report it
         if os.environ.get("CKAUDIT_DEBUG"):
+            import traceback  # here, not at the top: ~4 ms of every run's start-up
+
             traceback.print_exc()
         print(
             f"ckaudit: internal error: {type(exc).__name__}: {exc} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,10 +127,22 @@ def describe(info: CheckpointInfo) -> dict[str, Any]:
 def render_json(data: dict[str, Any]) -> str:
     """The report indented, but one tensor a line: a checkpoint of thousands of tensors stays readable, and
     the rows go through json's C encoder (indenting is pure Python, most of inspect's time at 5,000)."""
-    rows = ",\n    ".join(json.dumps(row) for row in data["tensors"])
+    encode = _one_line_encoder()
+    rows = ",\n    ".join(map(encode, data["tensors"]))
     placeholder = "\0tensors\0"
     document = json.dumps({**data, "tensors": placeholder}, indent=2)
     return document.replace(json.dumps(placeholder), f"[\n    {rows}\n  ]" if rows else "[]") + "\n"
+
+
+def _one_line_encoder() -> Callable[[Any], str]:
+    """`json.dumps` with its defaults, its C encoder made once instead of once a call (half the time of
+    5,000 rows)."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed; None without the _json module
+    if make is None:  # pragma: no cover - CPython builds _json in
+        return json.dumps
+    default = json.JSONEncoder().default
+    encode = make({}, default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda value: "".join(encode(value, 0))
 
 
 def human_bytes(count: int) -> str:

@@ -94,7 +94,7 @@ class WalkedTree:
 
 
 def walk_checkpoint(root: Any, file: str | None = None) -> WalkedTree:
-    """One walk for both answers; a top-level state dict shares the tensors' records (same keys)."""
+    """One walk for both answers; a state dict's records are the file's own (keyed by their full path)."""
     tensors: list[TensorInfo] = []
     mappings: list[tuple[str, dict[Any, Any]]] = []
     by_ref: dict[tuple[str, int], TensorInfo] = {}
@@ -104,7 +104,7 @@ def walk_checkpoint(root: Any, file: str | None = None) -> WalkedTree:
             tensors.append(info)
         elif isinstance(obj, dict):
             mappings.append((path, obj))
-    found = (_candidate(path, mapping, file, by_ref if not path else {}) for path, mapping in mappings)
+    found = (_candidate(path, mapping, file, by_ref) for path, mapping in mappings)
     return WalkedTree(tensors, sorted((c for c in found if c is not None), key=_rank))
 
 
@@ -124,12 +124,14 @@ def _candidate(
     path: str, mapping: dict[Any, Any], file: str | None, known: dict[tuple[str, int], TensorInfo]
 ) -> StateDictCandidate | None:
     """A mapping of (nearly) all tensors; an empty mapping too: it is what a model without persistent state
-    saves (no parameters, only `persistent=False` buffers), and torch loads it into such a model."""
-    tensors = {
-        k: known.get((k, id(v))) or tensor_info(k, v, file)
-        for k, v in mapping.items()
-        if isinstance(v, TensorRef)
-    }
+    saves (no parameters, only `persistent=False` buffers), and torch loads it into such a model. Its
+    records are the walk's (`known`, by full path), so a nested state dict costs no second record per tensor;
+    a tensor the walk passed over (a mapping it met twice) gets one of its own."""
+    tensors = {}
+    for k, v in mapping.items():
+        if isinstance(v, TensorRef):
+            full = _join(path, k)
+            tensors[k] = known.get((full, id(v))) or tensor_info(full, v, file)
     if mapping and (not tensors or len(tensors) < _NEARLY_ALL * len(mapping)):
         return None
     return StateDictCandidate(

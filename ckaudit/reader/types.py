@@ -27,7 +27,8 @@ class StateDictCandidate:
     """A mapping of tensors inside the file that could be what load_state_dict receives."""
 
     key: str  # "" for the top-level object, else the dotted container key ("model_state_dict", "ema.model")
-    tensors: Mapping[str, TensorInfo]  # keys relative to the container
+    # keys relative to the container; each record keeps its full dotted path as its own `key`
+    tensors: Mapping[str, TensorInfo]
     metadata: Mapping[str, Mapping[str, Any]] | None = (
         None  # OrderedDict._metadata ({"": {"version": 1}, ...})
     )

@@ -60,6 +60,24 @@ def test_json_output_and_verify(checkpoint: Path, capsys: pytest.CaptureFixture[
 
 
 @requires_torch
+def test_json_rows_are_json_dumps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One tensor a line, each line exactly what json.dumps makes of it, whatever the key holds."""
+    import torch
+
+    keys = ['caf\u00e9.w', 'quote".w', "new\nline", "brace}, {.w", "back\\slash", "\U0001f600"]
+    path = tmp_path / "odd.pt"
+    torch.save({"sd": {k: torch.zeros(2, 3) for k in keys}}, path)
+    assert main(["inspect", str(path), "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert [row["key"] for row in data["tensors"]] == [f"sd.{k}" for k in keys]
+    lines = out.splitlines()
+    first = lines.index('  "tensors": [') + 1
+    rows = [line.strip().rstrip(",") for line in lines[first : first + len(keys)]]
+    assert rows == [json.dumps(row) for row in data["tensors"]]
+
+
+@requires_torch
 def test_broken_and_missing_files(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
