@@ -9,7 +9,7 @@ from ckaudit.reader.types import TensorInfo
 
 def view_extent(tensor: TensorInfo) -> int:
     """Bytes of storage the view reaches: (offset + last element index + 1) * itemsize; 0 for empty views."""
-    if any(dim == 0 for dim in tensor.shape):
+    if 0 in tensor.shape:
         return 0
     last = tensor.storage_offset + sum(
         (dim - 1) * step for dim, step in zip(tensor.shape, tensor.stride, strict=True)
@@ -22,8 +22,10 @@ def check_views(tensors: list[TensorInfo], storage_bytes: dict[str, int]) -> Non
     for tensor in tensors:
         if tensor.storage is None:
             continue
-        if len(tensor.stride) != len(tensor.shape) or any(
-            v < 0 for v in (*tensor.shape, *tensor.stride, tensor.storage_offset)
+        if (
+            len(tensor.stride) != len(tensor.shape)
+            or min(tensor.shape + tensor.stride, default=0) < 0
+            or tensor.storage_offset < 0
         ):
             raise corrupt(
                 f"tensor {tensor.key!r} has inconsistent shape {list(tensor.shape)} / stride "

@@ -55,6 +55,7 @@ class _Archive:
         self.handle, self.size, self.members = handle, size, members
         self.view = TorchView(members)
         self.problems = name_clashes(members, self.view)
+        self._storage_members: dict[str, Member | None] = {}
 
     def read(self, member: Member) -> bytes:
         try:
@@ -72,10 +73,16 @@ class _Archive:
                 found[name] = self.read(member).decode("utf-8", "replace").strip()
         return found
 
+    def storage_member(self, key: str) -> Member | None:
+        """The member torch reads storage `key` from (`data/<key>`), looked up once a read."""
+        if key not in self._storage_members:
+            self._storage_members[key] = self.view.record(f"data/{key}")
+        return self._storage_members[key]
+
     def storage_sizes(self, storages: dict[str, StorageRef]) -> dict[str, int]:
         sizes = {}
         for key, storage in storages.items():
-            member = self.view.record(f"data/{key}")
+            member = self.storage_member(key)
             if member is None:
                 raise corrupt(f"storage {key} named by data.pkl has no archive member data/{key}")
             if member.info.file_size < storage.nbytes:
@@ -124,7 +131,7 @@ def _walk_pickles(
         return _walk_named(archive, main, others, audit, persistent_load)
     finally:
         skip = {m.position for m in others} | ({main.position} if main is not None else set())
-        stored = (archive.view.record(f"data/{key}") for key in storages)
+        stored = (archive.storage_member(key) for key in storages)
         skip |= {member.position for member in stored if member is not None}
         _walk_unnamed_pickles(archive, skip, audit)
 
