@@ -28,7 +28,15 @@ from typing import Any
 from ckaudit.reader.dtypes import dtype_from_global, storage_dtype
 from ckaudit.reader.pickle.argument_callers import ARGUMENT_CALLERS
 from ckaudit.reader.pickle.machine import Machine
-from ckaudit.reader.pickle.stubs import Call, Global, PersistentLoad, PickleResult, StubDict
+from ckaudit.reader.pickle.stubs import (
+    Call,
+    Global,
+    PersistentLoad,
+    PickleResult,
+    StorageRef,
+    StubDict,
+    TensorRef,
+)
 from ckaudit.reader.pickle.torch_rebuild import REBUILDERS
 from ckaudit.reader.pickle.weights_only import WEIGHTS_ONLY_OPCODES
 
@@ -155,6 +163,8 @@ class _Unpickler(pickle.Unpickler):
     def __init__(self, file: io.BytesIO, machine: Machine) -> None:
         super().__init__(file)
         self.machine = machine
+        # the C unpickler calls an instance attribute directly (one Python frame less per storage)
+        self.persistent_load = machine.persistent_load  # type: ignore[assignment]  # c_pass checks not None
 
     def find_class(self, module: str, name: str) -> Any:
         qualified = f"{module}.{name}"
@@ -163,10 +173,10 @@ class _Unpickler(pickle.Unpickler):
         self.machine.globals.add(qualified)
         return _CGlobal(qualified, self.machine)
 
-    def persistent_load(self, pid: Any) -> Any:
-        load = self.machine.persistent_load
-        assert load is not None  # c_pass declines without one
-        return load(pid)
+
+# values the walker holds as the C unpickler does: plain data, and the records the Machine built (shared as
+# they are, like every value of the C result)
+_AS_IS = frozenset({str, int, float, bool, type(None), TensorRef, StorageRef})
 
 
 class _ToWalkerTypes:
@@ -177,7 +187,7 @@ class _ToWalkerTypes:
 
     def convert(self, value: Any) -> Any:
         kind = type(value)
-        if kind in (str, int, float, bool, type(None)):
+        if kind in _AS_IS:
             return value
         known = self.done.get(id(value))
         if known is not None:
@@ -189,7 +199,7 @@ class _ToWalkerTypes:
             return self.done.setdefault(id(value), converted)
         if kind is _CGlobal:
             return self.done.setdefault(id(value), Global(value.name))
-        return value  # TensorRef, StorageRef: records the Machine built
+        return value  # records the Machine built in a type _AS_IS does not list
 
     def _dict(self, value: dict[Any, Any]) -> StubDict:
         target = value if type(value) is StubDict else StubDict()
