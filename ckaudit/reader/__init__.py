@@ -179,19 +179,33 @@ def _safetensors_or_pickle(path: Path, size: int, head: bytes, audit: StreamAudi
     """safetensors only by its own strict header: torch.load unpickles anything else, so a file that
     merely looks like one (byte 8 a `{`) is read as the pickle torch reads; if that finds nothing, the
     safetensors error stands."""
-    from ckaudit.reader.formats.pickles import read_pickle_file
+    from ckaudit.reader.formats.pickles import audit_pickle_reading, read_pickle_file
     from ckaudit.reader.formats.safetensors import read_safetensors
 
     try:
-        return read_safetensors(path, size)
+        info = read_safetensors(path, size)
     except CheckpointReadError as exc:
         failure = exc
+    else:
+        audit_pickle_reading(path, size, head, audit)
+        return _named_by(info, audit)
     try:
         return read_pickle_file(path, size, head, audit)
     except CheckpointReadError as exc:
         if exc.rule is Rule.UNSAFE_PICKLE or audit.globals or audit.calls:
             raise
     raise failure
+
+
+def _named_by(info: CheckpointInfo, audit: StreamAudit) -> CheckpointInfo:
+    """`info` with what the audited streams named and called besides its own."""
+    if audit.globals <= set(info.globals) and audit.calls <= set(info.calls):
+        return info
+    return dataclasses.replace(
+        info,
+        globals=tuple(sorted(audit.globals.union(info.globals))),
+        calls=tuple(sorted(audit.calls.union(info.calls))),
+    )
 
 
 def lfs_pointer(head: bytes) -> CheckpointReadError:

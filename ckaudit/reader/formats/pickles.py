@@ -16,6 +16,7 @@ from ckaudit.findings import Rule
 from ckaudit.reader.audit import StreamAudit
 from ckaudit.reader.errors import describe, not_a_checkpoint
 from ckaudit.reader.formats.legacy import MAGIC_NUMBER, read_legacy
+from ckaudit.reader.pickle import unproven_call
 from ckaudit.reader.types import CheckpointInfo, CheckpointReadError
 
 PICKLE_FORMAT = "pickle"
@@ -38,6 +39,28 @@ def read_pickle_file(path: Path, size: int, head: bytes, audit: StreamAudit) -> 
             return read_legacy(path, handle, size, audit)
         _audit_further_pickles(handle, size, audit)
     raise _plain_pickle(head)
+
+
+def audit_pickle_reading(path: Path, size: int, head: bytes, audit: StreamAudit) -> None:
+    """What torch.load's legacy loader would run if handed this file, which was read as another format.
+
+    A valid safetensors file is still unpickled from its first byte by torch.load when its name does not
+    end in `.safetensors` (a renamed file, a file object, torch before that dispatch), and bytes can be
+    crafted to be both: the header-length bytes a pickle's start, the first key's text its opcodes. Most
+    files fail as a pickle within a few bytes; a first pickle that parses is walked with every stream after
+    it (its names stay with the audit), and one that is torch's magic number makes the file a legacy
+    checkpoint as well: a second reading of the same bytes, which cannot be proven inert.
+    """
+    with path.open("rb") as handle:
+        try:
+            audit.walk_stream(handle, size, "the pickle torch.load reads from the first byte")
+        except CheckpointReadError:
+            return
+    try:
+        read_pickle_file(path, size, head, audit)
+    except CheckpointReadError:
+        return  # torch.load stops there too ("Invalid magic number", or a broken legacy stream)
+    audit.add((), (unproven_call("the file is also a legacy torch checkpoint that torch.load reads"),))
 
 
 def _audit_further_pickles(handle: BinaryIO, size: int, audit: StreamAudit) -> None:
