@@ -9,6 +9,8 @@ error and drops the warning for devices that are present.
 `torch-version`: the legacy (pre-1.6) format still loads but is deprecated (a note); a zip archive whose
 `version` record is above 10, the highest any torch 2.x reads (`kMaxSupportedFileFormatVersion`), is an error.
 The pre-0.4 tar format is refused by torch.load(weights_only=True), the default: `weights-only-blocked`.
+A safetensors file under another name is a warning: torch.load reads it as a pickle and fails, but a
+project that loads it with the safetensors library is fine.
 """
 
 from __future__ import annotations
@@ -88,6 +90,18 @@ def version_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> 
                 "uses torch's legacy (pre-1.6) serialization format, which is deprecated and cannot be "
                 "memory-mapped",
                 "Re-save it with a current torch.save (the zip format) or as safetensors",
+                {"format": info.format},
+            )
+        ]
+    if info.format == "safetensors" and not rel_path.endswith(".safetensors"):
+        return [
+            _finding(
+                rel_path,
+                model,
+                Severity.WARNING,
+                "is a safetensors file, but torch.load sends only paths ending in `.safetensors` to the "
+                "safetensors library (torch 2.13): under this name it unpickles the file and fails",
+                "Load it with `safetensors.torch.load_file`, or rename it to end in `.safetensors`",
                 {"format": info.format},
             )
         ]

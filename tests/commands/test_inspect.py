@@ -64,7 +64,7 @@ def test_json_rows_are_json_dumps(tmp_path: Path, capsys: pytest.CaptureFixture[
     """One tensor a line, each line exactly what json.dumps makes of it, whatever the key holds."""
     import torch
 
-    keys = ['caf\u00e9.w', 'quote".w', "new\nline", "brace}, {.w", "back\\slash", "\U0001f600"]
+    keys = ["caf\u00e9.w", 'quote".w', "new\nline", "brace}, {.w", "back\\slash", "\U0001f600"]
     path = tmp_path / "odd.pt"
     torch.save({"sd": {k: torch.zeros(2, 3) for k in keys}}, path)
     assert main(["inspect", str(path), "--format", "json"]) == 0

@@ -42,6 +42,23 @@ def test_legacy_format_is_a_note(tmp_path: Path) -> None:
 
 
 @requires_torch
+def test_safetensors_under_another_name_is_a_warning(tmp_path: Path) -> None:
+    """torch.load reads `*.safetensors` paths with the safetensors library, any other name as a pickle."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.ones(2)}, tmp_path / "model.safetensors")
+    shutil.copy(tmp_path / "model.safetensors", tmp_path / "model.bin")
+    assert torch.load(tmp_path / "model.safetensors")["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(tmp_path / "model.bin")
+    assert rules(FileScope(tmp_path), "model.safetensors") == []
+    assert rules(FileScope(tmp_path), "model.bin") == [(Rule.TORCH_VERSION, Severity.WARNING)]
+
+
+@requires_torch
 def test_malicious_pickle_is_reported_and_never_runs(tmp_path: Path) -> None:
     canary = tmp_path / "canary"
     factory.save_malicious(tmp_path / "evil.pt", canary)
