@@ -166,11 +166,16 @@ def _tensor_lines(tensors: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _safety_line(safety: dict[str, Any]) -> str:
+def _safety_line(data: dict[str, Any]) -> str:
+    safety = data["safety"]
     if safety["unsafe"]:
         return "UNSAFE: can run code on a full load: " + ", ".join(safety["unsafe"])
     if safety["blocked"]:
         return "torch.load(weights_only=True) refuses: " + ", ".join(safety["blocked"])
+    if data["format"] == "safetensors" and not data["path"].endswith(".safetensors"):
+        return (
+            "nothing to run; torch.load reads safetensors only by a `.safetensors` name (fails on this one)"
+        )
     return "loads with torch.load(weights_only=True)"
 
 
@@ -196,7 +201,7 @@ def render_text(data: dict[str, Any]) -> str:
         f"{human_bytes(totals['bytes'])})",
         f"  state dicts: {candidates or 'none found'}",
         f"  globals:     {', '.join(data['globals']) or 'none'}",
-        f"  safety:      {_safety_line(data['safety'])}",
+        f"  safety:      {_safety_line(data)}",
     ]
     if data["safety"]["fix"]:
         lines += ["  allow with:  " + data["safety"]["fix"].replace("\n", "\n               ")]

@@ -11,9 +11,9 @@ def view_extent(tensor: TensorInfo) -> int:
     """Bytes of storage the view reaches: (offset + last element index + 1) * itemsize; 0 for empty views."""
     if 0 in tensor.shape:
         return 0
-    last = tensor.storage_offset + sum(
-        (dim - 1) * step for dim, step in zip(tensor.shape, tensor.stride, strict=True)
-    )
+    last = tensor.storage_offset
+    for dim, step in zip(tensor.shape, tensor.stride, strict=True):
+        last += (dim - 1) * step
     return (last + 1) * ITEMSIZE.get(tensor.dtype, 1)
 
 
@@ -22,14 +22,10 @@ def check_views(tensors: list[TensorInfo], storage_bytes: dict[str, int]) -> Non
     for tensor in tensors:
         if tensor.storage is None:
             continue
-        if (
-            len(tensor.stride) != len(tensor.shape)
-            or min(tensor.shape + tensor.stride, default=0) < 0
-            or tensor.storage_offset < 0
-        ):
+        shape, stride = tensor.shape, tensor.stride
+        if len(stride) != len(shape) or tensor.storage_offset < 0 or min(shape + stride, default=0) < 0:
             raise corrupt(
-                f"tensor {tensor.key!r} has inconsistent shape {list(tensor.shape)} / stride "
-                f"{list(tensor.stride)}"
+                f"tensor {tensor.key!r} has inconsistent shape {list(shape)} / stride {list(stride)}"
             )
         available = storage_bytes.get(tensor.storage)
         if available is None:

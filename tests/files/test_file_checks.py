@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -56,6 +58,12 @@ def test_safetensors_under_another_name_is_a_warning(tmp_path: Path) -> None:
         torch.load(tmp_path / "model.bin")
     assert rules(FileScope(tmp_path), "model.safetensors") == []
     assert rules(FileScope(tmp_path), "model.bin") == [(Rule.TORCH_VERSION, Severity.WARNING)]
+    inspected = subprocess.run(
+        [sys.executable, "-m", "ckaudit", "inspect", str(tmp_path / "model.bin")],
+        capture_output=True,
+        text=True,
+    )
+    assert "torch.load reads safetensors only by a `.safetensors` name" in inspected.stdout
 
 
 @requires_torch
