@@ -12,6 +12,7 @@ merged branch to the commit that introduced it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from ckaudit.findings import Finding
 from ckaudit.reader import CheckpointInfo
 from ckaudit.registry import CONFIG_NAME, CheckpointEntry, ModelSpec
 from ckaudit.scan import Evaluator, status_of
-from ckaudit.vcs import Commit, commit_tree, log
+from ckaudit.vcs import Commit, Tree, commit_tree, log, prefetched_trees
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,13 @@ def walk(
     commits = log(repo, [rev], pathspecs(spec))
     if last is not None:  # the newest `last` commits only (the HTML matrix's columns)
         commits = commits[-last:]
-    steps = tuple(evaluate(repo, c, spec, entry, info, evaluator) for c in each(commits))
+    shas = [c.sha for c in commits]
+    ahead = prefetched_trees(repo, shas, lambda tree: _prepare(tree, spec, entry, info, evaluator))
+    with closing(ahead) as trees:
+        steps = tuple(
+            evaluate(repo, c, spec, entry, info, evaluator, tree)
+            for c, tree in zip(each(commits), trees, strict=True)
+        )
     breaks, fixes, last_loads, introduced = [], [], {}, {}
     for previous, step in transitions(steps):
         if step.status == "fails":
@@ -103,17 +110,37 @@ def evaluate(
     entry: CheckpointEntry,
     info: CheckpointInfo,
     evaluator: Evaluator,
+    tree: Tree | None = None,
 ) -> Step:
-    """The checkpoint against the model at one commit, judged with that commit's registry entry where it
-    has one (its `expect:`, `ignore:`), through the evaluator's cache."""
-    from ckaudit.scan import entry_at, registry_at
-
-    tree = commit_tree(repo, commit.sha, label=commit.sha[:8])
-    today = evaluator.config
-    if spec.name in today.models:  # judged with this commit's registry entry where it has one
-        spec, entry = entry_at(registry_at(tree, today), today, entry)
+    """The checkpoint against the model at one commit (`tree`: its tree, when already listed), judged with
+    that commit's registry entry where it has one (its `expect:`, `ignore:`), through the evaluator's
+    cache."""
+    tree = tree or commit_tree(repo, commit.sha, label=commit.sha[:8])
+    spec, entry = _judged_with(tree, spec, entry, evaluator)
     outcome = evaluator.outcome(tree, spec, entry, info)
     return Step(commit, status_of(outcome), outcome.findings, outcome.signature, outcome.sources)
+
+
+def _prepare(
+    tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo, evaluator: Evaluator
+) -> None:
+    """What the walk needs of a commit before its build, done ahead in the prefetch thread: its registry and
+    model files read and parsed, and its tree materialised when no outcome of it is known yet
+    (`Evaluator.prepare`). Only caches are filled: the walk computes each outcome's key itself, in order,
+    with what earlier builds reported."""
+    evaluator.prepare(tree, *_judged_with(tree, spec, entry, evaluator), info)
+
+
+def _judged_with(
+    tree: Tree, spec: ModelSpec, entry: CheckpointEntry, evaluator: Evaluator
+) -> tuple[ModelSpec, CheckpointEntry]:
+    """The model and entry a commit is judged with: its own registry's where it has them, else today's."""
+    from ckaudit.scan import entry_at, registry_at
+
+    today = evaluator.config
+    if spec.name not in today.models:
+        return spec, entry
+    return entry_at(registry_at(tree, today), today, entry)
 
 
 def with_changed_lines(repo: Path, previous: Step, step: Step) -> Step:

@@ -10,7 +10,8 @@ from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
     from ckaudit.scan.causes import changed_texts, name_changed_lines, without_causes
-    from ckaudit.scan.evaluator import Evaluator, Outcome, load_info
+    from ckaudit.scan.evaluator import Evaluator, Outcome
+    from ckaudit.scan.loadinfo import load_info
     from ckaudit.scan.pipeline import add_code_findings
     from ckaudit.scan.policy import status_of
     from ckaudit.scan.verdicts import Labels, compare, entry_at, registry_at, relevant_models

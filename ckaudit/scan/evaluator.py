@@ -9,6 +9,7 @@ lazily, one process for every tree). The verdict logic that compares two such ou
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Hashable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ckaudit.cache import JsonStore, checkpoint_signature, code_fingerprint, mak
 from ckaudit.compat import Changes, changes, installed_versions
 from ckaudit.errors import WorkerDied
 from ckaudit.finding_codec import finding_dict, finding_from_dict
-from ckaudit.findings import Finding, Location, Rule, Severity
+from ckaudit.findings import Finding
 from ckaudit.registry import CheckpointEntry, Config, ModelSpec
 from ckaudit.vcs import Tree, materialise
 from ckaudit.walk import name_of, walk_files
@@ -69,33 +70,6 @@ def entry_key(entry: CheckpointEntry) -> dict[str, Any]:
     }
 
 
-def load_info(config: Config, entry: CheckpointEntry) -> CheckpointInfo | Finding:
-    """The checkpoint's metadata from the working tree, else from its signature in ckaudit.lock, or why it
-    cannot be read (a warning here: the file is not what the code change is judged on; `ckaudit scan` and
-    the `ckaudit-files` hook own it)."""
-    from ckaudit.files import read
-    from ckaudit.registry import info_from_signature, lock_of
-
-    root = config.root
-    if not (root / entry.path).exists():
-        lock = lock_of(config)  # read only when some file is absent
-        if entry.as_written in lock and not entry.required:
-            return info_from_signature(entry.path, lock[entry.as_written])
-        if entry.required:
-            why, severity = "but its registry entry says `required: true`", Severity.ERROR
-        else:
-            why = "and ckaudit.lock has no signature of it (`ckaudit register` records one where the file is)"
-            severity = Severity.WARNING
-        return entry.finding(
-            Rule.FILE_MISSING,
-            severity,
-            f"{entry.path} does not exist here, {why}",
-            location=Location(entry.path),
-        )
-    found = read(root, entry.path, model=entry.model)
-    return dataclasses.replace(found, severity=Severity.WARNING) if isinstance(found, Finding) else found
-
-
 class Evaluator:
     """Cached dry runs of checkpoints against models in many trees, through one lazily started worker."""
 
@@ -112,6 +86,8 @@ class Evaluator:
         self._memo: dict[str, Outcome] = {}
         self._here: Tree | None = None
         self._lock: dict[str, Signature] | None = None
+        self._checkouts = threading.Lock()  # blame's prefetch thread materialises trees ahead (`prepare`)
+        self._prepared: set[str] = set()
 
     def __enter__(self) -> Evaluator:
         return self
@@ -181,22 +157,23 @@ class Evaluator:
         """A directory holding `tree`'s files, made once per tree for the evaluator's life (the working tree
         is used in place)."""
         key = self.identity(tree)
-        if key not in self._roots:
-            self._roots[key] = self._stack.enter_context(materialise(tree))
-        return self._roots[key]
+        with self._checkouts:
+            if key not in self._roots:
+                self._roots[key] = self._stack.enter_context(materialise(tree))
+            return self._roots[key]
 
     def sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
         """The files of `spec`'s model in `tree`: the registry's sources, what earlier builds reported
         importing, and the registered loaders' modules; memoised per tree and model."""
         memo = (self.identity(tree), spec.name)
         if memo not in self._sources_memo:
-            loaders = [
-                e.load.loader
-                for e in self.config.checkpoints
-                if e.model == spec.name and e.load and e.load.loader
-            ]
-            self._sources_memo[memo] = model_sources(tree, spec, self.reported_sources(spec), loaders)
+            self._sources_memo[memo] = self._model_sources(tree, spec)
         return self._sources_memo[memo]
+
+    def _model_sources(self, tree: Tree, spec: ModelSpec) -> ModelSources:
+        checkpoints = self.config.checkpoints
+        loaders = [e.load.loader for e in checkpoints if e.model == spec.name and e.load and e.load.loader]
+        return model_sources(tree, spec, self.reported_sources(spec), loaders)
 
     def reported_sources(self, spec: ModelSpec) -> list[str]:
         """The files earlier builds of `spec` imported (kept in the cache), so that the outcome key covers
@@ -207,7 +184,11 @@ class Evaluator:
     def outcome_key(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> str:
         """Everything an outcome depends on that is known before building: the installed distributions the
         build uses are only known after it, so they are checked when a cached outcome is read."""
-        files = self.sources(tree, spec).files
+        return self._key(tree, spec, entry, info, self.sources(tree, spec).files)
+
+    def _key(
+        self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo, files: frozenset[str]
+    ) -> str:
         return make_key(
             {
                 "spec": spec_key(spec),
@@ -219,6 +200,17 @@ class Evaluator:
                 "ckaudit": code_fingerprint(),
             }
         )
+
+    def prepare(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> None:
+        """Ahead of `outcome`, from blame's prefetch thread: materialise the tree when, as far as the files
+        builds reported so far tell, no outcome of it is known (this run's memo, the cache), so that writing
+        it overlaps the worker's build of an earlier commit. Nothing is memoised: `outcome` computes its key
+        itself, in order; a wrong guess only costs a directory made for nothing, or made later."""
+        key = self._key(tree, spec, entry, info, self._model_sources(tree, spec).files)
+        if key in self._memo or key in self._prepared or self.cache.get("outcome", key) is not None:
+            return
+        self._prepared.add(key)
+        self.checkout(tree)
 
     def outcome(self, tree: Tree, spec: ModelSpec, entry: CheckpointEntry, info: CheckpointInfo) -> Outcome:
         """The outcome, from this run's memo or the cache when still valid, else from the worker. Only a

@@ -14,8 +14,9 @@ from ckaudit.errors import ConfigError
 from ckaudit.findings import CheckpointResult, Finding, Report
 from ckaudit.registry import CONFIG_NAME, CheckpointEntry, Config, ModelSpec, parse_config
 from ckaudit.scan.causes import name_changed_lines
-from ckaudit.scan.evaluator import Evaluator, load_info
+from ckaudit.scan.evaluator import Evaluator
 from ckaudit.scan.keylists import key_lists
+from ckaudit.scan.loadinfo import load_info
 from ckaudit.scan.policy import Labels, judge
 from ckaudit.vcs import Tree
 

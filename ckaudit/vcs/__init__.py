@@ -10,6 +10,7 @@ from ckaudit.faces import lazy_exports
 
 if TYPE_CHECKING:
     from ckaudit.vcs.history import Commit, log
+    from ckaudit.vcs.prefetch import prefetched_trees
     from ckaudit.vcs.queries import history_hint, ignored, lfs_tracked, tracked_files
     from ckaudit.vcs.repo import GitRepo, find_repo
     from ckaudit.vcs.trees import (
@@ -46,6 +47,7 @@ __all__ = [
     "lfs_tracked",
     "log",
     "materialise",
+    "prefetched_trees",
     "resolve_commit",
     "staged_paths",
     "tracked_files",

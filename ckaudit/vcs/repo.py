@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,7 @@ class GitRepo:
         self.repo = repo
         self.git = runner  # GitPython's command runner, working in the root
         self._cat_files: dict[str, CatFile] = {}
+        self._cat_lock = threading.Lock()  # a cat-file is one conversation: blame reads trees in a thread too
         self.toplevel = Path(repo.working_tree_dir or root)
         self.git_dir = Path(repo.git_dir)  # this worktree's git dir
         self.common_dir = Path(repo.common_dir).resolve()  # shared by every worktree: where caches live
@@ -110,7 +112,7 @@ class GitRepo:
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, bytes]:
         """Contents of blobs, from the repository's persistent `git cat-file --batch`."""
-        answers = self._batch("--batch").ask(sorted(set(oids)), with_data=True)
+        answers = self._ask("--batch", oids, with_data=True)
         for oid, (kind, _, _) in answers.items():
             if kind != "blob":
                 raise GitError(f"git cat-file: {oid} is {kind}, not a blob")
@@ -118,8 +120,15 @@ class GitRepo:
 
     def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
         """Sizes of blobs, from the persistent `git cat-file --batch-check`; missing ones are left out."""
-        answers = self._batch("--batch-check").ask(sorted(set(oids)), with_data=False, missing_ok=True)
+        answers = self._ask("--batch-check", oids, with_data=False, missing_ok=True)
         return {oid: size for oid, (kind, size, _) in answers.items() if kind != "missing"}
+
+    def _ask(
+        self, mode: str, oids: Iterable[str], *, with_data: bool, missing_ok: bool = False
+    ) -> dict[str, tuple[str, int, bytes]]:
+        """One exchange with the persistent `git cat-file MODE`, never interleaved with another thread's."""
+        with self._cat_lock:
+            return self._batch(mode).ask(sorted(set(oids)), with_data=with_data, missing_ok=missing_ok)
 
     def _batch(self, mode: str) -> CatFile:
         if mode not in self._cat_files or not self._cat_files[mode].alive():

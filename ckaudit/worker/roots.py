@@ -69,7 +69,8 @@ class Roots:
             known = self._outside.get(name)
             if known is None or known[0] is not module:
                 known = [module, module_paths(module), 0]
-            if any(self.in_project(path, root) for root in self.seen[known[2] :] for path in known[1]):
+            fresh = self.seen[known[2] :]  # startswith first: ~2,500 modules a build, hardly any in a root
+            if any(p.startswith(r) and self.in_project(p, r) for r in fresh for p in known[1]):
                 del sys.modules[name]
                 self._outside.pop(name, None)
             elif type(getattr(module, "__path__", None) or []) is list:  # a namespace package's __path__

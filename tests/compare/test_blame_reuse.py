@@ -9,6 +9,8 @@ stands in for a build: the reuse measured is the run's own.
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,31 @@ def test_a_second_walk_in_one_process_reuses_nothing_stale(
     first = worker.builds
     run_cli(repo, "blame", "checkpoints/net.pt", "--no-cache")
     assert first == 3 and worker.builds == 6
+
+
+def test_trees_are_materialised_ahead_only_when_no_outcome_is_known(
+    long_history: tuple[Path, dict], worker: SharedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's prefetch thread writes a commit's tree ahead of its build only when neither this run nor
+    the cache knows its outcome: the cold run writes the three distinct model trees (once each, though 33
+    commits share them), the warm run, answered by the cache, writes none; both answer the same."""
+    import ckaudit.scan.evaluator as evaluator_module
+
+    written: list[str] = []
+    threads: set[str] = set()
+    real = evaluator_module.materialise
+
+    def counting(tree, base=None):  # type: ignore[no-untyped-def]
+        written.append(tree.commit)
+        threads.add(threading.current_thread().name.partition("_")[0])
+        return real(tree, base)
+
+    monkeypatch.setattr(evaluator_module, "materialise", counting)
+    repo, _ = long_history
+    shutil.rmtree(repo / ".git" / "ckaudit", ignore_errors=True)
+    _, cold = run_cli(repo, "blame", "checkpoints/net.pt", "--format", "json")
+    assert worker.builds == 3 and len(written) == len(set(written)) == 3
+    assert threads == {"ckaudit-trees"}  # written ahead, in the prefetch thread, not by the walk itself
+    _, warm = run_cli(repo, "blame", "checkpoints/net.pt", "--format", "json")
+    assert worker.builds == 3 and len(written) == 3
+    assert json.loads(warm)["history"] == json.loads(cold)["history"]
