@@ -138,14 +138,39 @@ def class_location(model: Any, root: str) -> dict[str, list[Any]]:
     cls = inspect.unwrap(type(model))
     try:
         source = os.path.realpath(inspect.getsourcefile(cls) or "")
-        # the line `getsourcelines` names, without the block it tokenizes after it (~10 ms of every build)
-        line = inspect.findsource(cls)[1] + 1
+        line = class_line(cls)
     except (OSError, TypeError):
         return {}
     if not in_project(source, root):
         return {}
     path = os.path.relpath(source, root)
     return {"": [path, line, snippet(root, path, line)]}
+
+
+_CLASS_LINES: dict[tuple[str, str, object], int] = {}
+
+
+def class_line(cls: type) -> int:
+    """The line `inspect.getsourcelines(cls)` names, without the class block it tokenizes after finding it,
+    and memoised on the source text and the class's qualified name (what `findsource` reads for a class):
+    walking history, most builds meet a model file an earlier build parsed (~10 ms a build on nanochat).
+    Only line numbers are kept: nothing of a build's modules outlives it."""
+    import inspect
+
+    file = inspect.getsourcefile(cls)
+    module = sys.modules.get(cls.__module__)
+    if file:
+        linecache.checkcache(file)  # as findsource does: a file changed on disk is read again
+    lines = linecache.getlines(file, module.__dict__) if file and module else []
+    key = ("".join(lines), cls.__qualname__, vars(cls).get("__firstlineno__"))
+    if not lines or key not in _CLASS_LINES:
+        found = inspect.findsource(cls)[1] + 1
+        if not lines:
+            return found
+        if len(_CLASS_LINES) > 256:
+            _CLASS_LINES.clear()
+        _CLASS_LINES[key] = found
+    return _CLASS_LINES[key]
 
 
 def snippet(root: str, path: str, line: int) -> str:

@@ -235,3 +235,39 @@ print(torch._dynamo.disable.__module__)
     first, second = lines[-2:]
     assert json.loads(first) == [True, "meta", False, [[1, 1, 16, 16], "float32", True, True]]  # a buffer
     assert second.startswith("torch._dynamo")
+
+
+CLASS_AT_5 = """import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.scale = nn.Parameter(torch.ones(2))
+"""
+
+
+def test_the_class_statement_follows_each_version_of_the_file(tmp_path: Path, worker: ModelWorker) -> None:
+    """The class line is memoised on the file's text (a walk meets the same model file in many trees): a file
+    edited in place (the working tree between two runs of the hook's worker), another root holding the
+    first text, and the first text again each name their own class statement."""
+    root, other = tmp_path / "repo", tmp_path / "other"
+    moved = "# one\n# two\n" + CLASS_AT_5
+    spec = ModelSpec("net", factory="models.net:Net")
+    for where, text, line in (
+        (root, CLASS_AT_5, 5),
+        (root, moved, 7),
+        (other, CLASS_AT_5, 5),
+        (root, CLASS_AT_5, 5),
+    ):
+        write(where, "models/__init__.py", "")
+        write(where, "models/net.py", text)
+        build = worker.build(spec, where)
+        found = build.location_of("")
+        assert found is not None and (found.path, found.line, found.snippet) == (
+            "models/net.py",
+            line,
+            "class Net(nn.Module):",
+        )
