@@ -30,8 +30,11 @@ class Roots:
         self.on_enter = on_enter
         # name -> [module, its real paths, how many of `seen` it was found outside of]: resolving ~2,500
         # modules' paths at every build was most of a build's time, and a loaded module (torch's, the
-        # standard library's) stays where it is: it need only be checked against the roots added since
-        self._outside: dict[str, list[Any]] = {}
+        # standard library's) stays where it is: it need only be checked against the roots added since.
+        # A warm server's child starts from the paths the server resolved before it forked.
+        self._outside: dict[str, list[Any]] = {
+            name: [module, paths, 0] for name, (module, paths) in _PRELOADED.items()
+        }
 
     def enter(self, root: str, origin: str | None = None) -> str:
         """Make `root` the one import root (purging what earlier roots imported); its real path."""
@@ -72,8 +75,8 @@ class Roots:
             if any(self.in_project(path, root) for root in self.seen[known[2] :] for path in known[1]):
                 del sys.modules[name]
                 self._outside.pop(name, None)
-            elif type(getattr(module, "__path__", None) or []) is list:  # a namespace package's __path__
-                known[2] = len(self.seen)  # follows sys.path, which each build sets: checked anew each time
+            elif _fixed_paths(module):
+                known[2] = len(self.seen)
                 self._outside[name] = known
 
     def _editable_into(self, finder: Any, origin: str) -> bool:
@@ -87,7 +90,16 @@ class Roots:
 
 def module_paths(module: Any) -> list[str]:
     """A module's file and package folders, real paths (namespace packages have only folders)."""
-    return [_PRELOADED_REAL.get(p) or os.path.realpath(p) for p in _raw_paths(module)]
+    known = _PRELOADED.get(getattr(module, "__name__", None) or "")
+    if known is not None and known[0] is module:
+        return known[1]
+    return [os.path.realpath(p) for p in _raw_paths(module)]
+
+
+def _fixed_paths(module: Any) -> bool:
+    """Whether a module's paths stay as they are: not a namespace package, whose `__path__` follows
+    sys.path (which each build sets), so it is checked anew each time."""
+    return type(getattr(module, "__path__", None) or []) is list
 
 
 def _raw_paths(module: Any) -> list[str]:
@@ -97,17 +109,19 @@ def _raw_paths(module: Any) -> list[str]:
     return [p for p in paths if p]
 
 
-# The warm server's modules' real paths, resolved before it forks: a child resolves every loaded module's
-# path twice per build (thousands with transformers: most of a warm build's time). These files cannot move
-# while the server lives, since a change to site-packages restarts it; a build's own files are not here.
-_PRELOADED_REAL: dict[str, str] = {}
+# The warm server's loaded modules and their real paths, resolved before it forks: each child would
+# otherwise resolve them all at its first build (thousands with transformers: most of a warm build's time).
+# They cannot move while the server lives, since a change to site-packages restarts it; a build's own
+# files are not here, nor namespace packages.
+_PRELOADED: dict[str, tuple[Any, list[str]]] = {}
 
 
 def remember_module_paths() -> None:
-    """In the warm server, after each preload: resolve the loaded modules' paths once for every child."""
-    for module in list(sys.modules.values()):
-        known = _PRELOADED_REAL
-        known.update((p, os.path.realpath(p)) for p in _raw_paths(module) if p not in known)
+    """In the warm server, after each preload: every loaded module's real paths, once for every child."""
+    for name, module in list(sys.modules.items()):
+        known = _PRELOADED.get(name)
+        if (known is None or known[0] is not module) and _fixed_paths(module):
+            _PRELOADED[name] = (module, module_paths(module))
 
 
 def _real(path: str) -> str:
