@@ -70,12 +70,13 @@ class Roots:
         """Drop every module whose file lies in a root seen so far, so the next build imports afresh."""
         for name, module in list(sys.modules.items()):
             known = self._outside.get(name)
-            if known is None or known[0] is not module:
+            remembered = known is not None and known[0] is module  # only fixed-path modules are kept
+            if known is None or not remembered:
                 known = [module, module_paths(module), 0]
             if any(self.in_project(path, root) for root in self.seen[known[2] :] for path in known[1]):
                 del sys.modules[name]
                 self._outside.pop(name, None)
-            elif _fixed_paths(module):
+            elif remembered or _fixed_paths(module):
                 known[2] = len(self.seen)
                 self._outside[name] = known
 
