@@ -62,7 +62,7 @@ class Recorder:
         self.root = root
         self.sites: dict[int, dict[str, tuple[str, int]]] = {}
         self.keep: list[Any] = []  # holds recorded owners so their ids are not reused during the build
-        self._inside: dict[str, bool] = {}
+        self._relative: dict[str, str | None] = {}  # a code object's file -> its path in the root, or None
 
     def site(self) -> tuple[str, int] | None:
         """The nearest frame up the caller's stack whose file is inside the root, as (relative path, line);
@@ -70,11 +70,14 @@ class Recorder:
         frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             filename = frame.f_code.co_filename
-            inside = self._inside.get(filename)
-            if inside is None:
-                inside = self._inside[filename] = in_root(filename, self.root)
-            if inside:
-                return os.path.relpath(os.path.realpath(filename), self.root), frame.f_lineno
+            if filename not in self._relative:
+                inside = in_root(filename, self.root)
+                self._relative[filename] = (
+                    os.path.relpath(os.path.realpath(filename), self.root) if inside else None
+                )
+            relative = self._relative[filename]
+            if relative is not None:
+                return relative, frame.f_lineno
             frame = frame.f_back
         return None
 
@@ -135,13 +138,12 @@ def class_location(model: Any, root: str) -> dict[str, list[Any]]:
     """Under the key "": the model's class statement, for keys that belong to no submodule."""
     import inspect
 
-    cls = inspect.unwrap(type(model))
     try:
-        source = os.path.realpath(inspect.getsourcefile(cls) or "")
-        line = class_line(cls)
+        source = os.path.realpath(inspect.getsourcefile(type(model)) or "")
+        if not in_project(source, root):  # before the lines: finding them parses the whole file
+            return {}
+        line = class_line(inspect.unwrap(type(model)))  # what getsourcelines unwraps and names
     except (OSError, TypeError):
-        return {}
-    if not in_project(source, root):
         return {}
     path = os.path.relpath(source, root)
     return {"": [path, line, snippet(root, path, line)]}

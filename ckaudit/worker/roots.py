@@ -33,9 +33,12 @@ class Roots:
         # name -> [module, its real paths]: resolving ~2,500 modules' paths at every build was most of a
         # build's time, and a loaded module (torch's, the standard library's) stays where it is: it need
         # only be checked against the roots added since (`seen[_checked:]`), found through `_index`, their
-        # paths sorted: a root's files are one run of it. Visiting each module in Python was ~6 ms a build.
-        self._outside: dict[str, list[Any]] = {}
-        self._index: list[tuple[str, str]] = []  # (real path, name) of every module in `_outside`, sorted
+        # paths sorted: a root's files are one run of it (visiting each module in Python was ~6 ms a build).
+        # A warm server's child starts from the paths the server resolved before it forked.
+        self._outside: dict[str, list[Any]] = {
+            name: [module, paths] for name, (module, paths) in _PRELOADED.items()
+        }
+        self._index = sorted((path, name) for name, (_, paths) in _PRELOADED.items() for path in paths)
         self._checked = 0
 
     def enter(self, root: str, origin: str | None = None) -> str:
@@ -79,14 +82,15 @@ class Roots:
             if module is None:
                 continue
             known = outside.get(name)
-            roots = fresh
-            if known is None or known[0] is not module:
-                known, roots = [module, module_paths(module)], self.seen
+            remembered = known is not None and known[0] is module  # only fixed-path modules are kept
+            if known is None or not remembered:
+                known = [module, module_paths(module)]
+            roots = fresh if remembered else self.seen
             if any(p.startswith(r) and self.in_project(p, r) for r in roots for p in known[1]):
                 del sys.modules[name]
                 self._forget(name)
-            elif outside.get(name) is not known and type(getattr(module, "__path__", None) or []) is list:
-                self._forget(name)  # not a namespace package, whose __path__ follows sys.path: never stored
+            elif not remembered and _fixed_paths(module):
+                self._forget(name)
                 self._remember(name, known)
 
     def _under(self, roots: list[str]) -> set[str]:
@@ -122,7 +126,16 @@ class Roots:
 
 def module_paths(module: Any) -> list[str]:
     """A module's file and package folders, real paths (namespace packages have only folders)."""
-    return [_PRELOADED_REAL.get(p) or os.path.realpath(p) for p in _raw_paths(module)]
+    known = _PRELOADED.get(getattr(module, "__name__", None) or "")
+    if known is not None and known[0] is module:
+        return known[1]
+    return [os.path.realpath(p) for p in _raw_paths(module)]
+
+
+def _fixed_paths(module: Any) -> bool:
+    """Whether a module's paths stay as they are: not a namespace package, whose `__path__` follows
+    sys.path (which each build sets), so it is checked anew each time."""
+    return type(getattr(module, "__path__", None) or []) is list
 
 
 def _raw_paths(module: Any) -> list[str]:
@@ -132,17 +145,19 @@ def _raw_paths(module: Any) -> list[str]:
     return [p for p in paths if p]
 
 
-# The warm server's modules' real paths, resolved before it forks: a child resolves every loaded module's
-# path twice per build (thousands with transformers: most of a warm build's time). These files cannot move
-# while the server lives, since a change to site-packages restarts it; a build's own files are not here.
-_PRELOADED_REAL: dict[str, str] = {}
+# The warm server's loaded modules and their real paths, resolved before it forks: each child would
+# otherwise resolve them all at its first build (thousands with transformers: most of a warm build's time).
+# They cannot move while the server lives, since a change to site-packages restarts it; a build's own
+# files are not here, nor namespace packages.
+_PRELOADED: dict[str, tuple[Any, list[str]]] = {}
 
 
 def remember_module_paths() -> None:
-    """In the warm server, after each preload: resolve the loaded modules' paths once for every child."""
-    for module in list(sys.modules.values()):
-        known = _PRELOADED_REAL
-        known.update((p, os.path.realpath(p)) for p in _raw_paths(module) if p not in known)
+    """In the warm server, after each preload: every loaded module's real paths, once for every child."""
+    for name, module in list(sys.modules.items()):
+        known = _PRELOADED.get(name)
+        if (known is None or known[0] is not module) and _fixed_paths(module):
+            _PRELOADED[name] = (module, module_paths(module))
 
 
 def _real(path: str) -> str:

@@ -149,3 +149,40 @@ def test_a_file_that_is_also_a_legacy_checkpoint_cannot_be_proven_inert(tmp_path
     clean = StreamAudit()
     audit_pickle_reading(benign, benign.stat().st_size, benign.read_bytes(), clean)
     assert not clean.calls and not clean.globals
+
+
+def test_a_header_length_that_starts_a_text_opcode_does_not_read_the_file_whole(tmp_path: Path) -> None:
+    """Byte 0x50 is PERSID, whose argument is a line: in a file of zeros there is no newline to end it.
+    The walker reads at most 64 MiB of such a line (C would read it all, then fail), so a 400 MB file costs
+    no 400 MB of memory, and the failure is a proven one: nothing is reported."""
+    import tracemalloc
+
+    entry = {"w": {"dtype": "F32", "shape": [100 * 1024 * 1024], "data_offsets": [0, 400 * 1024 * 1024]}}
+    header = json.dumps(entry, separators=(",", ":")).encode()
+    length = 0x150
+    path = tmp_path / "zeros.bin"
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", length) + header.ljust(length))
+        handle.truncate(8 + length + 400 * 1024 * 1024)  # sparse zeros
+    tracemalloc.start()
+    try:
+        info = read_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (info.format, info.globals, info.calls) == ("safetensors", (), ())
+    assert peak < 200 * 1024 * 1024  # a line read whole would be 400 MB
+
+
+def test_an_overlong_string_line_cannot_be_proven() -> None:
+    """A protocol-0 STRING parses at any length, so a line past the cap is unproven (unsafe), while an INT
+    line that long fails in C as well (at most 4,300 digits)."""
+    from ckaudit.reader.pickle import PickleError, walk_bytes
+
+    long = b"1" * (64 * 1024 * 1024 + 2)
+    with pytest.raises(PickleError) as string:
+        walk_bytes(b"S'" + long + b"'\n.")
+    assert string.value.unproven
+    with pytest.raises(PickleError) as integer:
+        walk_bytes(b"I" + long + b"\n.")
+    assert not integer.value.unproven

@@ -244,7 +244,7 @@ def _read_exact(stream: BinaryIO, count: int, name: str) -> bytes:
     return data
 
 
-def _text_lines(name: str, readline: Callable[[], bytes]) -> list[bytes]:
+def _text_lines(name: str, readline: Callable[[int], bytes]) -> list[bytes]:
     """A text opcode's newline-terminated argument line(s): two for GLOBAL and INST."""
     first = _line(readline, name)
     return [first, _line(readline, name)] if name in ("GLOBAL", "INST") else [first]
@@ -261,8 +261,20 @@ def _parse_text(name: str, lines: list[bytes]) -> Any:
         raise PickleError(f"{name} argument {lines[0][:40]!r}: {exc}", truncated=False) from None
 
 
-def _line(readline: Callable[[], bytes], name: str) -> bytes:
-    line = readline()
+# A text opcode's argument line is read up to here. C reads a whole line before parsing it, and only a
+# string or a space-padded float parses at such a length (ints stop at 4,300 digits, names do not import,
+# a protocol-0 persistent id is no storage): past it, those cannot be proven, the rest fail as C fails.
+# Without the cap, a file whose first byte is PUT or PERSID (a safetensors header length can be) would
+# be read whole into memory looking for a newline its zero-filled data never holds.
+_MAX_LINE = 64 * 1024 * 1024
+_LONG_TEXT = frozenset({"STRING", "UNICODE", "FLOAT"})
+
+
+def _line(readline: Callable[[int], bytes], name: str) -> bytes:
+    line = readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        message = f"{name} argument line longer than {_MAX_LINE} bytes"
+        raise PickleError(message, truncated=False, unproven=name in _LONG_TEXT)
     if not line.endswith(b"\n"):
         raise PickleError(f"{name} argument ends without a newline", truncated=True)
     return line
