@@ -21,6 +21,7 @@ from ckaudit.reader import (
     allow_line,
     classify_globals,
     read_checkpoint,
+    torch_load_unpickles,
 )
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def _safety_line(data: dict[str, Any]) -> str:
         return "UNSAFE: can run code on a full load: " + ", ".join(safety["unsafe"])
     if safety["blocked"]:
         return "torch.load(weights_only=True) refuses: " + ", ".join(safety["blocked"])
-    if data["format"] == "safetensors" and not data["path"].endswith(".safetensors"):
+    if torch_load_unpickles(data["path"], data["format"]):
         return (
             "nothing to run; torch.load reads safetensors only by a `.safetensors` name (fails on this one)"
         )

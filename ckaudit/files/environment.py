@@ -21,7 +21,7 @@ from typing import Any
 
 from ckaudit.files.file_finding import file_finding
 from ckaudit.findings import Finding, Rule, Severity, plural
-from ckaudit.reader import TAR_FORMAT, CheckpointInfo
+from ckaudit.reader import TAR_FORMAT, CheckpointInfo, torch_load_unpickles
 
 MAX_ARCHIVE_VERSION = 10
 
@@ -93,7 +93,7 @@ def version_findings(rel_path: str, info: CheckpointInfo, model: str | None) -> 
                 {"format": info.format},
             )
         ]
-    if info.format == "safetensors" and not rel_path.endswith(".safetensors"):
+    if torch_load_unpickles(rel_path, info.format):
         return [
             _finding(
                 rel_path,

@@ -26,6 +26,7 @@ from ckaudit.reader.types import CheckpointInfo, CheckpointReadError, StateDictC
 if TYPE_CHECKING:  # the face's names that readers of checkpoints rarely need: imported on first use
     from ckaudit.reader.code_running import is_unresolved, runs_code
     from ckaudit.reader.formats import NUMPY_FORMAT, PICKLE_FORMAT, TAR_FORMAT
+    from ckaudit.reader.formats.safetensors import torch_load_unpickles
     from ckaudit.reader.hparams import flatten, json_beside
     from ckaudit.reader.integrity import Integrity, file_sha256, verify_checkpoint
     from ckaudit.reader.pickle.stubs import UNPROVEN
@@ -58,6 +59,7 @@ __all__ = [
     "read_checkpoint",
     "runs_code",
     "safe_globals_fix",
+    "torch_load_unpickles",
     "verify_checkpoint",
 ]
 

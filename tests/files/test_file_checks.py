@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,17 @@ def test_safetensors_under_another_name_is_a_warning(tmp_path: Path) -> None:
         text=True,
     )
     assert "torch.load reads safetensors only by a `.safetensors` name" in inspected.stdout
+
+    # as a user meets it: `ckaudit scan` in a repository without a registry, the file committed
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "model.bin", "model.safetensors"], cwd=tmp_path, check=True)
+    scanned = subprocess.run(
+        [sys.executable, "-m", "ckaudit", "scan", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    found = {c["path"]: [f["rule"] for f in c["findings"]] for c in json.loads(scanned.stdout)["checkpoints"]}
+    assert found == {"model.bin": ["torch-version"], "model.safetensors": []}
 
 
 @requires_torch

@@ -24,6 +24,13 @@ _LIBRARY_DTYPES = {k: v for k, v in SAFETENSORS_DTYPE.items() if k != "C128"}  #
 _SUB_BYTE = {"F4": ("float4_e2m1", 4), "F6_E2M3": ("float6_e2m3", 6), "F6_E3M2": ("float6_e3m2", 6)}
 _JSON_SPACE = b" \t\r\n"
 _USIZE = 1 << 64
+SAFETENSORS_FORMAT = "safetensors"
+
+
+def torch_load_unpickles(path: str, format: str) -> bool:
+    """A safetensors file torch.load does not hand to the safetensors library: torch 2.13 does so only for
+    a path ending in `.safetensors`, and unpickles any other from byte 0 (and refuses it)."""
+    return format == SAFETENSORS_FORMAT and not path.endswith(".safetensors")
 
 
 def looks_like_safetensors(head: bytes) -> bool:
@@ -154,7 +161,7 @@ def read_safetensors(path: Path, size: int, *, file: str | None = None) -> Check
     details = {"header_bytes": data_start, "metadata": metadata}
     return CheckpointInfo(
         path=str(path),
-        format="safetensors",
+        format=SAFETENSORS_FORMAT,
         size=size,
         tensors=tuple(tensors),
         candidates=(candidate,),
